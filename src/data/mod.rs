@@ -1,0 +1,8 @@
+//! Data: IDX files → in-memory datasets → batches on a device.
+
+pub mod batcher;
+pub mod datasets;
+pub mod idx;
+
+pub use batcher::{ImageBatch, ImageBatcher};
+pub use datasets::{DataError, DatasetKind, DatasetProvenance, ImageItem, ImageSet, LoadedData};

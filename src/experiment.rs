@@ -1,0 +1,257 @@
+//! What the commands do, end to end: load data, build networks, train, write results.
+//! The CLI only parses arguments and calls these.
+
+use std::path::{Path, PathBuf};
+
+use burn::data::dataset::Dataset;
+
+use crate::Error;
+use crate::config::ExperimentConfig;
+use crate::data::{self, LoadedData};
+use crate::model::{ModelKind, NetworkConfig};
+use crate::report::files::{CHECKPOINT_FILE, BURN_VERSION};
+use crate::report::{self, ComparisonSummary, ReportError, RunMetrics, RunRecord, charts};
+use crate::train::backend::BackendKind;
+use crate::train::progress::Progress;
+use crate::train::{self, FitOptions, bench::BenchResult};
+
+/// Loads the configured dataset and applies the sample limits.
+pub fn load_data(config: &ExperimentConfig) -> Result<LoadedData, Error> {
+    let dir = data::datasets::resolve_dir(config.dataset, config.data_dir.as_deref())?;
+    let loaded = data::datasets::load(config.dataset, &dir)?;
+    Ok(loaded.limited(config.limit_train, config.limit_test))
+}
+
+/// The default output folder: `results/<model>` or `results/<model>-bn`.
+pub fn default_run_dir(model: ModelKind, bn: bool) -> PathBuf {
+    PathBuf::from("results").join(format!("{model}{}", if bn { "-bn" } else { "" }))
+}
+
+/// Trains one network and writes `config.json`, `metrics.json` (after every epoch),
+/// `model.bpk` and `curves.png` into `out`.
+pub fn train_run(
+    config: &ExperimentConfig,
+    bn: bool,
+    data: &LoadedData,
+    out: &Path,
+    progress: &Progress,
+) -> Result<RunMetrics, Error> {
+    let device = config.backend.device();
+    let network_config = config.network(bn);
+    let network = network_config.init(config.seed, &device);
+    let parameters = network.parameter_counts();
+    progress.line(format!(
+        "{} on {} ({} train / {} test samples), backend {}, seed {}",
+        title(&network_config),
+        config.dataset,
+        data.train.len(),
+        data.test.len(),
+        config.backend,
+        config.seed
+    ));
+    progress.line(format!("  {}", network_config.describe()));
+    progress.line(format!(
+        "  parameters: {} trainable{}",
+        thousands(parameters.trainable),
+        if parameters.running_statistics > 0 {
+            format!(" + {} BatchNorm running statistics", thousands(parameters.running_statistics))
+        } else {
+            String::new()
+        }
+    ));
+
+    std::fs::create_dir_all(out).map_err(|source| ReportError::Write { path: out.into(), source })?;
+    RunRecord {
+        bnx_version: env!("CARGO_PKG_VERSION").into(),
+        burn_version: BURN_VERSION.into(),
+        backend: config.backend.to_string(),
+        seed: config.seed,
+        bn,
+        config: ExperimentConfig { bn, ..config.clone() },
+        dataset: data.provenance.clone(),
+        train_samples: data.train.len(),
+        test_samples: data.test.len(),
+        parameters,
+        checkpoint: out.join(CHECKPOINT_FILE),
+    }
+    .save(out)?;
+
+    let mut metrics = RunMetrics {
+        model: config.model.to_string(),
+        bn,
+        dataset: config.dataset.to_string(),
+        backend: config.backend.to_string(),
+        epochs: Vec::new(),
+    };
+    // Rewrite an empty record first, so a stale metrics.json from an earlier run never survives.
+    metrics.save(out)?;
+    let options = FitOptions {
+        epochs: config.epochs,
+        batch_size: config.batch_size,
+        learning_rate: config.learning_rate,
+        seed: config.seed,
+        adam: config.adam,
+        label: network_config.label(),
+        checkpoint: Some(out.join(CHECKPOINT_FILE)),
+    };
+    train::fit(network, &data.train, &data.test, &device, &options, progress, |epoch| {
+        metrics.epochs.push(epoch.clone());
+        metrics.save(out).map_err(|e| e.to_string())
+    })?;
+    charts::render(&out.join("curves.png"), &chart_title(&metrics, None), &charts::run_panels(&metrics))?;
+    Ok(metrics)
+}
+
+/// Trains both variants with the same seed, data order and initial Dense/Conv weights into
+/// `out/no-bn` and `out/bn`, then writes the charts and `summary.json`.
+pub fn compare(
+    config: &ExperimentConfig,
+    data: &LoadedData,
+    out: &Path,
+    progress: &Progress,
+) -> Result<ComparisonSummary, Error> {
+    let no_bn = train_run(config, false, data, &out.join("no-bn"), progress)?;
+    let bn = train_run(config, true, data, &out.join("bn"), progress)?;
+    write_comparison(out, &no_bn, &bn)
+}
+
+fn write_comparison(out: &Path, no_bn: &RunMetrics, bn: &RunMetrics) -> Result<ComparisonSummary, Error> {
+    let summary = ComparisonSummary::new(no_bn, bn);
+    let panels = charts::comparison_panels(no_bn, bn);
+    let title = chart_title(bn, Some("with vs without BatchNorm"));
+    for name in ["comparison.png", "comparison.svg"] {
+        charts::render(&out.join(name), &title, &panels)?;
+    }
+    report::write_json(&out.join("summary.json"), &summary)?;
+    Ok(summary)
+}
+
+/// Re-renders the charts of a comparison folder (`no-bn/` + `bn/`) or a single run folder.
+pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let (no_bn, bn) = (dir.join("no-bn"), dir.join("bn"));
+    if no_bn.join(report::files::METRICS_FILE).is_file() && bn.join(report::files::METRICS_FILE).is_file() {
+        let (no_bn, bn) = (RunMetrics::load(&no_bn)?, RunMetrics::load(&bn)?);
+        write_comparison(dir, &no_bn, &bn)?;
+        return Ok(vec![dir.join("comparison.png"), dir.join("comparison.svg"), dir.join("summary.json")]);
+    }
+    if dir.join(report::files::METRICS_FILE).is_file() {
+        let metrics = RunMetrics::load(dir)?;
+        let path = dir.join("curves.png");
+        charts::render(&path, &chart_title(&metrics, None), &charts::run_panels(&metrics))?;
+        return Ok(vec![path]);
+    }
+    Err(ReportError::NotAResultsDir { path: dir.into() }.into())
+}
+
+/// One row of `bnx bench`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchRow {
+    pub model: ModelKind,
+    pub bn: bool,
+    pub backend: BackendKind,
+    pub result: BenchResult,
+}
+
+/// Times `steps` training steps of each network on each backend.
+pub fn bench(
+    config: &ExperimentConfig,
+    models: &[ModelKind],
+    backends: &[BackendKind],
+    data: &LoadedData,
+    warmup: usize,
+    steps: usize,
+    progress: &Progress,
+) -> Vec<BenchRow> {
+    let mut rows = Vec::new();
+    for &model in models {
+        for bn in [false, true] {
+            for &backend in backends {
+                let network = NetworkConfig { model, batch_norm: bn.then_some(config.batch_norm) };
+                let result = train::bench::bench(
+                    &network,
+                    &data.train,
+                    &backend.device(),
+                    config.batch_size,
+                    warmup,
+                    steps,
+                    60_000,
+                );
+                progress.line(format!(
+                    "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch",
+                    network.label(),
+                    backend,
+                    result.samples_per_second,
+                    result.milliseconds_per_step,
+                    result.projected_epoch_seconds
+                ));
+                rows.push(BenchRow { model, bn, backend, result });
+            }
+        }
+    }
+    rows
+}
+
+/// A Markdown table of bench rows.
+pub fn bench_table(rows: &[BenchRow]) -> String {
+    let mut table = String::from(
+        "| network | backend | batch | samples/s | ms/step | epoch s (60k) |\n|---|---|---:|---:|---:|---:|\n",
+    );
+    for row in rows {
+        table.push_str(&format!(
+            "| {}{} | {} | {} | {:.0} | {:.2} | {:.1} |\n",
+            row.model.name().to_uppercase(),
+            if row.bn { "+BN" } else { "" },
+            row.backend,
+            row.result.batch_size,
+            row.result.samples_per_second,
+            row.result.milliseconds_per_step,
+            row.result.projected_epoch_seconds
+        ));
+    }
+    table
+}
+
+fn title(network: &NetworkConfig) -> String {
+    format!(
+        "{}{}",
+        network.model.name().to_uppercase(),
+        if network.batch_norm.is_some() { " + BatchNorm" } else { "" }
+    )
+}
+
+fn chart_title(metrics: &RunMetrics, what: Option<&str>) -> String {
+    let model = metrics.model.to_uppercase();
+    let dataset = if metrics.dataset == "mnist" { "MNIST".into() } else { metrics.dataset.clone() };
+    match what {
+        Some(what) => format!("{model} on {dataset}: {what} ({} backend)", metrics.backend),
+        None => format!(
+            "{model}{} on {dataset} ({} backend)",
+            if metrics.bn { " + BatchNorm" } else { "" },
+            metrics.backend
+        ),
+    }
+}
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(111_594), "111,594");
+        assert_eq!(thousands(448), "448");
+        assert_eq!(thousands(1_000), "1,000");
+    }
+}

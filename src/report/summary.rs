@@ -1,0 +1,149 @@
+//! `summary.json` and the printed table of a with/without-BatchNorm comparison.
+
+use serde::{Deserialize, Serialize};
+
+use super::RunMetrics;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VariantSummary {
+    pub final_val_acc: f64,
+    pub best_val_acc: f64,
+    pub best_epoch: usize,
+    pub final_val_loss: f64,
+    pub final_train_acc: f64,
+    pub mean_epoch_seconds: f64,
+}
+
+impl VariantSummary {
+    pub fn from_metrics(metrics: &RunMetrics) -> Self {
+        let last = metrics.epochs.last().expect("loaded metrics hold at least one epoch");
+        let best = metrics
+            .epochs
+            .iter()
+            .fold(last, |best, e| if e.val_acc > best.val_acc { e } else { best });
+        let seconds: f64 = metrics.epochs.iter().map(|e| e.seconds).sum();
+        Self {
+            final_val_acc: last.val_acc,
+            best_val_acc: best.val_acc,
+            best_epoch: best.epoch,
+            final_val_loss: last.val_loss,
+            final_train_acc: last.train_acc,
+            mean_epoch_seconds: seconds / metrics.epochs.len() as f64,
+        }
+    }
+}
+
+/// BN minus no-BN; accuracies as fractions (0.01 = one percentage point).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    pub final_val_acc: f64,
+    pub best_val_acc: f64,
+    pub final_val_loss: f64,
+    pub mean_epoch_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComparisonSummary {
+    pub model: String,
+    pub dataset: String,
+    pub backend: String,
+    pub epochs: usize,
+    pub no_bn: VariantSummary,
+    pub bn: VariantSummary,
+    pub bn_minus_no_bn: Difference,
+}
+
+impl ComparisonSummary {
+    pub fn new(no_bn: &RunMetrics, bn: &RunMetrics) -> Self {
+        let (a, b) = (VariantSummary::from_metrics(no_bn), VariantSummary::from_metrics(bn));
+        Self {
+            model: bn.model.clone(),
+            dataset: bn.dataset.clone(),
+            backend: bn.backend.clone(),
+            epochs: bn.epochs.len(),
+            bn_minus_no_bn: Difference {
+                final_val_acc: b.final_val_acc - a.final_val_acc,
+                best_val_acc: b.best_val_acc - a.best_val_acc,
+                final_val_loss: b.final_val_loss - a.final_val_loss,
+                mean_epoch_seconds: b.mean_epoch_seconds - a.mean_epoch_seconds,
+            },
+            no_bn: a,
+            bn: b,
+        }
+    }
+
+    /// A fixed-width table for the terminal (and the README).
+    pub fn table(&self) -> String {
+        let row = |name: &str, v: &VariantSummary| {
+            format!(
+                "{name:<12} {:>13.2}% {:>11.2}% ({:>2}) {:>15.4} {:>14.1}\n",
+                100.0 * v.final_val_acc,
+                100.0 * v.best_val_acc,
+                v.best_epoch,
+                v.final_val_loss,
+                v.mean_epoch_seconds
+            )
+        };
+        let d = &self.bn_minus_no_bn;
+        format!(
+            "{} on {} ({} epochs, {} backend)\n{:<12} {:>14} {:>17} {:>15} {:>14}\n{}{}{:<12} {:>+11.2} pp {:>+11.2} pp      {:>+15.4} {:>+14.1}\n",
+            self.model.to_uppercase(),
+            self.dataset,
+            self.epochs,
+            self.backend,
+            "variant",
+            "final val acc",
+            "best val acc (ep)",
+            "final val loss",
+            "mean epoch s",
+            row("no BN", &self.no_bn),
+            row("BN", &self.bn),
+            "BN − no BN",
+            100.0 * d.final_val_acc,
+            100.0 * d.best_val_acc,
+            d.final_val_loss,
+            d.mean_epoch_seconds
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::EpochMetrics;
+
+    fn metrics(bn: bool, val_accs: &[f64]) -> RunMetrics {
+        RunMetrics {
+            model: "mlp".into(),
+            bn,
+            dataset: "mnist".into(),
+            backend: "flex".into(),
+            epochs: val_accs
+                .iter()
+                .enumerate()
+                .map(|(i, &val_acc)| EpochMetrics {
+                    epoch: i + 1,
+                    train_loss: 0.3,
+                    train_acc: 0.9,
+                    val_loss: 1.0 - val_acc,
+                    val_acc,
+                    seconds: 2.0 + i as f64,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn summary_picks_final_and_best_and_differences() {
+        let summary = ComparisonSummary::new(&metrics(false, &[0.90, 0.95, 0.94]), &metrics(true, &[0.96, 0.97, 0.98]));
+        assert_eq!(summary.no_bn.best_val_acc, 0.95);
+        assert_eq!(summary.no_bn.best_epoch, 2);
+        assert_eq!(summary.no_bn.final_val_acc, 0.94);
+        assert_eq!(summary.bn.best_epoch, 3);
+        assert!((summary.bn_minus_no_bn.final_val_acc - 0.04).abs() < 1e-12);
+        assert_eq!(summary.no_bn.mean_epoch_seconds, 3.0);
+        let table = summary.table();
+        assert!(table.contains("+4.00 pp"), "{table}");
+        assert!(table.contains("95.00% ( 2)"), "{table}");
+    }
+}
