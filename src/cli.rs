@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::config::{ExperimentConfig, Overrides};
 use crate::data::DatasetKind;
 use crate::experiment;
-use crate::model::ModelKind;
+use crate::model::{ModelKind, NormKind, NormPosition};
+use crate::study::{Budget, StudyKind, StudyOptions};
 use crate::train::backend::BackendKind;
 use crate::train::progress::{Progress, Verbosity};
 
@@ -47,6 +48,57 @@ pub enum Command {
     Plot(PlotArgs),
     /// Measure training throughput (samples/s, projected epoch seconds) per network and backend.
     Bench(BenchArgs),
+    /// Test the guide's claims over several seeds: chart, table and verdict per study, and REPORT.md.
+    #[command(after_help = STUDY_EXAMPLES)]
+    Study(StudyArgs),
+}
+
+const STUDY_EXAMPLES: &str = "\
+Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift (or all).
+
+Examples:
+  bnx study all                        every study, quick budget (~10 min on 2 cores) → results/study/REPORT.md
+  bnx study lr --seeds 5               the learning-rate sweep over 5 seeds
+  bnx study depth --budget full --out results/study-full
+  bnx study all --rerun                retrain even runs whose run.json matches the plan";
+
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// Which study, or all.
+    #[arg(value_name = "STUDY", value_parser = study_parser())]
+    pub study: StudyChoice,
+    /// Seeds per grid point (seed, seed+1, …).
+    #[arg(long, default_value_t = 3)]
+    pub seeds: usize,
+    /// Data and epochs per run: tiny (tests), quick (subsets), full (all of MNIST).
+    #[arg(long, default_value = "quick", value_parser = budget_parser())]
+    pub budget: Budget,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "results/study")]
+    pub out: PathBuf,
+    /// Retrain runs that already have a matching run.json (by default they are reused).
+    #[arg(long)]
+    pub rerun: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudyChoice {
+    All,
+    One(StudyKind),
+}
+
+fn study_parser() -> impl TypedValueParser<Value = StudyChoice> {
+    let names: Vec<&'static str> = std::iter::once("all").chain(StudyKind::ALL.map(StudyKind::name)).collect();
+    PossibleValuesParser::new(names).map(|s| match s.as_str() {
+        "all" => StudyChoice::All,
+        name => StudyChoice::One(name.parse().expect("listed value")),
+    })
+}
+
+fn budget_parser() -> impl TypedValueParser<Value = Budget> {
+    PossibleValuesParser::new(Budget::ALL.map(Budget::name)).map(|s| s.parse().expect("listed value"))
 }
 
 fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
@@ -55,6 +107,14 @@ fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
 
 fn backend_parser() -> impl TypedValueParser<Value = BackendKind> {
     PossibleValuesParser::new(BackendKind::ALL.map(BackendKind::name)).map(|s| s.parse().expect("listed value"))
+}
+
+fn norm_parser() -> impl TypedValueParser<Value = NormKind> {
+    PossibleValuesParser::new(NormKind::ALL.map(NormKind::name)).map(|s| s.parse().expect("listed value"))
+}
+
+fn position_parser() -> impl TypedValueParser<Value = NormPosition> {
+    PossibleValuesParser::new(NormPosition::ALL.map(NormPosition::name)).map(|s| s.parse().expect("listed value"))
 }
 
 fn dataset_parser() -> impl TypedValueParser<Value = DatasetKind> {
@@ -101,7 +161,8 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn overrides(&self) -> Overrides {
+    /// `network` (model and shape options) plus this command line's run settings.
+    fn overrides(&self, network: Overrides) -> Overrides {
         Overrides {
             dataset: self.dataset,
             data_dir: self.data_dir.clone(),
@@ -112,7 +173,7 @@ impl RunArgs {
             backend: self.backend,
             limit_train: self.limit_train,
             limit_test: self.limit_test,
-            ..Overrides::default()
+            ..network
         }
     }
 
@@ -121,17 +182,51 @@ impl RunArgs {
     }
 }
 
+/// Network shape options beyond the guide's four networks.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Normalization before (the guide) or after the ReLU [default: before].
+    #[arg(long, value_parser = position_parser())]
+    pub norm_position: Option<NormPosition>,
+    /// Multiply the Glorot-uniform bound of every layer by X [default: 1].
+    #[arg(long, value_name = "X")]
+    pub init_scale: Option<f64>,
+    /// MLP: N hidden layers of --width units instead of 128-64-32 [default: 3].
+    #[arg(long, value_name = "N")]
+    pub hidden_layers: Option<usize>,
+    /// MLP: width of every hidden layer, with --hidden-layers [default: 64].
+    #[arg(long, value_name = "W")]
+    pub width: Option<usize>,
+}
+
+impl NetworkArgs {
+    fn apply(&self, overrides: Overrides) -> Overrides {
+        Overrides {
+            norm_position: self.norm_position,
+            init_scale: self.init_scale,
+            hidden_layers: self.hidden_layers,
+            width: self.width,
+            ..overrides
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Network [default: mlp].
     #[arg(long, value_parser = model_parser())]
     pub model: Option<ModelKind>,
-    /// Insert BatchNorm after every Dense/Conv layer.
-    #[arg(long, conflicts_with = "no_bn")]
+    /// BatchNorm before every ReLU: shorthand for --norm batch --norm-position before.
+    #[arg(long, conflicts_with_all = ["no_bn", "norm", "norm_position"])]
     pub bn: bool,
     /// No BatchNorm, even if the config file asks for it.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "norm")]
     pub no_bn: bool,
+    /// Normalization in every hidden block [default: none].
+    #[arg(long, value_parser = norm_parser())]
+    pub norm: Option<NormKind>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     /// Output folder [default: results/<model> or results/<model>-bn].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -154,6 +249,8 @@ pub struct CompareArgs {
     /// Output folder [default: results/<model>; with --model all, DIR/mlp and DIR/cnn].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -193,21 +290,65 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Compare(args) => compare(args),
         Command::Plot(args) => plot(args),
         Command::Bench(args) => bench(args),
+        Command::Study(args) => study(args),
     }
 }
 
-fn resolve(run: &RunArgs, model: Option<ModelKind>, bn: Option<bool>) -> Result<ExperimentConfig> {
-    let overrides = Overrides { model, bn, ..run.overrides() };
-    Ok(ExperimentConfig::resolve(run.config.as_deref(), &overrides)?)
+fn study(args: StudyArgs) -> Result<()> {
+    if args.seeds == 0 {
+        anyhow::bail!("--seeds must be at least 1");
+    }
+    for (flag, set) in [("--epochs", args.run.epochs.is_some()), ("--limit-train", args.run.limit_train.is_some()), ("--limit-test", args.run.limit_test.is_some())] {
+        if set {
+            anyhow::bail!("{flag} does not apply to studies: the --budget preset decides data and epochs");
+        }
+    }
+    let base = resolve(&args.run, Overrides::default())?;
+    let studies = match args.study {
+        StudyChoice::All => StudyKind::ALL.to_vec(),
+        StudyChoice::One(kind) => vec![kind],
+    };
+    let data = experiment::load_data(&base)?;
+    let options = StudyOptions {
+        studies,
+        budget: args.budget,
+        seeds: args.seeds,
+        base,
+        out: args.out.clone(),
+        rerun: args.rerun,
+        verbosity: if args.run.quiet { Verbosity::Quiet } else { Verbosity::Normal },
+    };
+    let summaries = crate::study::run(&options, &data).with_context(|| format!("running studies into {}", args.out.display()))?;
+    println!();
+    for summary in &summaries {
+        println!("{:<15} {:<14} {}", summary.study.name(), summary.verdict.to_string(), summary.verdict_detail);
+    }
+    println!("\nreport: {}/REPORT.md; summary: {}/summary.json", args.out.display(), args.out.display());
+    Ok(())
+}
+
+fn resolve(run: &RunArgs, overrides: Overrides) -> Result<ExperimentConfig> {
+    Ok(ExperimentConfig::resolve(run.config.as_deref(), &run.overrides(overrides))?)
 }
 
 fn train(args: TrainArgs) -> Result<()> {
-    let bn = if args.bn { Some(true) } else if args.no_bn { Some(false) } else { None };
-    let config = resolve(&args.run, args.model, bn)?;
-    let out = args.out.unwrap_or_else(|| experiment::default_run_dir(config.model, config.bn));
+    // --bn means batch norm before the ReLU; --no-bn and --norm replace whatever the file says.
+    let (bn, norm) = match (args.bn, args.no_bn, args.norm) {
+        (true, _, _) => (Some(true), Some(NormKind::Batch)),
+        (_, true, _) => (Some(false), Some(NormKind::None)),
+        (_, _, Some(norm)) => (Some(false), Some(norm)),
+        _ => (None, None),
+    };
+    let overrides = Overrides { model: args.model, bn, norm, ..Overrides::default() };
+    let mut overrides = args.network.apply(overrides);
+    if args.bn {
+        overrides.norm_position = Some(NormPosition::Before);
+    }
+    let config = resolve(&args.run, overrides)?;
+    let out = args.out.unwrap_or_else(|| experiment::default_run_dir(&config));
     let data = experiment::load_data(&config)?;
     let progress = args.run.progress();
-    let metrics = experiment::train_run(&config, config.bn, &data, &out, &progress)
+    let metrics = experiment::train_run(&config, &data, &out, &progress)
         .with_context(|| format!("training {} (results so far are in {})", config.model, out.display()))?;
     let last = metrics.epochs.last().expect("at least one epoch");
     println!(
@@ -229,7 +370,7 @@ fn models_of(choice: Option<ModelChoice>, config: &ExperimentConfig) -> Vec<Mode
 }
 
 fn compare(args: CompareArgs) -> Result<()> {
-    let base = resolve(&args.run, None, None)?;
+    let base = resolve(&args.run, args.network.apply(Overrides::default()))?;
     let models = models_of(args.model, &base);
     let data = experiment::load_data(&base)?;
     let progress = args.run.progress();
@@ -238,7 +379,7 @@ fn compare(args: CompareArgs) -> Result<()> {
         let out = match (&args.out, models.len()) {
             (Some(dir), 1) => dir.clone(),
             (Some(dir), _) => dir.join(model.name()),
-            (None, _) => experiment::default_run_dir(model, false),
+            (None, _) => PathBuf::from("results").join(model.name()),
         };
         let summary = experiment::compare(&config, &data, &out, &progress)
             .with_context(|| format!("comparing {model} with and without BatchNorm (results so far are in {})", out.display()))?;
@@ -259,7 +400,7 @@ fn plot(args: PlotArgs) -> Result<()> {
 }
 
 fn bench(args: BenchArgs) -> Result<()> {
-    let config = resolve(&args.run, None, None)?;
+    let config = resolve(&args.run, Overrides::default())?;
     if args.steps == 0 {
         anyhow::bail!("--steps must be at least 1");
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::DatasetKind;
-use crate::model::{BatchNormSettings, ModelKind, NetworkConfig};
+use crate::model::{BatchNormSettings, GUIDE_MLP_WIDTHS, ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::train::backend::BackendKind;
 
 #[derive(Debug, Error)]
@@ -41,8 +41,19 @@ impl Default for AdamSettings {
 #[serde(default, deny_unknown_fields)]
 pub struct ExperimentConfig {
     pub model: ModelKind,
-    /// BatchNorm after every Dense/Conv layer (ignored by `compare`, which trains both).
+    /// BatchNorm after every Dense/Conv layer (ignored by `compare`, which trains both);
+    /// shorthand for `norm: batch`.
     pub bn: bool,
+    /// Normalization in every hidden block: none, batch, layer or group.
+    pub norm: NormKind,
+    /// Normalization before (the guide) or after the ReLU.
+    pub norm_position: NormPosition,
+    /// Multiplies the Glorot-uniform bound of every layer.
+    pub init_scale: f64,
+    /// MLP only: this many hidden layers of `width` units (default 3) instead of 128-64-32.
+    pub hidden_layers: Option<usize>,
+    /// MLP only: the width of every hidden layer (default 64) instead of 128-64-32.
+    pub width: Option<usize>,
     pub dataset: DatasetKind,
     /// A folder with the four IDX files; `None` uses the bundled MNIST or the system's Fashion-MNIST.
     pub data_dir: Option<PathBuf>,
@@ -64,6 +75,11 @@ impl Default for ExperimentConfig {
         Self {
             model: ModelKind::Mlp,
             bn: false,
+            norm: NormKind::None,
+            norm_position: NormPosition::Before,
+            init_scale: 1.0,
+            hidden_layers: None,
+            width: None,
             dataset: DatasetKind::Mnist,
             data_dir: None,
             epochs: 10,
@@ -84,6 +100,11 @@ impl Default for ExperimentConfig {
 pub struct Overrides {
     pub model: Option<ModelKind>,
     pub bn: Option<bool>,
+    pub norm: Option<NormKind>,
+    pub norm_position: Option<NormPosition>,
+    pub init_scale: Option<f64>,
+    pub hidden_layers: Option<usize>,
+    pub width: Option<usize>,
     pub dataset: Option<DatasetKind>,
     pub data_dir: Option<PathBuf>,
     pub epochs: Option<usize>,
@@ -117,10 +138,14 @@ impl ExperimentConfig {
     pub fn from_json(text: &str) -> Result<Self, String> {
         let mut deserializer = serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            if path == "." || path.is_empty() {
-                inner.to_string()
+            let mut path = err.path().to_string();
+            let inner = err.into_inner().to_string();
+            // serde already names an unknown field; name only the section it sits in.
+            if inner.starts_with("unknown field") {
+                path = path.rsplit_once('.').map(|(parent, _)| parent.to_string()).unwrap_or_default();
+            }
+            if path.is_empty() || path == "." {
+                inner
             } else {
                 format!("field `{path}`: {inner}")
             }
@@ -131,7 +156,13 @@ impl ExperimentConfig {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = &o.$field { self.$field = v.clone(); } )* };
         }
-        take!(model, bn, dataset, epochs, batch_size, learning_rate, seed, backend);
+        take!(model, bn, norm, norm_position, init_scale, dataset, epochs, batch_size, learning_rate, seed, backend);
+        if o.hidden_layers.is_some() {
+            self.hidden_layers = o.hidden_layers;
+        }
+        if o.width.is_some() {
+            self.width = o.width;
+        }
         if o.data_dir.is_some() {
             self.data_dir = o.data_dir.clone();
         }
@@ -156,10 +187,25 @@ impl ExperimentConfig {
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
             return Err(invalid("learning_rate", "a finite number above 0", self.learning_rate));
         }
-        for (field, limit) in [("limit_train", self.limit_train), ("limit_test", self.limit_test)] {
+        for (field, limit) in [
+            ("limit_train", self.limit_train),
+            ("limit_test", self.limit_test),
+            ("hidden_layers", self.hidden_layers),
+            ("width", self.width),
+        ] {
             if limit == Some(0) {
                 return Err(invalid(field, "at least 1 when given", 0));
             }
+        }
+        if self.model == ModelKind::Cnn && (self.hidden_layers.is_some() || self.width.is_some()) {
+            let field = if self.hidden_layers.is_some() { "hidden_layers" } else { "width" };
+            return Err(invalid(field, "unset for the CNN (it shapes the MLP only)", "a value"));
+        }
+        if self.bn && !matches!(self.norm, NormKind::None | NormKind::Batch) {
+            return Err(invalid("norm", "none or batch when bn is true (bn is shorthand for norm batch)", self.norm));
+        }
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
+            return Err(invalid("init_scale", "a finite number above 0", self.init_scale));
         }
         for (field, beta) in [("adam.beta_1", self.adam.beta_1), ("adam.beta_2", self.adam.beta_2)] {
             if !(0.0..1.0).contains(&beta) {
@@ -178,9 +224,30 @@ impl ExperimentConfig {
         Ok(())
     }
 
-    /// The network this run trains, with or without BatchNorm.
-    pub fn network(&self, bn: bool) -> NetworkConfig {
-        NetworkConfig { model: self.model, batch_norm: bn.then_some(self.batch_norm) }
+    /// The normalization a run uses: `bn: true` means batch.
+    pub fn effective_norm(&self) -> NormKind {
+        if self.bn { NormKind::Batch } else { self.norm }
+    }
+
+    /// The network this run trains.
+    pub fn network(&self) -> NetworkConfig {
+        self.network_with(self.effective_norm())
+    }
+
+    /// The network with `norm` in place of the configured normalization (for `compare`).
+    pub fn network_with(&self, norm: NormKind) -> NetworkConfig {
+        let mlp_widths = match (self.hidden_layers, self.width) {
+            (None, None) => GUIDE_MLP_WIDTHS.to_vec(),
+            (layers, width) => vec![width.unwrap_or(64); layers.unwrap_or(3)],
+        };
+        NetworkConfig {
+            model: self.model,
+            norm,
+            position: self.norm_position,
+            norm_settings: self.batch_norm,
+            init_scale: self.init_scale,
+            mlp_widths,
+        }
     }
 }
 
@@ -237,6 +304,36 @@ mod tests {
             (Overrides { learning_rate: Some(0.0), ..Default::default() }, "learning_rate must be a finite number above 0, got 0"),
             (Overrides { learning_rate: Some(-1e-3), ..Default::default() }, "learning_rate must be"),
             (Overrides { learning_rate: Some(f64::NAN), ..Default::default() }, "got NaN"),
+        ];
+        for (overrides, expected) in cases {
+            let err = ExperimentConfig::resolve(None, &overrides).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+    }
+
+    #[test]
+    fn network_options_reach_the_network() {
+        let guide = ExperimentConfig::default().network();
+        assert_eq!(guide, NetworkConfig::guide(ModelKind::Mlp, false));
+        let config = ExperimentConfig::resolve(
+            None,
+            &Overrides { bn: Some(true), norm_position: Some(NormPosition::After), hidden_layers: Some(8), init_scale: Some(0.5), ..Default::default() },
+        )
+        .unwrap();
+        let network = config.network();
+        assert_eq!((network.norm, network.position, network.init_scale), (NormKind::Batch, NormPosition::After, 0.5));
+        assert_eq!(network.mlp_widths, vec![64; 8]);
+        let wide = ExperimentConfig { width: Some(100), ..ExperimentConfig::default() };
+        assert_eq!(wide.network().mlp_widths, vec![100; 3]);
+    }
+
+    #[test]
+    fn contradictory_network_options_are_rejected() {
+        let cases: [(Overrides, &str); 4] = [
+            (Overrides { bn: Some(true), norm: Some(NormKind::Layer), ..Default::default() }, "norm must be none or batch when bn is true"),
+            (Overrides { model: Some(ModelKind::Cnn), hidden_layers: Some(4), ..Default::default() }, "hidden_layers must be unset for the CNN"),
+            (Overrides { init_scale: Some(0.0), ..Default::default() }, "init_scale must be a finite number above 0"),
+            (Overrides { width: Some(0), ..Default::default() }, "width must be at least 1"),
         ];
         for (overrides, expected) in cases {
             let err = ExperimentConfig::resolve(None, &overrides).unwrap_err().to_string();

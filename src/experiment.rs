@@ -8,7 +8,7 @@ use burn::data::dataset::Dataset;
 use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::{self, LoadedData};
-use crate::model::{ModelKind, NetworkConfig};
+use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::report::files::{CHECKPOINT_FILE, BURN_VERSION};
 use crate::report::{self, ComparisonSummary, ReportError, RunMetrics, RunRecord, charts};
 use crate::train::backend::BackendKind;
@@ -22,34 +22,36 @@ pub fn load_data(config: &ExperimentConfig) -> Result<LoadedData, Error> {
     Ok(loaded.limited(config.limit_train, config.limit_test))
 }
 
-/// The default output folder: `results/<model>` or `results/<model>-bn`.
-pub fn default_run_dir(model: ModelKind, bn: bool) -> PathBuf {
-    PathBuf::from("results").join(format!("{model}{}", if bn { "-bn" } else { "" }))
+/// The default output folder: `results/<model>`, `results/<model>-bn`, `results/mlp-ln-after`, …
+pub fn default_run_dir(config: &ExperimentConfig) -> PathBuf {
+    let network = config.network();
+    let mut name = network.label().replace('+', "-").replace('×', "-init");
+    if name.is_empty() {
+        name = config.model.to_string();
+    }
+    PathBuf::from("results").join(name)
 }
 
-/// Trains one network and writes `config.json`, `metrics.json` (after every epoch),
-/// `model.bpk` and `curves.png` into `out`.
+/// Trains one network (as `config` describes it) and writes `config.json`, `metrics.json`
+/// (after every epoch), `model.bpk` and `curves.png` into `out`.
 pub fn train_run(
     config: &ExperimentConfig,
-    bn: bool,
     data: &LoadedData,
     out: &Path,
     progress: &Progress,
 ) -> Result<RunMetrics, Error> {
-    let device = config.backend.device();
-    let network_config = config.network(bn);
-    let network = network_config.init(config.seed, &device);
-    let parameters = network.parameter_counts();
+    let network = config.network();
+    let parameters = network.init(config.seed, &config.backend.device()).parameter_counts();
     progress.line(format!(
         "{} on {} ({} train / {} test samples), backend {}, seed {}",
-        title(&network_config),
+        title(&network),
         config.dataset,
         data.train.len(),
         data.test.len(),
         config.backend,
         config.seed
     ));
-    progress.line(format!("  {}", network_config.describe()));
+    progress.line(format!("  {}", network.describe()));
     progress.line(format!(
         "  parameters: {} trainable{}",
         thousands(parameters.trainable),
@@ -59,23 +61,46 @@ pub fn train_run(
             String::new()
         }
     ));
+    let outputs = RunOutputs { checkpoint: true, curves: true };
+    let run = execute_run(config, &network, data, out, outputs, None, progress).map_err(|failed| failed.error)?;
+    Ok(run.metrics)
+}
 
-    std::fs::create_dir_all(out).map_err(|source| ReportError::Write { path: out.into(), source })?;
-    RunRecord {
-        bnx_version: env!("CARGO_PKG_VERSION").into(),
-        burn_version: BURN_VERSION.into(),
-        backend: config.backend.to_string(),
-        seed: config.seed,
-        bn,
-        config: ExperimentConfig { bn, ..config.clone() },
-        dataset: data.provenance.clone(),
-        train_samples: data.train.len(),
-        test_samples: data.test.len(),
-        parameters,
-        checkpoint: out.join(CHECKPOINT_FILE),
-    }
-    .save(out)?;
+/// Which files a run writes besides `config.json` and `metrics.json`.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOutputs {
+    pub checkpoint: bool,
+    pub curves: bool,
+}
 
+/// A finished run: its metrics and the per-step record.
+pub struct RunResult {
+    pub metrics: RunMetrics,
+    pub step_losses: Vec<f32>,
+    pub probes: Vec<train::ProbePoint>,
+}
+
+/// A run that stopped early: why, and the epochs it completed (already on disk).
+#[derive(Debug)]
+pub struct FailedRun {
+    pub error: Error,
+    pub metrics: RunMetrics,
+}
+
+/// Trains `network` with the loop settings of `config` (epochs, batch size, learning rate,
+/// seed, backend) and records it in `out`, `metrics.json` after every epoch.
+pub fn execute_run(
+    config: &ExperimentConfig,
+    network: &NetworkConfig,
+    data: &LoadedData,
+    out: &Path,
+    outputs: RunOutputs,
+    probe: Option<train::ProbeSpec>,
+    progress: &Progress,
+) -> Result<RunResult, FailedRun> {
+    let device = config.backend.device();
+    let model = network.init(config.seed, &device);
+    let bn = network.norm == NormKind::Batch;
     let mut metrics = RunMetrics {
         model: config.model.to_string(),
         bn,
@@ -83,23 +108,56 @@ pub fn train_run(
         backend: config.backend.to_string(),
         epochs: Vec::new(),
     };
-    // Rewrite an empty record first, so a stale metrics.json from an earlier run never survives.
-    metrics.save(out)?;
+    let checkpoint = outputs.checkpoint.then(|| out.join(CHECKPOINT_FILE));
+    let prepare = || -> Result<(), Error> {
+        std::fs::create_dir_all(out).map_err(|source| ReportError::Write { path: out.into(), source })?;
+        RunRecord {
+            bnx_version: env!("CARGO_PKG_VERSION").into(),
+            burn_version: BURN_VERSION.into(),
+            backend: config.backend.to_string(),
+            seed: config.seed,
+            bn,
+            config: config.clone(),
+            network: network.clone(),
+            dataset: data.provenance.clone(),
+            train_samples: data.train.len(),
+            test_samples: data.test.len(),
+            parameters: model.parameter_counts(),
+            checkpoint: checkpoint.clone(),
+        }
+        .save(out)?;
+        // Rewrite an empty record first, so a stale metrics.json from an earlier run never survives.
+        metrics.save(out)?;
+        Ok(())
+    };
+    if let Err(error) = prepare() {
+        return Err(FailedRun { error, metrics });
+    }
     let options = FitOptions {
         epochs: config.epochs,
         batch_size: config.batch_size,
         learning_rate: config.learning_rate,
         seed: config.seed,
         adam: config.adam,
-        label: network_config.label(),
-        checkpoint: Some(out.join(CHECKPOINT_FILE)),
+        label: network.label(),
+        checkpoint,
+        probe,
     };
-    train::fit(network, &data.train, &data.test, &device, &options, progress, |epoch| {
+    let fitted = train::fit(model, &data.train, &data.test, &device, &options, progress, |epoch| {
         metrics.epochs.push(epoch.clone());
         metrics.save(out).map_err(|e| e.to_string())
-    })?;
-    charts::render(&out.join("curves.png"), &chart_title(&metrics, None), &charts::run_panels(&metrics))?;
-    Ok(metrics)
+    });
+    let outcome = match fitted {
+        Ok(outcome) => outcome,
+        Err(error) => return Err(FailedRun { error: error.into(), metrics }),
+    };
+    if outputs.curves {
+        let chart = charts::render(&out.join("curves.png"), &chart_title(&metrics, None), &charts::run_panels(&metrics));
+        if let Err(error) = chart {
+            return Err(FailedRun { error: error.into(), metrics });
+        }
+    }
+    Ok(RunResult { metrics, step_losses: outcome.step_losses, probes: outcome.probes })
 }
 
 /// Trains both variants with the same seed, data order and initial Dense/Conv weights into
@@ -110,8 +168,9 @@ pub fn compare(
     out: &Path,
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
-    let no_bn = train_run(config, false, data, &out.join("no-bn"), progress)?;
-    let bn = train_run(config, true, data, &out.join("bn"), progress)?;
+    let variant = |bn: bool| ExperimentConfig { bn, norm: NormKind::None, ..config.clone() };
+    let no_bn = train_run(&variant(false), data, &out.join("no-bn"), progress)?;
+    let bn = train_run(&variant(true), data, &out.join("bn"), progress)?;
     write_comparison(out, &no_bn, &bn)
 }
 
@@ -166,7 +225,7 @@ pub fn bench(
     for &model in models {
         for bn in [false, true] {
             for &backend in backends {
-                let network = NetworkConfig { model, batch_norm: bn.then_some(config.batch_norm) };
+                let network = ExperimentConfig { model, ..config.clone() }.network_with(if bn { NormKind::Batch } else { NormKind::None });
                 let result = train::bench::bench(
                     &network,
                     &data.train,
@@ -212,11 +271,14 @@ pub fn bench_table(rows: &[BenchRow]) -> String {
 }
 
 fn title(network: &NetworkConfig) -> String {
-    format!(
-        "{}{}",
-        network.model.name().to_uppercase(),
-        if network.batch_norm.is_some() { " + BatchNorm" } else { "" }
-    )
+    let mut title = network.model.name().to_uppercase();
+    if network.norm != NormKind::None {
+        title.push_str(&format!(" + {}", network.norm.title()));
+        if network.position == NormPosition::After {
+            title.push_str(" after ReLU");
+        }
+    }
+    title
 }
 
 fn chart_title(metrics: &RunMetrics, what: Option<&str>) -> String {

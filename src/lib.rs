@@ -9,6 +9,7 @@ pub mod data;
 pub mod experiment;
 pub mod model;
 pub mod report;
+pub mod study;
 pub mod train;
 
 use thiserror::Error;

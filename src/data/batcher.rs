@@ -3,7 +3,9 @@
 use burn::data::dataloader::batcher::Batcher;
 use burn::prelude::*;
 
-use super::datasets::ImageItem;
+use burn::data::dataset::Dataset;
+
+use super::datasets::{ImageItem, ImageSet};
 use super::idx::{IMAGE_PIXELS, IMAGE_SIDE};
 
 /// A batch of images `[batch, 1, 28, 28]` with pixels in [0, 1], and their labels.
@@ -26,6 +28,15 @@ impl ImageBatch {
 /// Scales bytes to [0, 1] as the Keras guide does (`x / 255`), nothing else.
 #[derive(Debug, Clone, Default)]
 pub struct ImageBatcher;
+
+impl ImageBatcher {
+    /// The images of samples `range` (clamped to the set) as one batch, e.g. a fixed probe batch.
+    pub fn images(set: &ImageSet, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
+        let end = range.end.min(set.len());
+        let items = (range.start.min(end)..end).map(|i| set.get(i)).filter_map(Result::ok).collect();
+        ImageBatcher.batch(items, device).images
+    }
+}
 
 impl Batcher<ImageItem, ImageBatch> for ImageBatcher {
     fn batch(&self, items: Vec<ImageItem>, device: &Device) -> ImageBatch {

@@ -76,8 +76,7 @@ pub struct IdxImages {
 /// Reads an IDX image file (magic 2051), gzipped or raw.
 pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
     let mut reader = open(path)?;
-    let header = read_header(&mut reader, path, 16)?;
-    check_magic(path, &header, IMAGES_MAGIC, "IDX images, 2051")?;
+    let header = read_header(&mut reader, path, 16, IMAGES_MAGIC, "IDX images, 2051")?;
     let count = be_u32(&header[4..8]) as usize;
     let rows = be_u32(&header[8..12]) as usize;
     let cols = be_u32(&header[12..16]) as usize;
@@ -95,8 +94,7 @@ pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
 /// Reads an IDX label file (magic 2049), gzipped or raw; every label must be 0–9.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
     let mut reader = open(path)?;
-    let header = read_header(&mut reader, path, 8)?;
-    check_magic(path, &header, LABELS_MAGIC, "IDX labels, 2049")?;
+    let header = read_header(&mut reader, path, 8, LABELS_MAGIC, "IDX labels, 2049")?;
     let count = be_u32(&header[4..8]) as u64;
     if count == 0 {
         return Err(IdxError::Empty { path: path.into() });
@@ -189,9 +187,20 @@ impl IdxReader {
     }
 }
 
-fn read_header(reader: &mut IdxReader, path: &Path, len: usize) -> Result<Vec<u8>, IdxError> {
+/// Reads a `len`-byte header, checking the magic number first: a wrong file is named as
+/// such even when it is shorter than the header it was mistaken for.
+fn read_header(
+    reader: &mut IdxReader,
+    path: &Path,
+    len: usize,
+    magic: u32,
+    what: &'static str,
+) -> Result<Vec<u8>, IdxError> {
     let mut header = vec![0u8; len];
     let found = read_up_to(&mut reader.inner, &mut header).map_err(|e| reader.error(path, e))?;
+    if found >= 4 {
+        check_magic(path, &header, magic, what)?;
+    }
     if found < len {
         return Err(IdxError::ShortHeader { path: path.into(), found, expected: len });
     }

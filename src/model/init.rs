@@ -13,17 +13,26 @@ use rand::{RngExt, SeedableRng};
 
 pub struct GlorotUniform {
     rng: StdRng,
+    scale: f64,
 }
 
 impl GlorotUniform {
     pub fn new(seed: u64) -> Self {
-        Self { rng: StdRng::seed_from_u64(seed) }
+        Self { rng: StdRng::seed_from_u64(seed), scale: 1.0 }
     }
 
-    /// `U(-limit, limit)` with `limit = sqrt(6 / (fan_in + fan_out))`, as Keras' `glorot_uniform`.
+    /// Multiplies every bound by `scale` (the init study's knob). The same uniform draws are
+    /// scaled, so runs that differ only in scale start from proportional weights.
+    pub fn with_scale(self, scale: f64) -> Self {
+        Self { scale, ..self }
+    }
+
+    /// `U(-limit, limit)` with `limit = scale · sqrt(6 / (fan_in + fan_out))`, as Keras'
+    /// `glorot_uniform` when `scale` is 1.
     fn draw(&mut self, count: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
         let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
-        (0..count).map(|_| self.rng.random_range(-limit..limit)).collect()
+        let scale = self.scale as f32;
+        (0..count).map(|_| scale * self.rng.random_range(-limit..limit)).collect()
     }
 
     /// A Dense layer: weight `[d_input, d_output]`, zero bias.
@@ -83,5 +92,17 @@ mod tests {
         let c = GlorotUniform::new(8).conv2d(1, 32, 3, &device).weight.val().into_data();
         assert_eq!(a, b);
         assert_ne!(a, c);
+    }
+
+    #[test]
+    fn scale_multiplies_the_same_draws() {
+        let device = Device::flex();
+        let values = |scale| {
+            GlorotUniform::new(5).with_scale(scale).linear(20, 10, &device).weight.val().into_data().try_to_vec::<f32>().unwrap()
+        };
+        let (one, tenth) = (values(1.0), values(0.1));
+        for (a, b) in one.iter().zip(&tenth) {
+            assert!((0.1 * a - b).abs() <= 1e-6 * a.abs().max(1e-3), "{a} vs {b}");
+        }
     }
 }

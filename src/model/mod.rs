@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Linear};
+use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use crate::data::idx::{IMAGE_PIXELS, NUM_CLASSES};
 use init::GlorotUniform;
 
-const MLP_WIDTHS: [usize; 3] = [128, 64, 32];
 const CNN_CHANNELS: [usize; 2] = [32, 64];
 const CNN_KERNEL: usize = 3;
 const CNN_DENSE: usize = 64;
@@ -59,11 +58,113 @@ impl FromStr for ModelKind {
     }
 }
 
-/// BatchNormalization settings in Keras' terms.
+/// Which normalization sits in every hidden block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormKind {
+    #[default]
+    None,
+    /// BatchNorm: per-feature statistics over the batch (and image positions).
+    Batch,
+    /// LayerNorm: per-sample statistics over all features (for the CNN: channels × positions).
+    Layer,
+    /// GroupNorm: per-sample statistics over groups of channels (MLP: groups of features).
+    Group,
+}
+
+impl NormKind {
+    pub const ALL: [NormKind; 4] = [NormKind::None, NormKind::Batch, NormKind::Layer, NormKind::Group];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NormKind::None => "none",
+            NormKind::Batch => "batch",
+            NormKind::Layer => "layer",
+            NormKind::Group => "group",
+        }
+    }
+
+    /// Short tag used in labels and folder names: "bn", "ln", "gn"; empty for none.
+    pub fn tag(self) -> &'static str {
+        match self {
+            NormKind::None => "",
+            NormKind::Batch => "bn",
+            NormKind::Layer => "ln",
+            NormKind::Group => "gn",
+        }
+    }
+
+    /// "No norm", "BatchNorm", "LayerNorm", "GroupNorm".
+    pub fn title(self) -> &'static str {
+        match self {
+            NormKind::None => "No norm",
+            NormKind::Batch => "BatchNorm",
+            NormKind::Layer => "LayerNorm",
+            NormKind::Group => "GroupNorm",
+        }
+    }
+}
+
+impl fmt::Display for NormKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NormKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.name() == s)
+            .ok_or_else(|| format!("unknown norm '{s}', expected none, batch, layer or group"))
+    }
+}
+
+/// Where the normalization sits relative to the ReLU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NormPosition {
+    /// Dense/Conv → Norm → ReLU, as the guide (and Ioffe & Szegedy) place it.
+    #[default]
+    Before,
+    /// Dense/Conv → ReLU → Norm.
+    After,
+}
+
+impl NormPosition {
+    pub const ALL: [NormPosition; 2] = [NormPosition::Before, NormPosition::After];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            NormPosition::Before => "before",
+            NormPosition::After => "after",
+        }
+    }
+}
+
+impl fmt::Display for NormPosition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for NormPosition {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| format!("unknown norm position '{s}', expected before or after"))
+    }
+}
+
+/// Normalization settings in Keras' terms.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchNormSettings {
-    /// Added to the variance before the square root. Keras: 1e-3 (Burn's default is 1e-5).
+    /// Added to the variance before the square root, for every norm kind. Keras: 1e-3 for
+    /// BatchNormalization, LayerNormalization and GroupNormalization (Burn's default is 1e-5).
     pub epsilon: f64,
     /// Keras convention: the weight of the *old* running value,
     /// `running = momentum · running + (1 − momentum) · batch`. Keras: 0.99.
@@ -78,7 +179,8 @@ impl Default for BatchNormSettings {
 }
 
 impl BatchNormSettings {
-    fn layer(&self, features: usize, device: &Device) -> BatchNorm {
+    /// A Burn BatchNorm with these settings (Burn's momentum is `1 − momentum`).
+    pub fn batch_norm(&self, features: usize, device: &Device) -> BatchNorm {
         BatchNormConfig::new(features)
             .with_epsilon(self.epsilon)
             .with_momentum(1.0 - self.momentum)
@@ -86,55 +188,124 @@ impl BatchNormSettings {
     }
 }
 
+/// GroupNorm's group count: the largest divisor of `channels` that is at most 8, so every
+/// layer of the guide's networks (32, 64, 128 channels) gets 8 groups of 4–16 channels.
+pub fn group_count(channels: usize) -> usize {
+    (1..=MAX_GROUPS.min(channels)).rev().find(|g| channels % g == 0).unwrap_or(1)
+}
+
+const MAX_GROUPS: usize = 8;
+
+/// The MLP's hidden widths in the guide.
+pub const GUIDE_MLP_WIDTHS: [usize; 3] = [128, 64, 32];
+
 /// Everything that decides a network's structure and initial weights.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkConfig {
     pub model: ModelKind,
-    /// `Some` inserts BatchNorm between every Dense/Conv layer and its ReLU.
-    pub batch_norm: Option<BatchNormSettings>,
+    pub norm: NormKind,
+    pub position: NormPosition,
+    pub norm_settings: BatchNormSettings,
+    /// Multiplies the Glorot-uniform bound of every Dense/Conv layer (1 = Keras' default).
+    pub init_scale: f64,
+    /// The MLP's hidden widths (ignored by the CNN).
+    pub mlp_widths: Vec<usize>,
 }
 
 impl NetworkConfig {
+    /// One of the guide's four networks, exactly as the guide builds it.
+    pub fn guide(model: ModelKind, bn: bool) -> Self {
+        Self {
+            model,
+            norm: if bn { NormKind::Batch } else { NormKind::None },
+            position: NormPosition::Before,
+            norm_settings: BatchNormSettings::default(),
+            init_scale: 1.0,
+            mlp_widths: GUIDE_MLP_WIDTHS.to_vec(),
+        }
+    }
+
+    pub fn with_norm(self, norm: NormKind) -> Self {
+        Self { norm, ..self }
+    }
+
     /// The layer sequence in one line, e.g. "784 → Dense 128 → BN → ReLU → … → Dense 10".
     pub fn describe(&self) -> String {
-        let bn = if self.batch_norm.is_some() { " → BN" } else { "" };
+        let block = |layer: String, channels: usize| {
+            let norm = match self.norm {
+                NormKind::None => return format!("{layer} → ReLU"),
+                NormKind::Batch => "BN".to_string(),
+                NormKind::Layer => "LN".to_string(),
+                NormKind::Group => format!("GN({} groups)", group_count(channels)),
+            };
+            match self.position {
+                NormPosition::Before => format!("{layer} → {norm} → ReLU"),
+                NormPosition::After => format!("{layer} → ReLU → {norm}"),
+            }
+        };
+        let scale = if self.init_scale == 1.0 {
+            String::new()
+        } else {
+            format!(" (init {}× Glorot)", self.init_scale)
+        };
         match self.model {
             ModelKind::Mlp => {
                 let hidden: Vec<String> =
-                    MLP_WIDTHS.iter().map(|w| format!("Dense {w}{bn} → ReLU")).collect();
-                format!("{IMAGE_PIXELS} → {} → Dense {NUM_CLASSES}", hidden.join(" → "))
+                    self.mlp_widths.iter().map(|&w| block(format!("Dense {w}"), w)).collect();
+                format!("{IMAGE_PIXELS} → {} → Dense {NUM_CLASSES}{scale}", hidden.join(" → "))
             }
             ModelKind::Cnn => {
                 let convs: Vec<String> = CNN_CHANNELS
                     .iter()
-                    .map(|c| format!("Conv {c} 3×3{bn} → ReLU → MaxPool 2"))
+                    .map(|&c| format!("{} → MaxPool 2", block(format!("Conv {c} 3×3"), c)))
                     .collect();
                 format!(
-                    "1×28×28 → {} → Flatten {CNN_FLAT} → Dense {CNN_DENSE}{bn} → ReLU → Dense {NUM_CLASSES}",
-                    convs.join(" → ")
+                    "1×28×28 → {} → Flatten {CNN_FLAT} → {} → Dense {NUM_CLASSES}{scale}",
+                    convs.join(" → "),
+                    block(format!("Dense {CNN_DENSE}"), CNN_DENSE)
                 )
             }
         }
     }
 
-    /// "mlp", "mlp+bn", …
+    /// "mlp", "mlp+bn", "mlp6x64+ln-after", "cnn+gn×0.1", …: short, for progress bars.
     pub fn label(&self) -> String {
-        format!("{}{}", self.model, if self.batch_norm.is_some() { "+bn" } else { "" })
+        let mut label = self.model.name().to_string();
+        if self.model == ModelKind::Mlp && self.mlp_widths != GUIDE_MLP_WIDTHS {
+            let uniform = self.mlp_widths.windows(2).all(|w| w[0] == w[1]);
+            match (uniform, self.mlp_widths.first()) {
+                (true, Some(width)) => label.push_str(&format!("{}x{width}", self.mlp_widths.len())),
+                _ => label.push_str(&format!("[{}]", self.mlp_widths.iter().map(usize::to_string).collect::<Vec<_>>().join(","))),
+            }
+        }
+        if self.norm != NormKind::None {
+            label.push('+');
+            label.push_str(self.norm.tag());
+            if self.position == NormPosition::After {
+                label.push_str("-after");
+            }
+        }
+        if self.init_scale != 1.0 {
+            label.push_str(&format!("×{}", self.init_scale));
+        }
+        label
     }
 
     /// Builds the network with Glorot-uniform weights drawn from `seed`.
     pub fn init(&self, seed: u64, device: &Device) -> Network {
-        let mut glorot = GlorotUniform::new(seed);
-        let norm = |features: usize| self.batch_norm.map(|bn| bn.layer(features, device));
+        let mut glorot = GlorotUniform::new(seed).with_scale(self.init_scale);
+        let norm = |features: usize, spatial: bool| self.norm_layer(features, spatial, device);
+        let after = self.position == NormPosition::After;
         match self.model {
             ModelKind::Mlp => {
                 let mut d_input = IMAGE_PIXELS;
-                let hidden = MLP_WIDTHS
+                let hidden = self
+                    .mlp_widths
                     .iter()
                     .map(|&width| {
                         let linear = glorot.linear(d_input, width, device);
                         d_input = width;
-                        DenseBlock { linear, norm: norm(width) }
+                        DenseBlock { linear, norm: norm(width, false), after }
                     })
                     .collect();
                 let output = glorot.linear(d_input, NUM_CLASSES, device);
@@ -149,56 +320,121 @@ impl NetworkConfig {
                         channels_in = channels;
                         ConvBlock {
                             conv,
-                            norm: norm(channels),
+                            norm: norm(channels, true),
+                            after,
                             pool: MaxPool2dConfig::new([2, 2]).init(),
                         }
                     })
                     .collect();
                 let dense = DenseBlock {
                     linear: glorot.linear(CNN_FLAT, CNN_DENSE, device),
-                    norm: norm(CNN_DENSE),
+                    norm: norm(CNN_DENSE, false),
+                    after,
                 };
                 let output = glorot.linear(CNN_DENSE, NUM_CLASSES, device);
                 Network::Cnn(Cnn { features, dense, output })
             }
         }
     }
+
+    /// The norm layer for `features` features (channels when `spatial`).
+    fn norm_layer(&self, features: usize, spatial: bool, device: &Device) -> Option<Norm> {
+        let epsilon = self.norm_settings.epsilon;
+        Some(match self.norm {
+            NormKind::None => return None,
+            NormKind::Batch => Norm::Batch(self.norm_settings.batch_norm(features, device)),
+            // LayerNorm over a conv layer normalizes each sample over channels × positions:
+            // GroupNorm with one group (Wu & He 2018), with a per-channel scale and shift.
+            NormKind::Layer if spatial => {
+                Norm::Group(GroupNormConfig::new(1, features).with_epsilon(epsilon).init(device))
+            }
+            NormKind::Layer => Norm::Layer(LayerNormConfig::new(features).with_epsilon(epsilon).init(device)),
+            NormKind::Group => Norm::Group(
+                GroupNormConfig::new(group_count(features), features).with_epsilon(epsilon).init(device),
+            ),
+        })
+    }
 }
 
-/// Dense → [BatchNorm] → ReLU.
+/// One normalization layer of any kind.
+#[derive(Module, Debug)]
+pub enum Norm {
+    Batch(BatchNorm),
+    Layer(LayerNorm),
+    Group(GroupNorm),
+}
+
+impl Norm {
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Norm::Batch(norm) => norm.forward(x),
+            Norm::Layer(norm) => norm.forward(x),
+            Norm::Group(norm) => norm.forward(x),
+        }
+    }
+
+    /// Like training-mode `forward`, but BatchNorm uses the batch's own statistics without
+    /// touching its running statistics: a side-effect-free look at what training sees.
+    fn forward_observed(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Norm::Batch(bn) => {
+                let mean = x.clone().mean_dim(0);
+                let var = x.clone().var_bias(0);
+                let normalized = x.sub(mean).div(var.add_scalar(bn.epsilon).sqrt());
+                let features = normalized.dims()[1];
+                normalized
+                    .mul(bn.gamma.val().reshape([1, features]))
+                    .add(bn.beta.val().reshape([1, features]))
+            }
+            other => other.forward(x),
+        }
+    }
+
+    /// Trainable parameters; BatchNorm's running statistics are not counted.
+    fn trainable(&self) -> usize {
+        match self {
+            Norm::Batch(bn) => bn.gamma.shape().num_elements() + bn.beta.shape().num_elements(),
+            Norm::Layer(_) | Norm::Group(_) => self.num_params(),
+        }
+    }
+}
+
+/// Dense → [Norm] → ReLU, or Dense → ReLU → [Norm].
 #[derive(Module, Debug)]
 pub struct DenseBlock {
     pub linear: Linear,
-    pub norm: Option<BatchNorm>,
+    pub norm: Option<Norm>,
+    #[module(skip)]
+    pub after: bool,
 }
 
 impl DenseBlock {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let x = self.linear.forward(x);
-        let x = match &self.norm {
-            Some(norm) => norm.forward(x),
-            None => x,
-        };
-        relu(x)
+        normalized_relu(self.linear.forward(x), self.norm.as_ref(), self.after)
     }
 }
 
-/// Conv 3×3 → [BatchNorm] → ReLU → MaxPool 2×2.
+fn normalized_relu<const D: usize>(x: Tensor<D>, norm: Option<&Norm>, after: bool) -> Tensor<D> {
+    match (norm, after) {
+        (None, _) => relu(x),
+        (Some(norm), false) => relu(norm.forward(x)),
+        (Some(norm), true) => norm.forward(relu(x)),
+    }
+}
+
+/// Conv 3×3 → [Norm] → ReLU (or ReLU → [Norm]) → MaxPool 2×2.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     pub conv: burn::nn::conv::Conv2d,
-    pub norm: Option<BatchNorm>,
+    pub norm: Option<Norm>,
+    #[module(skip)]
+    pub after: bool,
     pub pool: MaxPool2d,
 }
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.conv.forward(x);
-        let x = match &self.norm {
-            Some(norm) => norm.forward(x),
-            None => x,
-        };
-        self.pool.forward(relu(x))
+        self.pool.forward(normalized_relu(self.conv.forward(x), self.norm.as_ref(), self.after))
     }
 }
 
@@ -246,8 +482,8 @@ impl Network {
         }
     }
 
-    /// The BatchNorm layers in forward order (empty without BatchNorm).
-    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+    /// The normalization layers in forward order.
+    fn norms(&self) -> Vec<&Norm> {
         match self {
             Network::Mlp(mlp) => mlp.hidden.iter().filter_map(|b| b.norm.as_ref()).collect(),
             Network::Cnn(cnn) => cnn
@@ -259,14 +495,48 @@ impl Network {
         }
     }
 
+    /// The BatchNorm layers in forward order (empty without BatchNorm).
+    pub fn batch_norms(&self) -> Vec<&BatchNorm> {
+        self.norms()
+            .into_iter()
+            .filter_map(|norm| match norm {
+                Norm::Batch(bn) => Some(bn),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn parameter_counts(&self) -> ParameterCounts {
-        let running_statistics = self
-            .batch_norms()
-            .iter()
-            .map(|bn| 2 * bn.gamma.shape().num_elements())
-            .sum();
-        // Burn's `num_params` counts the running statistics too; Keras lists them apart.
-        ParameterCounts { trainable: self.num_params() - running_statistics, running_statistics }
+        let norms = self.norms();
+        let norm_params: usize = norms.iter().map(|n| n.num_params()).sum();
+        let norm_trainable: usize = norms.iter().map(|n| n.trainable()).sum();
+        // Burn's `num_params` counts BatchNorm's running statistics too; Keras lists them apart.
+        ParameterCounts {
+            trainable: self.num_params() - norm_params + norm_trainable,
+            running_statistics: norm_params - norm_trainable,
+        }
+    }
+
+    /// The inputs that MLP hidden layer `layer` (0-based) feeds to its ReLU, for a probe
+    /// batch, as a training step computes them: BatchNorm normalizes with the probe batch's own
+    /// statistics and its running statistics stay as they are. `None` for the CNN.
+    pub fn hidden_preactivations(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
+        let Network::Mlp(mlp) = self else { return None };
+        let target = mlp.hidden.get(layer)?;
+        let mut x = images.flatten::<2>(1, 3);
+        for block in &mlp.hidden[..layer] {
+            let z = block.linear.forward(x);
+            x = match (&block.norm, block.after) {
+                (None, _) => relu(z),
+                (Some(norm), false) => relu(norm.forward_observed(z)),
+                (Some(norm), true) => norm.forward_observed(relu(z)),
+            };
+        }
+        let z = target.linear.forward(x);
+        Some(match (&target.norm, target.after) {
+            (Some(norm), false) => norm.forward_observed(z),
+            _ => z,
+        })
     }
 }
 
@@ -275,7 +545,126 @@ mod tests {
     use super::*;
 
     fn config(model: ModelKind, bn: bool) -> NetworkConfig {
-        NetworkConfig { model, batch_norm: bn.then(BatchNormSettings::default) }
+        NetworkConfig::guide(model, bn)
+    }
+
+    fn counts(config: &NetworkConfig) -> ParameterCounts {
+        config.init(0, &Device::flex()).parameter_counts()
+    }
+
+    #[test]
+    fn layer_and_group_norm_have_trainable_scale_and_shift_only() {
+        for norm in [NormKind::Layer, NormKind::Group] {
+            // The same 2 × (128 + 64 + 32) and 2 × (32 + 64 + 64) values as BatchNorm's γ and β.
+            let mlp = counts(&config(ModelKind::Mlp, false).with_norm(norm));
+            assert_eq!(mlp, ParameterCounts { trainable: 111_594, running_statistics: 0 }, "{norm}");
+            let cnn = counts(&config(ModelKind::Cnn, false).with_norm(norm));
+            assert_eq!(cnn, ParameterCounts { trainable: 122_250, running_statistics: 0 }, "{norm}");
+        }
+    }
+
+    #[test]
+    fn norm_kinds_build_the_right_layers() {
+        let device = Device::flex();
+        let layers = |model, norm| {
+            let network = config(model, false).with_norm(norm).init(0, &device);
+            network
+                .norms()
+                .iter()
+                .map(|n| match n {
+                    Norm::Batch(bn) => format!("bn{}", bn.gamma.shape().num_elements()),
+                    Norm::Layer(ln) => format!("ln{}", ln.gamma.shape().num_elements()),
+                    Norm::Group(gn) => format!("gn{}/{}", gn.num_channels, gn.num_groups),
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(layers(ModelKind::Mlp, NormKind::Layer), ["ln128", "ln64", "ln32"]);
+        assert_eq!(layers(ModelKind::Mlp, NormKind::Group), ["gn128/8", "gn64/8", "gn32/8"]);
+        // A conv layer's LayerNorm spans channels × positions: GroupNorm with one group.
+        assert_eq!(layers(ModelKind::Cnn, NormKind::Layer), ["gn32/1", "gn64/1", "ln64"]);
+        assert_eq!(layers(ModelKind::Cnn, NormKind::Group), ["gn32/8", "gn64/8", "gn64/8"]);
+        assert_eq!(layers(ModelKind::Cnn, NormKind::Batch), ["bn32", "bn64", "bn64"]);
+        assert!(layers(ModelKind::Cnn, NormKind::None).is_empty());
+    }
+
+    #[test]
+    fn group_count_is_the_largest_divisor_up_to_eight() {
+        let cases = [(32, 8), (64, 8), (128, 8), (100, 5), (7, 7), (3, 3), (13, 1), (12, 6)];
+        for (channels, groups) in cases {
+            assert_eq!(group_count(channels), groups, "{channels} channels");
+        }
+    }
+
+    #[test]
+    fn every_norm_and_position_maps_a_batch_to_ten_logits() {
+        let device = Device::flex().autodiff();
+        let images = Tensor::<4>::random([4, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        for model in ModelKind::ALL {
+            for norm in NormKind::ALL {
+                for position in NormPosition::ALL {
+                    let network = NetworkConfig { position, ..config(model, false).with_norm(norm) }.init(1, &device);
+                    let logits = network.forward(images.clone());
+                    assert_eq!(logits.dims(), [4, 10], "{model} {norm} {position}");
+                    assert!(values(logits).iter().all(|v| v.is_finite()));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn position_decides_whether_the_norm_sees_relu_output() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<2>::random([16, 784], burn::tensor::Distribution::Default, &device);
+        for (position, may_be_negative) in [(NormPosition::Before, false), (NormPosition::After, true)] {
+            let network = NetworkConfig { position, ..config(ModelKind::Mlp, true) }.init(2, &device);
+            let Network::Mlp(mlp) = network else { unreachable!() };
+            let out = values(mlp.hidden[0].forward(x.clone()));
+            let min = out.iter().cloned().fold(f32::MAX, f32::min);
+            // ReLU last gives no negatives; BatchNorm last centres the ReLU output at zero.
+            assert_eq!(min < 0.0, may_be_negative, "{position}: min {min}");
+        }
+    }
+
+    #[test]
+    fn depth_and_width_shape_the_mlp() {
+        let deep = NetworkConfig { mlp_widths: vec![64; 16], ..config(ModelKind::Mlp, false) };
+        let expected = 784 * 64 + 64 + 15 * (64 * 64 + 64) + 64 * 10 + 10;
+        assert_eq!(counts(&deep).trainable, expected);
+        assert_eq!(deep.label(), "mlp16x64");
+        let deep_bn = NetworkConfig { mlp_widths: vec![64; 16], ..config(ModelKind::Mlp, true) };
+        assert_eq!(counts(&deep_bn), ParameterCounts { trainable: expected + 16 * 128, running_statistics: 16 * 128 });
+        let Network::Mlp(mlp) = deep.init(0, &Device::flex()) else { unreachable!() };
+        assert_eq!(mlp.hidden.len(), 16);
+    }
+
+    #[test]
+    fn labels_name_every_variation() {
+        assert_eq!(config(ModelKind::Mlp, false).label(), "mlp");
+        assert_eq!(config(ModelKind::Cnn, true).label(), "cnn+bn");
+        let after = NetworkConfig { position: NormPosition::After, ..config(ModelKind::Mlp, true) };
+        assert_eq!(after.label(), "mlp+bn-after");
+        let scaled = NetworkConfig { init_scale: 0.1, ..config(ModelKind::Cnn, false).with_norm(NormKind::Group) };
+        assert_eq!(scaled.label(), "cnn+gn×0.1");
+        assert!(after.describe().contains("Dense 128 → ReLU → BN"), "{}", after.describe());
+    }
+
+    #[test]
+    fn probe_preactivations_use_batch_statistics_and_leave_running_ones() {
+        let device = Device::flex();
+        let network = config(ModelKind::Mlp, true).init(3, &device);
+        let images = Tensor::<4>::random([64, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let z = values(network.hidden_preactivations(images.clone(), 2).unwrap());
+        assert_eq!(z.len(), 64 * 32);
+        for feature in 0..32 {
+            let mean = z.iter().skip(feature).step_by(32).sum::<f32>() / 64.0;
+            assert!(mean.abs() < 1e-4, "feature {feature}: mean {mean} (γ = 1, β = 0 at init)");
+        }
+        let bn = network.batch_norms()[2];
+        assert_eq!(values(bn.running_mean.value_sync()), vec![0.0; 32]);
+        // Without BatchNorm they are the plain Dense outputs.
+        let plain = config(ModelKind::Mlp, false).init(3, &device);
+        assert!(plain.hidden_preactivations(images.clone(), 0).is_some());
+        assert!(config(ModelKind::Cnn, false).init(3, &device).hidden_preactivations(images, 0).is_none());
     }
 
     #[test]
@@ -328,7 +717,7 @@ mod tests {
         t.into_data().try_to_vec::<f32>().unwrap()
     }
 
-    /// A [4, 2] batch whose two features have means 2 and 10 and (population) variances 1.25 and 5.
+    /// A [4, 2] batch whose two features have means 2 and 10 and (population) variances 0.5 and 2.5.
     fn probe_batch(device: &Device) -> Tensor<2> {
         Tensor::from_data(
             TensorData::new(vec![1.0f32, 10.0 - 5f32.sqrt(), 2.0, 10.0, 2.0, 10.0, 3.0, 10.0 + 5f32.sqrt()], [4, 2]),
@@ -339,7 +728,7 @@ mod tests {
     #[test]
     fn training_mode_normalizes_with_batch_statistics() {
         let device = Device::flex().autodiff();
-        let bn = BatchNormSettings::default().layer(2, &device);
+        let bn = BatchNormSettings::default().batch_norm(2, &device);
         let out = values(bn.forward(probe_batch(&device)));
         for feature in 0..2 {
             let column: Vec<f32> = out.iter().skip(feature).step_by(2).cloned().collect();
@@ -347,7 +736,7 @@ mod tests {
             let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / 4.0;
             assert!(mean.abs() < 1e-5, "feature {feature} mean {mean}");
             // Variance v/(v+eps) because epsilon is added before the square root.
-            let expected = [1.25f32, 5.0][feature] / ([1.25f32, 5.0][feature] + 1e-3);
+            let expected = [0.5f32, 2.5][feature] / ([0.5f32, 2.5][feature] + 1e-3);
             assert!((var - expected).abs() < 1e-4, "feature {feature} var {var}");
         }
     }
@@ -355,14 +744,14 @@ mod tests {
     #[test]
     fn running_statistics_move_by_one_hundredth_of_the_batch() {
         let device = Device::flex().autodiff();
-        let bn = BatchNormSettings::default().layer(2, &device);
+        let bn = BatchNormSettings::default().batch_norm(2, &device);
         bn.forward(probe_batch(&device));
         let mean = values(bn.running_mean.value_sync());
         let var = values(bn.running_var.value_sync());
         // new = 0.99 · old + 0.01 · batch, from mean 0 and variance 1.
         assert!((mean[0] - 0.02).abs() < 1e-6 && (mean[1] - 0.10).abs() < 1e-6, "{mean:?}");
-        assert!((var[0] - (0.99 + 0.0125)).abs() < 1e-6, "{var:?}");
-        assert!((var[1] - (0.99 + 0.05)).abs() < 1e-6, "{var:?}");
+        assert!((var[0] - (0.99 + 0.005)).abs() < 1e-6, "{var:?}");
+        assert!((var[1] - (0.99 + 0.025)).abs() < 1e-6, "{var:?}");
         bn.forward(probe_batch(&device));
         let mean = values(bn.running_mean.value_sync());
         assert!((mean[0] - (0.99 * 0.02 + 0.02)).abs() < 1e-6, "{mean:?}");
@@ -371,7 +760,7 @@ mod tests {
     #[test]
     fn inference_mode_uses_running_statistics() {
         let device = Device::flex().autodiff();
-        let bn = BatchNormSettings::default().layer(2, &device);
+        let bn = BatchNormSettings::default().batch_norm(2, &device);
         bn.forward(probe_batch(&device));
         let valid = bn.valid();
         let input = probe_batch(&device.clone().inner());

@@ -14,11 +14,21 @@ static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 static FONT_BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
 static REGISTER: Once = Once::new();
 
+/// Two panels side by side (the guide's layout); a single panel gets `SINGLE_WIDTH`.
 pub const WIDTH: u32 = 1400;
 pub const HEIGHT: u32 = 600;
+pub const SINGLE_WIDTH: u32 = 900;
 
-const NO_BN_COLOR: RGBColor = RGBColor(214, 96, 40);
-const BN_COLOR: RGBColor = RGBColor(31, 107, 180);
+/// The canvas size for `panels` panels side by side.
+pub fn canvas_size(panels: usize) -> (u32, u32) {
+    if panels <= 1 { (SINGLE_WIDTH, HEIGHT) } else { (WIDTH * panels.min(3) as u32 / 2, HEIGHT) }
+}
+
+pub const NO_BN_COLOR: RGBColor = RGBColor(214, 96, 40);
+pub const BN_COLOR: RGBColor = RGBColor(31, 107, 180);
+/// Further series (LayerNorm, GroupNorm, …): colour-blind-friendly, distinct from the two above.
+pub const PALETTE: [RGBColor; 4] =
+    [RGBColor(0, 150, 115), RGBColor(160, 80, 170), RGBColor(120, 120, 120), RGBColor(200, 160, 0)];
 
 fn register() {
     REGISTER.call_once(|| {
@@ -30,7 +40,7 @@ fn register() {
     });
 }
 
-/// One line on a panel.
+/// One line on a panel, optionally with a shaded ±spread band around it.
 #[derive(Debug, Clone)]
 pub struct Curve {
     pub label: String,
@@ -38,16 +48,103 @@ pub struct Curve {
     /// Training curves are dashed, validation curves solid.
     pub dashed: bool,
     pub points: Vec<(f64, f64)>,
+    /// Half-width of the band at each point (e.g. one standard deviation); empty for none.
+    pub spread: Vec<f64>,
+    /// Circles at the points (off for dense per-step curves).
+    pub markers: bool,
 }
 
-/// One plot: title, y-axis label, and its curves.
+impl Curve {
+    pub fn line(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Self { label: label.into(), color, dashed: false, points, spread: Vec::new(), markers: true }
+    }
+
+    pub fn dashed(self) -> Self {
+        Self { dashed: true, ..self }
+    }
+
+    pub fn with_spread(self, spread: Vec<f64>) -> Self {
+        Self { spread, ..self }
+    }
+
+    pub fn without_markers(self) -> Self {
+        Self { markers: false, ..self }
+    }
+}
+
+/// How the x axis maps values: linear, or logarithmic with ticks at powers of the base.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum XScale {
+    Linear,
+    Log10,
+    Log2,
+}
+
+impl XScale {
+    fn to_axis(self, x: f64) -> f64 {
+        match self {
+            XScale::Linear => x,
+            XScale::Log10 => x.log10(),
+            XScale::Log2 => x.log2(),
+        }
+    }
+
+    fn tick_label(self, axis: f64) -> String {
+        if (axis - axis.round()).abs() > 1e-9 {
+            return String::new();
+        }
+        match self {
+            XScale::Linear => format!("{axis:.0}"),
+            XScale::Log10 => match axis.round() as i32 {
+                // Written out exactly: 10^-3 in floating point prints as 0.0010000000000000002.
+                exp @ 0..=3 => format!("1{}", "0".repeat(exp as usize)),
+                exp @ -3..=-1 => format!("0.{}1", "0".repeat((-exp - 1) as usize)),
+                exp => format!("1e{exp}"),
+            },
+            XScale::Log2 => format!("{:.0}", 2f64.powf(axis.round())),
+        }
+    }
+}
+
+/// Where the legend box sits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Legend {
+    LowerRight,
+    UpperRight,
+    LowerLeft,
+    UpperLeft,
+}
+
+/// One plot: title, axis labels, and its curves.
 #[derive(Debug, Clone)]
 pub struct Panel {
     pub title: String,
+    pub x_label: String,
+    pub x_scale: XScale,
     pub y_label: String,
     pub curves: Vec<Curve>,
-    /// Where the legend goes: accuracy rises, loss falls.
-    pub legend_low: bool,
+    pub legend: Legend,
+    /// The y axis never goes below this (0 for accuracies).
+    pub y_floor: Option<f64>,
+}
+
+impl Panel {
+    /// An epoch-by-epoch panel.
+    pub fn per_epoch(title: impl Into<String>, y_label: impl Into<String>, curves: Vec<Curve>, legend: Legend) -> Self {
+        Self {
+            title: title.into(),
+            x_label: "Epoch".into(),
+            x_scale: XScale::Linear,
+            y_label: y_label.into(),
+            curves,
+            legend,
+            y_floor: None,
+        }
+    }
+
+    pub fn floor(self, y: f64) -> Self {
+        Self { y_floor: Some(y), ..self }
+    }
 }
 
 /// The guide's two panels for a with/without-BatchNorm comparison.
@@ -57,25 +154,21 @@ pub fn comparison_panels(no_bn: &RunMetrics, bn: &RunMetrics) -> Vec<Panel> {
     };
     let curves = |train: fn(&crate::train::EpochMetrics) -> f64, val: fn(&crate::train::EpochMetrics) -> f64| {
         vec![
-            Curve { label: "No BN – Training".into(), color: NO_BN_COLOR, dashed: true, points: series(no_bn, train) },
-            Curve { label: "No BN – Validation".into(), color: NO_BN_COLOR, dashed: false, points: series(no_bn, val) },
-            Curve { label: "With BN – Training".into(), color: BN_COLOR, dashed: true, points: series(bn, train) },
-            Curve { label: "With BN – Validation".into(), color: BN_COLOR, dashed: false, points: series(bn, val) },
+            Curve::line("No BN – Training", NO_BN_COLOR, series(no_bn, train)).dashed(),
+            Curve::line("No BN – Validation", NO_BN_COLOR, series(no_bn, val)),
+            Curve::line("With BN – Training", BN_COLOR, series(bn, train)).dashed(),
+            Curve::line("With BN – Validation", BN_COLOR, series(bn, val)),
         ]
     };
     vec![
-        Panel {
-            title: "Accuracy Comparison".into(),
-            y_label: "Accuracy (%)".into(),
-            curves: curves(|e| 100.0 * e.train_acc, |e| 100.0 * e.val_acc),
-            legend_low: true,
-        },
-        Panel {
-            title: "Loss Comparison".into(),
-            y_label: "Loss (cross-entropy)".into(),
-            curves: curves(|e| e.train_loss, |e| e.val_loss),
-            legend_low: false,
-        },
+        Panel::per_epoch(
+            "Accuracy Comparison",
+            "Accuracy (%)",
+            curves(|e| 100.0 * e.train_acc, |e| 100.0 * e.val_acc),
+            Legend::LowerRight,
+        )
+        .floor(0.0),
+        Panel::per_epoch("Loss Comparison", "Loss (cross-entropy)", curves(|e| e.train_loss, |e| e.val_loss), Legend::UpperRight),
     ]
 }
 
@@ -84,24 +177,25 @@ pub fn run_panels(run: &RunMetrics) -> Vec<Panel> {
     let color = if run.bn { BN_COLOR } else { NO_BN_COLOR };
     let points = |f: fn(&crate::train::EpochMetrics) -> f64| run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
     vec![
-        Panel {
-            title: "Accuracy".into(),
-            y_label: "Accuracy (%)".into(),
-            curves: vec![
-                Curve { label: "Training".into(), color, dashed: true, points: points(|e| 100.0 * e.train_acc) },
-                Curve { label: "Validation".into(), color, dashed: false, points: points(|e| 100.0 * e.val_acc) },
+        Panel::per_epoch(
+            "Accuracy",
+            "Accuracy (%)",
+            vec![
+                Curve::line("Training", color, points(|e| 100.0 * e.train_acc)).dashed(),
+                Curve::line("Validation", color, points(|e| 100.0 * e.val_acc)),
             ],
-            legend_low: true,
-        },
-        Panel {
-            title: "Loss".into(),
-            y_label: "Loss (cross-entropy)".into(),
-            curves: vec![
-                Curve { label: "Training".into(), color, dashed: true, points: points(|e| e.train_loss) },
-                Curve { label: "Validation".into(), color, dashed: false, points: points(|e| e.val_loss) },
+            Legend::LowerRight,
+        )
+        .floor(0.0),
+        Panel::per_epoch(
+            "Loss",
+            "Loss (cross-entropy)",
+            vec![
+                Curve::line("Training", color, points(|e| e.train_loss)).dashed(),
+                Curve::line("Validation", color, points(|e| e.val_loss)),
             ],
-            legend_low: false,
-        },
+            Legend::UpperRight,
+        ),
     ]
 }
 
@@ -109,19 +203,20 @@ pub fn run_panels(run: &RunMetrics) -> Vec<Panel> {
 pub fn render(path: &Path, title: &str, panels: &[Panel]) -> Result<(), ReportError> {
     register();
     let fail = |e: &dyn std::fmt::Display| ReportError::Chart { path: path.into(), message: e.to_string() };
+    let (width, height) = canvas_size(panels.len());
     if path.extension().is_some_and(|ext| ext == "png") {
-        let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+        let mut rgb = vec![0u8; (width * height * 3) as usize];
         {
-            let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+            let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
             draw(&root, title, panels).map_err(|e| fail(&e))?;
             root.present().map_err(|e| fail(&e))?;
         }
-        let bytes = encode_png(&rgb).map_err(|e| fail(&e))?;
+        let bytes = encode_png(&rgb, width, height).map_err(|e| fail(&e))?;
         write_atomic(path, &bytes)
     } else {
         let mut svg = String::new();
         {
-            let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+            let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
             draw(&root, title, panels).map_err(|e| fail(&e))?;
             root.present().map_err(|e| fail(&e))?;
         }
@@ -129,9 +224,9 @@ pub fn render(path: &Path, title: &str, panels: &[Panel]) -> Result<(), ReportEr
     }
 }
 
-fn encode_png(rgb: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
+fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
     let mut bytes = Vec::new();
-    let mut encoder = png::Encoder::new(&mut bytes, WIDTH, HEIGHT);
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     encoder.write_header()?.write_image_data(rgb)?;
@@ -151,42 +246,68 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, panels: 
 }
 
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
-    let points = || panel.curves.iter().flat_map(|c| c.points.iter());
-    let max_epoch = points().map(|p| p.0).fold(1.0, f64::max);
-    let (lo, hi) = points().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)));
+    let scale = panel.x_scale;
+    // Curves in axis coordinates; non-finite values (a diverged run) are left out.
+    let curves: Vec<(&Curve, Vec<(f64, f64, f64)>)> = panel
+        .curves
+        .iter()
+        .map(|c| {
+            let points = c
+                .points
+                .iter()
+                .enumerate()
+                .map(|(i, &(x, y))| (scale.to_axis(x), y, c.spread.get(i).copied().unwrap_or(0.0)))
+                .filter(|(x, y, s)| x.is_finite() && y.is_finite() && s.is_finite())
+                .collect();
+            (c, points)
+        })
+        .collect();
+    let all = || curves.iter().flat_map(|(_, p)| p.iter());
+    let (x_lo, x_hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let (x_lo, x_hi) = if x_lo > x_hi { (0.0, 1.0) } else { (x_lo, x_hi) };
+    let (lo, hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1 - p.2), hi.max(p.1 + p.2)));
     let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
     let pad = ((hi - lo) * 0.08).max(1e-3);
-    let x_range = 0.7..max_epoch + 0.3;
-    let y_range = (lo - pad).max(if panel.legend_low { 0.0 } else { f64::MIN })..hi + pad;
+    // Whole-number axes (epochs, powers of ten or two) get a third of a step of margin.
+    let x_pad = if scale == XScale::Linear && x_hi - x_lo > 50.0 { (x_hi - x_lo) * 0.02 } else { 0.3 };
+    let x_range = x_lo - x_pad..x_hi + x_pad;
+    let y_range = (lo - pad).max(panel.y_floor.unwrap_or(f64::MIN))..hi + pad;
 
     let mut chart = ChartBuilder::on(&area.margin(10, 10, 10, 20))
         .caption(&panel.title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(x_range, y_range)?;
-    let whole_epochs = max_epoch as usize;
-    chart
-        .configure_mesh()
-        .x_desc("Epoch")
+    let whole_steps = (x_hi - x_lo).round() as usize;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
-        .x_labels(whole_epochs.min(12) + 1)
-        .x_label_formatter(&|x| if (x.fract()).abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
         .light_line_style(RGBColor(235, 235, 235))
         .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 17))
-        .draw()?;
+        .axis_desc_style(("sans-serif", 17));
+    let tick = |x: &f64| scale.tick_label(*x);
+    if scale != XScale::Linear || whole_steps <= 12 {
+        // One tick per whole step: epochs, or powers of the log base.
+        mesh.x_labels(whole_steps.min(12) + 2).x_label_formatter(&tick);
+    }
+    mesh.draw()?;
 
-    for curve in &panel.curves {
-        let style = curve.color.stroke_width(if curve.dashed { 2 } else { 3 });
-        let label = curve.label.clone();
+    for (curve, points) in &curves {
         let color = curve.color;
+        if points.iter().any(|p| p.2 > 0.0) {
+            let upper = points.iter().map(|p| (p.0, p.1 + p.2));
+            let lower = points.iter().rev().map(|p| (p.0, p.1 - p.2));
+            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), color.mix(0.18).filled())))?;
+        }
+        let line = points.iter().map(|p| (p.0, p.1));
+        let style = color.stroke_width(if curve.dashed { 2 } else { 3 });
         let dashed = curve.dashed;
         if dashed {
-            chart.draw_series(DashedLineSeries::new(curve.points.iter().copied(), 8, 5, style))?
+            chart.draw_series(DashedLineSeries::new(line, 8, 5, style))?
         } else {
-            chart.draw_series(LineSeries::new(curve.points.iter().copied(), style))?
+            chart.draw_series(LineSeries::new(line, style))?
         }
-        .label(label)
+        .label(curve.label.clone())
         .legend(move |(x, y)| {
             // Dashed curves get a dashed key: two short strokes instead of one.
             let style = color.stroke_width(if dashed { 2 } else { 3 });
@@ -195,14 +316,21 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
                 + PathElement::new(vec![(first.0, 0), (first.1, 0)], style)
                 + PathElement::new(vec![(second.0, 0), (second.1, 0)], style)
         });
-        let marker = curve.color.filled();
-        chart.draw_series(curve.points.iter().map(|&p| {
-            if dashed { Circle::new(p, 3, curve.color.stroke_width(2)) } else { Circle::new(p, 4, marker) }
-        }))?;
+        if curve.markers {
+            chart.draw_series(points.iter().map(|p| {
+                if dashed { Circle::new((p.0, p.1), 3, color.stroke_width(2)) } else { Circle::new((p.0, p.1), 4, color.filled()) }
+            }))?;
+        }
     }
+    let position = match panel.legend {
+        Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        Legend::UpperRight => SeriesLabelPosition::UpperRight,
+        Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+        Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+    };
     chart
         .configure_series_labels()
-        .position(if panel.legend_low { SeriesLabelPosition::LowerRight } else { SeriesLabelPosition::UpperRight })
+        .position(position)
         .background_style(WHITE.mix(0.9))
         .border_style(RGBColor(180, 180, 180))
         .label_font(("sans-serif", 15))
@@ -254,5 +382,27 @@ mod tests {
         for text in ["Accuracy Comparison", "Loss Comparison", "With BN – Validation", "No BN – Training"] {
             assert!(svg.contains(text), "missing {text}");
         }
+    }
+
+    #[test]
+    fn log_axes_label_powers_only() {
+        assert_eq!(XScale::Log10.tick_label(-3.0), "0.001");
+        assert_eq!(XScale::Log10.tick_label(-4.0), "1e-4");
+        assert_eq!(XScale::Log10.tick_label(-2.5), "");
+        assert_eq!(XScale::Log2.tick_label(5.0), "32");
+        assert_eq!(XScale::Linear.tick_label(3.0), "3");
+    }
+
+    #[test]
+    fn a_single_panel_with_bands_and_a_diverged_point_renders() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let curve = Curve::line("BN", BN_COLOR, vec![(1e-4, 90.0), (1e-3, 97.0), (1e-2, f64::NAN)])
+            .with_spread(vec![1.0, 0.5, 0.0]);
+        let panel = Panel { x_scale: XScale::Log10, x_label: "Learning rate".into(), ..Panel::per_epoch("lr", "Accuracy (%)", vec![curve], Legend::LowerLeft) };
+        let path = dir.path().join("one.png");
+        render(&path, "one panel", &[panel]).unwrap();
+        let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+        let info = decoder.read_info().unwrap().info().clone();
+        assert_eq!((info.width, info.height), (SINGLE_WIDTH, HEIGHT));
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{ReportError, write_json};
 use crate::config::ExperimentConfig;
 use crate::data::DatasetProvenance;
-use crate::model::ParameterCounts;
+use crate::model::{NetworkConfig, ParameterCounts};
 use crate::train::EpochMetrics;
 
 pub const METRICS_FILE: &str = "metrics.json";
@@ -55,11 +55,14 @@ pub struct RunRecord {
     pub seed: u64,
     pub bn: bool,
     pub config: ExperimentConfig,
+    /// The network as built: model, norm kind and position, init scale, MLP widths.
+    pub network: NetworkConfig,
     pub dataset: DatasetProvenance,
     pub train_samples: usize,
     pub test_samples: usize,
     pub parameters: ParameterCounts,
-    pub checkpoint: PathBuf,
+    /// `model.bpk`, when the run keeps a checkpoint.
+    pub checkpoint: Option<PathBuf>,
 }
 
 impl RunRecord {

@@ -20,8 +20,10 @@ use crate::data::{ImageBatch, ImageBatcher, ImageSet};
 use crate::model::Network;
 use progress::Progress;
 
-/// Losses and hit counts are read back from the device every this many steps, not every step.
+/// Losses and hit counts are read back from the device every this many steps (or sooner when
+/// the progress bar has waited `READBACK_INTERVAL`), not every step.
 const READBACK_EVERY: usize = 25;
+const READBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// Validation batch size: inference only, so it changes nothing but speed.
 const EVAL_BATCH: usize = 500;
 
@@ -69,12 +71,37 @@ pub struct FitOptions {
     pub label: String,
     /// Where `model.bpk` is written after every epoch; `None` keeps no checkpoint.
     pub checkpoint: Option<PathBuf>,
+    /// Watch a hidden layer's pre-activations on a fixed batch while training.
+    pub probe: Option<ProbeSpec>,
+}
+
+/// A fixed batch fed, every `every` steps, through MLP hidden layer `layer` (0-based) to record
+/// the 15th, 50th and 85th percentiles of its ReLU inputs (Ioffe & Szegedy 2015, figure 1).
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// `[n, 1, 28, 28]` on the plain (non-autodiff) device.
+    pub images: Tensor<4>,
+    pub layer: usize,
+    pub every: usize,
+}
+
+/// One probe reading: after `step` optimizer steps (0 = the initial weights).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbePoint {
+    pub step: usize,
+    pub p15: f32,
+    pub p50: f32,
+    pub p85: f32,
 }
 
 /// What a finished run hands back.
 pub struct FitOutcome {
     pub network: Network,
     pub epochs: Vec<EpochMetrics>,
+    /// Every optimizer step's training loss, in order.
+    pub step_losses: Vec<f32>,
+    /// Probe readings, when `FitOptions::probe` asked for them.
+    pub probes: Vec<ProbePoint>,
 }
 
 /// Trains `network` (built on `device`, a plain device) on `train`, validating on `test` after
@@ -108,27 +135,42 @@ pub fn fit(
     let steps = train.len().div_ceil(options.batch_size);
 
     let mut history = Vec::with_capacity(options.epochs);
+    let mut step_losses = Vec::with_capacity(options.epochs * steps);
+    let mut probes = Vec::new();
+    let mut steps_done = 0usize;
+    if let Some(probe) = &options.probe {
+        probes.push(read_probe(&model.valid(), probe, 0));
+    }
     for epoch in 1..=options.epochs {
         let started = Instant::now();
         let bar = progress.epoch_bar(&options.label, epoch, options.epochs, steps as u64);
         let mut tally = StepTally::default();
+        let mut last_readback = Instant::now();
         for (step, batch) in train_loader.iter().enumerate() {
             let batch = batch.map_err(|e| TrainError::Data { epoch, message: e.to_string() })?;
             let (next, loss, correct, size) =
                 train_step(model, &mut optimizer, &loss_fn, batch, options.learning_rate);
             model = next;
             tally.push(loss, correct, size);
-            if tally.pending() >= READBACK_EVERY || step + 1 == steps {
+            steps_done += 1;
+            if let Some(probe) = options.probe.as_ref().filter(|p| steps_done % p.every.max(1) == 0) {
+                probes.push(read_probe(&model.valid(), probe, steps_done));
+            }
+            let due = tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
+            if due || step + 1 == steps {
                 tally.flush(epoch, step + 1)?;
+                last_readback = Instant::now();
                 bar.set_position((step + 1) as u64);
                 bar.set_message(format!(
-                    "loss {:.4} acc {:.2}%",
+                    "loss {:.4} acc {:.2}%  {:.1} steps/s",
                     tally.mean_loss(),
-                    100.0 * tally.accuracy()
+                    100.0 * tally.accuracy(),
+                    (step + 1) as f64 / started.elapsed().as_secs_f64()
                 ));
             }
         }
         bar.finish_and_clear();
+        step_losses.append(&mut tally.step_losses);
         let train_seconds = started.elapsed().as_secs_f64();
         let (val_loss, val_acc) = evaluate(&model.valid(), test_loader.as_ref());
         let metrics = EpochMetrics {
@@ -139,7 +181,7 @@ pub fn fit(
             val_acc,
             seconds: started.elapsed().as_secs_f64(),
         };
-        progress.line(format!(
+        progress.epoch_line(format!(
             "{} epoch {:>2}/{}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%  {:.1} s  {:.0} samples/s",
             options.label,
             epoch,
@@ -151,13 +193,56 @@ pub fn fit(
             metrics.seconds,
             train.len() as f64 / train_seconds,
         ));
+        if let Some(warning) = stale_statistics_warning(&model, epoch * steps) {
+            progress.epoch_line(warning);
+        }
         if let Some(path) = &options.checkpoint {
             save_checkpoint(&model, path)?;
         }
         on_epoch(&metrics).map_err(TrainError::Observer)?;
         history.push(metrics);
     }
-    Ok(FitOutcome { network: model.valid(), epochs: history })
+    Ok(FitOutcome { network: model.valid(), epochs: history, step_losses, probes })
+}
+
+/// The 15th, 50th and 85th percentiles of the probe layer's ReLU inputs.
+fn read_probe(model: &Network, probe: &ProbeSpec, step: usize) -> ProbePoint {
+    let values = model
+        .hidden_preactivations(probe.images.clone(), probe.layer)
+        .expect("probes are only set up for MLP hidden layers")
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 data");
+    let [p15, p50, p85] = percentiles(values, [0.15, 0.50, 0.85]);
+    ProbePoint { step, p15, p50, p85 }
+}
+
+/// Nearest-rank percentiles (NaN sorts last, so a diverged layer shows up as NaN).
+pub fn percentiles<const N: usize>(mut values: Vec<f32>, quantiles: [f64; N]) -> [f32; N] {
+    values.sort_by(|a, b| a.total_cmp(b));
+    quantiles.map(|q| {
+        if values.is_empty() {
+            return f32::NAN;
+        }
+        let rank = (q * (values.len() - 1) as f64).round() as usize;
+        values[rank.min(values.len() - 1)]
+    })
+}
+
+/// BatchNorm validates with running statistics that start at mean 0, variance 1 and forget
+/// that start only slowly (Keras' momentum 0.99 keeps 0.99^n of it after n steps). When over 1 %
+/// of the start is left, validation numbers understate the model: say so rather than let a
+/// short run's chance-level validation accuracy look like a finding.
+fn stale_statistics_warning(model: &Network, steps_done: usize) -> Option<String> {
+    let bn = model.batch_norms().into_iter().next()?;
+    let kept = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
+    (kept > 0.01).then(|| {
+        format!(
+            "  note: BatchNorm running statistics have seen only {steps_done} steps and still hold {:.0}% of their initial values; validation uses them, so it understates this model until more steps are trained",
+            100.0 * kept
+        )
+    })
 }
 
 /// Adam with every setting explicit (Burn's defaults differ from Keras').
@@ -223,6 +308,7 @@ struct StepTally {
     pending_losses: Vec<Tensor<1>>,
     pending_correct: Vec<Tensor<1, Int>>,
     pending_sizes: Vec<usize>,
+    step_losses: Vec<f32>,
     steps_done: usize,
     loss_sum: f64,
     correct: u64,
@@ -261,6 +347,7 @@ impl StepTally {
             if !loss.is_finite() {
                 return Err(TrainError::NonFiniteLoss { epoch, step: first_step + i, value: *loss });
             }
+            self.step_losses.push(*loss);
             self.loss_sum += f64::from(*loss) * *size as f64;
             self.correct += *hits as u64;
             self.seen += *size as u64;
@@ -282,7 +369,7 @@ impl StepTally {
 mod tests {
     use super::*;
     use crate::data::idx::IMAGE_PIXELS;
-    use crate::model::{BatchNormSettings, ModelKind, NetworkConfig};
+    use crate::model::{ModelKind, NetworkConfig};
     use backend::BackendKind;
 
     /// Class k lights up rows 2k+4 and 2k+5: trivially separable, real-format images.
@@ -310,12 +397,13 @@ mod tests {
             adam: AdamSettings::default(),
             label: "test".into(),
             checkpoint: None,
+            probe: None,
         }
     }
 
     fn run(backend: BackendKind, bn: bool, epochs: usize) -> Vec<EpochMetrics> {
         let device = backend.device();
-        let config = NetworkConfig { model: ModelKind::Mlp, batch_norm: bn.then(BatchNormSettings::default) };
+        let config = NetworkConfig::guide(ModelKind::Mlp, bn);
         let network = config.init(11, &device);
         let (train, test) = (separable_set(160, 0), separable_set(40, 3));
         fit(network, &train, &test, &device, &options(epochs), &Progress::silent(), |_| Ok(()))
@@ -347,7 +435,7 @@ mod tests {
     #[test]
     fn a_diverging_run_stops_with_epoch_and_step() {
         let device = BackendKind::Flex.device();
-        let network = NetworkConfig { model: ModelKind::Mlp, batch_norm: None }.init(1, &device);
+        let network = NetworkConfig::guide(ModelKind::Mlp, false).init(1, &device);
         let set = separable_set(64, 0);
         let mut opts = options(3);
         opts.learning_rate = 1e30;
@@ -365,9 +453,34 @@ mod tests {
     }
 
     #[test]
+    fn step_losses_and_probes_are_recorded() {
+        let device = BackendKind::Flex.device();
+        let (train, test) = (separable_set(160, 0), separable_set(40, 3));
+        let images = crate::data::ImageBatcher::images(&train, 0..32, &device);
+        let mut opts = options(2);
+        opts.probe = Some(ProbeSpec { images, layer: 2, every: 4 });
+        let network = NetworkConfig::guide(ModelKind::Mlp, true).init(1, &device);
+        let outcome = fit(network, &train, &test, &device, &opts, &Progress::silent(), |_| Ok(())).unwrap();
+        assert_eq!(outcome.step_losses.len(), 2 * 10);
+        let steps: Vec<usize> = outcome.probes.iter().map(|p| p.step).collect();
+        assert_eq!(steps, [0, 4, 8, 12, 16, 20]);
+        assert!(outcome.probes.iter().all(|p| p.p15 <= p.p50 && p.p50 <= p.p85));
+        // Keras-semantics epoch loss is the sample-weighted mean of the step losses.
+        let first_epoch: f64 = outcome.step_losses[..10].iter().map(|&l| f64::from(l) * 16.0).sum::<f64>() / 160.0;
+        assert!((first_epoch - outcome.epochs[0].train_loss).abs() < 1e-6);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let values: Vec<f32> = (0..=100).map(|v| v as f32).collect();
+        assert_eq!(percentiles(values, [0.15, 0.5, 0.85]), [15.0, 50.0, 85.0]);
+        assert_eq!(percentiles(vec![3.0, 1.0, 2.0], [0.0, 1.0]), [1.0, 3.0]);
+    }
+
+    #[test]
     fn checkpoint_round_trips() {
         let device = BackendKind::Flex.device();
-        let config = NetworkConfig { model: ModelKind::Mlp, batch_norm: Some(BatchNormSettings::default()) };
+        let config = NetworkConfig::guide(ModelKind::Mlp, true);
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("model.bpk");
         let mut opts = options(1);

@@ -1,0 +1,484 @@
+//! `bnx study`: each claim of the Keras BatchNorm guide tested over several seeds, with a chart,
+//! a table and a verdict computed from the runs (see `verdict` for the rules).
+//!
+//! A study is a grid of runs (`plan`), trained one after the other like `bnx train` trains
+//! (every run keeps its `config.json` and `metrics.json`), then reduced to a chart, a table and
+//! a verdict (`analysis`) and written up as Markdown (`markdown`).
+
+pub mod analysis;
+pub mod markdown;
+pub mod plan;
+pub mod verdict;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+use crate::config::ExperimentConfig;
+use crate::data::{ImageBatcher, LoadedData};
+use crate::experiment::{self, RunOutputs};
+use crate::model::{ModelKind, NetworkConfig, NormKind};
+use crate::report::{self, ReportError, charts};
+use crate::train::progress::{Progress, Verbosity};
+use crate::train::{EpochMetrics, ProbePoint, ProbeSpec, TrainError};
+
+pub use analysis::StudySummary;
+
+/// Validation accuracy credited to a run whose loss became non-finite: a network with NaN
+/// weights is no better than guessing one of ten classes.
+pub const CHANCE_ACCURACY: f64 = 0.1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StudyKind {
+    Convergence,
+    Lr,
+    Init,
+    Batch,
+    Position,
+    Depth,
+    Regularization,
+    Smoothness,
+    Shift,
+}
+
+impl StudyKind {
+    pub const ALL: [StudyKind; 9] = [
+        StudyKind::Convergence,
+        StudyKind::Lr,
+        StudyKind::Init,
+        StudyKind::Batch,
+        StudyKind::Position,
+        StudyKind::Depth,
+        StudyKind::Regularization,
+        StudyKind::Smoothness,
+        StudyKind::Shift,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StudyKind::Convergence => "convergence",
+            StudyKind::Lr => "lr",
+            StudyKind::Init => "init",
+            StudyKind::Batch => "batch",
+            StudyKind::Position => "position",
+            StudyKind::Depth => "depth",
+            StudyKind::Regularization => "regularization",
+            StudyKind::Smoothness => "smoothness",
+            StudyKind::Shift => "shift",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            StudyKind::Convergence => "Faster convergence",
+            StudyKind::Lr => "Higher learning rates",
+            StudyKind::Init => "Less sensitivity to initialization",
+            StudyKind::Batch => "Small batches: BatchNorm vs LayerNorm and GroupNorm",
+            StudyKind::Position => "BatchNorm before or after the activation",
+            StudyKind::Depth => "Deeper networks",
+            StudyKind::Regularization => "A mild regularizer",
+            StudyKind::Smoothness => "A smoother training loss",
+            StudyKind::Shift => "Internal covariate shift",
+        }
+    }
+
+    pub fn claim(self) -> &'static str {
+        match self {
+            StudyKind::Convergence => "With BatchNorm the network reaches a higher validation accuracy in fewer epochs.",
+            StudyKind::Lr => "BatchNorm lets the network train well at learning rates above the default 1e-3, where the plain network suffers.",
+            StudyKind::Init => "With BatchNorm, training is less sensitive to the scale of the initial weights.",
+            StudyKind::Batch => "BatchNorm degrades with batches smaller than about 8; LayerNorm and GroupNorm, which do not use batch statistics, do not.",
+            StudyKind::Position => "BatchNorm works better before the activation (Dense → BN → ReLU) than after it.",
+            StudyKind::Depth => "BatchNorm matters more the deeper the network.",
+            StudyKind::Regularization => "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is smaller.",
+            StudyKind::Smoothness => "With BatchNorm the training loss is smoother and more predictable from step to step.",
+            StudyKind::Shift => "BatchNorm keeps the distribution of a hidden layer's inputs stable during training (Ioffe & Szegedy 2015, figure 1).",
+        }
+    }
+}
+
+impl fmt::Display for StudyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for StudyKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|k| k.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|k| k.name()).collect();
+            format!("unknown study '{s}', expected all or one of {}", names.join(", "))
+        })
+    }
+}
+
+/// How much data and how many epochs each run gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    /// Whatever (tiny) data is given, two epochs: for tests.
+    Tiny,
+    /// Subsets of MNIST: `study all` in well under 15 minutes on 2 CPU cores.
+    Quick,
+    /// The whole of MNIST.
+    Full,
+}
+
+impl Budget {
+    pub const ALL: [Budget; 3] = [Budget::Tiny, Budget::Quick, Budget::Full];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Budget::Tiny => "tiny",
+            Budget::Quick => "quick",
+            Budget::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for Budget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Budget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("unknown budget '{s}', expected tiny, quick or full"))
+    }
+}
+
+/// The data and epochs of one run: the first `limit_train` / `limit_test` samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scale {
+    pub limit_train: Option<usize>,
+    pub limit_test: Option<usize>,
+    pub epochs: usize,
+}
+
+/// One run of a study's grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The curve this run belongs to, e.g. "No BN", "With BN", "LayerNorm".
+    pub series: String,
+    /// The grid point, e.g. "lr 0.01", "batch 4", "MLP".
+    pub point: String,
+    /// The grid point's value on the chart's x axis (0 where there is no axis).
+    pub x: f64,
+    pub network: NetworkConfig,
+    pub learning_rate: f64,
+    pub batch_size: usize,
+    pub seed: u64,
+    pub scale: Scale,
+    /// Record hidden-layer percentiles every this many steps (the shift study).
+    pub probe_every: Option<usize>,
+}
+
+impl RunSpec {
+    /// `<series>/<point>/seed-<seed>`, in lower-case words joined by dashes.
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(slug(&self.series)).join(slug(&self.point)).join(format!("seed-{}", self.seed))
+    }
+
+    pub fn model(&self) -> ModelKind {
+        self.network.model
+    }
+}
+
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// One finished run, as `run.json` keeps it next to the run's `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub spec: RunSpec,
+    pub epochs: Vec<EpochMetrics>,
+    /// Why the run stopped early (a non-finite loss), if it did.
+    pub diverged: Option<String>,
+    /// Share of BatchNorm's initial running statistics (mean 0, variance 1) still in them at the
+    /// end: validation uses them, so a large share understates the network.
+    pub bn_start_left: Option<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_losses: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbePoint>,
+    pub seconds: f64,
+}
+
+impl RunOutcome {
+    /// Final validation accuracy; chance level for a diverged run.
+    pub fn final_val_acc(&self) -> f64 {
+        match (&self.diverged, self.epochs.last()) {
+            (None, Some(last)) => last.val_acc,
+            _ => CHANCE_ACCURACY,
+        }
+    }
+
+    /// Validation accuracy after `epoch` (1-based); chance once the run has diverged.
+    pub fn val_acc_at(&self, epoch: usize) -> f64 {
+        self.epochs.get(epoch - 1).map_or(CHANCE_ACCURACY, |e| e.val_acc)
+    }
+}
+
+/// What `bnx study` was asked to do.
+#[derive(Debug, Clone)]
+pub struct StudyOptions {
+    pub studies: Vec<StudyKind>,
+    pub budget: Budget,
+    pub seeds: usize,
+    /// Dataset, backend, optimizer and norm settings; its `seed` is the first seed.
+    pub base: ExperimentConfig,
+    pub out: PathBuf,
+    /// Retrain runs whose `run.json` already matches the plan.
+    pub rerun: bool,
+    pub verbosity: Verbosity,
+}
+
+/// Runs the studies, writes each one's chart, `REPORT.md` and `summary.json`, then the overall
+/// `REPORT.md` and `summary.json` from every study summary present in `out`.
+pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary>, Error> {
+    let plans: Vec<(StudyKind, Vec<RunSpec>)> = options
+        .studies
+        .iter()
+        .map(|&kind| (kind, plan::runs(kind, options.budget, options.seeds, &options.base)))
+        .collect();
+    let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
+    let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
+    let mut subsets = Subsets::new(data);
+    let mut summaries = Vec::new();
+    let mut done = 0usize;
+    for (kind, specs) in plans {
+        let dir = options.out.join(kind.name());
+        progress.line(format!(
+            "study {kind}: {} — {} runs ({} budget, {} seeds)",
+            kind.title(),
+            specs.len(),
+            options.budget,
+            options.seeds
+        ));
+        let mut outcomes = Vec::with_capacity(specs.len());
+        for spec in specs {
+            overall.set_message(format!("{kind}: {} {} seed {}", spec.series, spec.point, spec.seed));
+            let run_dir = dir.join(spec.dir());
+            let outcome = match (!options.rerun).then(|| load_outcome(&run_dir, &spec)).flatten() {
+                Some(outcome) => outcome,
+                None => execute(&spec, options, &mut subsets, &run_dir, &progress)?,
+            };
+            done += 1;
+            overall.inc(1);
+            progress.line(format!(
+                "[{done}/{total}] {kind}: {} · {} · seed {}: val {:.2}%{} ({:.1} s)",
+                spec.series,
+                spec.point,
+                spec.seed,
+                100.0 * outcome.final_val_acc(),
+                if outcome.diverged.is_some() { ", diverged" } else { "" },
+                outcome.seconds
+            ));
+            outcomes.push(outcome);
+        }
+        let data_note = subsets.describe(options.budget);
+        let summary = analysis::analyze(kind, options, &outcomes, &data_note);
+        write_study(&dir, &summary, &outcomes)?;
+        progress.line(format!("study {kind}: {} — {}", summary.verdict, summary.verdict_detail));
+        summaries.push(summary);
+    }
+    overall.finish_and_clear();
+    write_overall(&options.out)?;
+    Ok(summaries)
+}
+
+/// Data subsets per scale, made once and shared by every run that uses them.
+struct Subsets<'a> {
+    full: &'a LoadedData,
+    made: HashMap<(Option<usize>, Option<usize>), LoadedData>,
+}
+
+impl<'a> Subsets<'a> {
+    fn new(full: &'a LoadedData) -> Self {
+        Self { full, made: HashMap::new() }
+    }
+
+    fn get(&mut self, scale: Scale) -> &LoadedData {
+        let full = self.full;
+        self.made
+            .entry((scale.limit_train, scale.limit_test))
+            .or_insert_with(|| full.clone().limited(scale.limit_train, scale.limit_test))
+    }
+
+    fn describe(&self, budget: Budget) -> String {
+        format!(
+            "{} budget on {} ({} training / {} test samples available)",
+            budget,
+            self.full.provenance.name,
+            self.full.train.labels().len(),
+            self.full.test.labels().len()
+        )
+    }
+}
+
+/// Trains one run into `run_dir`; a diverging run is an outcome, not an error.
+fn execute(
+    spec: &RunSpec,
+    options: &StudyOptions,
+    subsets: &mut Subsets,
+    run_dir: &Path,
+    progress: &Progress,
+) -> Result<RunOutcome, Error> {
+    let config = ExperimentConfig {
+        model: spec.model(),
+        bn: spec.network.norm == NormKind::Batch,
+        norm: spec.network.norm,
+        norm_position: spec.network.position,
+        init_scale: spec.network.init_scale,
+        epochs: spec.scale.epochs,
+        batch_size: spec.batch_size,
+        learning_rate: spec.learning_rate,
+        seed: spec.seed,
+        limit_train: spec.scale.limit_train,
+        limit_test: spec.scale.limit_test,
+        ..options.base.clone()
+    };
+    let data = subsets.get(spec.scale);
+    let probe = spec.probe_every.map(|every| ProbeSpec {
+        images: ImageBatcher::images(&data.test, 0..PROBE_SAMPLES, &config.backend.device()),
+        layer: spec.network.mlp_widths.len() - 1,
+        every,
+    });
+    let started = Instant::now();
+    let outputs = RunOutputs { checkpoint: false, curves: false };
+    let result = experiment::execute_run(&config, &spec.network, data, run_dir, outputs, probe, progress);
+    let steps = |epochs: usize| epochs * data.train.labels().len().div_ceil(spec.batch_size);
+    let bn_start_left = |epochs: usize| {
+        (spec.network.norm == NormKind::Batch)
+            .then(|| spec.network.norm_settings.momentum.powi(steps(epochs).min(i32::MAX as usize) as i32))
+    };
+    let outcome = match result {
+        Ok(run) => RunOutcome {
+            spec: spec.clone(),
+            bn_start_left: bn_start_left(run.metrics.epochs.len()),
+            epochs: run.metrics.epochs,
+            diverged: None,
+            step_losses: run.step_losses,
+            probes: run.probes,
+            seconds: started.elapsed().as_secs_f64(),
+        },
+        Err(failed) => match failed.error {
+            Error::Train(error @ TrainError::NonFiniteLoss { .. }) => RunOutcome {
+                spec: spec.clone(),
+                bn_start_left: bn_start_left(failed.metrics.epochs.len()),
+                epochs: failed.metrics.epochs,
+                diverged: Some(error.to_string()),
+                step_losses: Vec::new(),
+                probes: Vec::new(),
+                seconds: started.elapsed().as_secs_f64(),
+            },
+            other => return Err(other),
+        },
+    };
+    report::write_json(&run_dir.join(RUN_FILE), &outcome)?;
+    Ok(outcome)
+}
+
+/// Images in the shift study's fixed probe batch (the first test samples).
+const PROBE_SAMPLES: usize = 500;
+const RUN_FILE: &str = "run.json";
+const SUMMARY_FILE: &str = "summary.json";
+const REPORT_FILE: &str = "REPORT.md";
+
+/// A finished run from an earlier invocation, if it was planned exactly like `spec`.
+fn load_outcome(run_dir: &Path, spec: &RunSpec) -> Option<RunOutcome> {
+    let text = std::fs::read_to_string(run_dir.join(RUN_FILE)).ok()?;
+    let outcome: RunOutcome = serde_json::from_str(&text).ok()?;
+    (outcome.spec == *spec).then_some(outcome)
+}
+
+/// The chart (PNG and SVG), `summary.json` and `REPORT.md` of one study.
+fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> Result<(), Error> {
+    let panels = analysis::panels(summary.study, outcomes);
+    let title = format!("{}: {}", summary.study.name(), summary.study.title());
+    for ext in ["png", "svg"] {
+        charts::render(&dir.join(format!("{}.{ext}", summary.study.name())), &title, &panels)?;
+    }
+    report::write_json(&dir.join(SUMMARY_FILE), summary)?;
+    let section = markdown::section(summary, "", 2);
+    report::write_atomic(&dir.join(REPORT_FILE), section.as_bytes())?;
+    Ok(())
+}
+
+/// `REPORT.md` and `summary.json` over every study summary found under `out`, in study order.
+pub fn write_overall(out: &Path) -> Result<Vec<StudySummary>, Error> {
+    let mut summaries = Vec::new();
+    for kind in StudyKind::ALL {
+        let path = out.join(kind.name()).join(SUMMARY_FILE);
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read { path: path.clone(), source })?;
+        let summary: StudySummary = serde_json::from_str(&text)
+            .map_err(|e| ReportError::BadMetrics { path: path.clone(), message: e.to_string() })?;
+        summaries.push(summary);
+    }
+    report::write_json(&out.join(SUMMARY_FILE), &summaries)?;
+    report::write_atomic(&out.join(REPORT_FILE), markdown::report(&summaries).as_bytes())?;
+    Ok(summaries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_folders_are_readable_slugs() {
+        let spec = plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default())
+            .into_iter()
+            .find(|s| s.learning_rate == 0.01 && s.network.norm == NormKind::Batch)
+            .unwrap();
+        assert_eq!(spec.dir(), PathBuf::from("with-bn/lr-0.01/seed-42"));
+    }
+
+    #[test]
+    fn names_parse_back() {
+        for kind in StudyKind::ALL {
+            assert_eq!(kind.name().parse::<StudyKind>().unwrap(), kind);
+        }
+        assert!("speed".parse::<StudyKind>().unwrap_err().contains("convergence, lr"));
+        assert_eq!("quick".parse::<Budget>().unwrap(), Budget::Quick);
+    }
+
+    #[test]
+    fn a_diverged_run_counts_as_chance() {
+        let spec = plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
+        let outcome = RunOutcome {
+            spec,
+            epochs: Vec::new(),
+            diverged: Some("loss NaN".into()),
+            bn_start_left: None,
+            step_losses: Vec::new(),
+            probes: Vec::new(),
+            seconds: 0.0,
+        };
+        assert_eq!(outcome.final_val_acc(), CHANCE_ACCURACY);
+        assert_eq!(outcome.val_acc_at(3), CHANCE_ACCURACY);
+    }
+}

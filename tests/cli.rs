@@ -1,0 +1,362 @@
+//! End to end: the real `bnx` binary on tiny, real-format IDX files in a temporary folder.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use bnx::data::idx::{IMAGE_PIXELS, write_images, write_labels};
+use predicates::prelude::*;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// Class k lights rows 2k+4 and 2k+5: separable, so two epochs already learn something.
+fn tiny_dataset(dir: &Path, train: usize, test: usize) {
+    let make = |count: usize, offset: usize| {
+        let mut pixels = vec![0u8; count * IMAGE_PIXELS];
+        let labels: Vec<u8> = (0..count).map(|i| ((i + offset) % 10) as u8).collect();
+        for (i, &class) in labels.iter().enumerate() {
+            for row in [2 * class as usize + 4, 2 * class as usize + 5] {
+                for col in 4..24 {
+                    pixels[i * IMAGE_PIXELS + row * 28 + col] = 180 + ((i + col) % 70) as u8;
+                }
+            }
+        }
+        (pixels, labels)
+    };
+    let (train_x, train_y) = make(train, 0);
+    let (test_x, test_y) = make(test, 7);
+    write_images(&dir.join("train-images-idx3-ubyte.gz"), &train_x, true).unwrap();
+    write_labels(&dir.join("train-labels-idx1-ubyte.gz"), &train_y, true).unwrap();
+    // Raw (not gzipped) test files: both forms are accepted.
+    write_images(&dir.join("t10k-images-idx3-ubyte"), &test_x, false).unwrap();
+    write_labels(&dir.join("t10k-labels-idx1-ubyte"), &test_y, false).unwrap();
+}
+
+struct Fixture {
+    _tmp: TempDir,
+    data: PathBuf,
+    out: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let tmp = TempDir::new().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    tiny_dataset(&data, 96, 40);
+    let out = tmp.path().join("out");
+    Fixture { _tmp: tmp, data, out }
+}
+
+fn bnx() -> Command {
+    Command::cargo_bin("bnx").unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (info.width, info.height)
+}
+
+/// Errors are one line on stderr, never a panic or a backtrace.
+fn clean_error() -> impl Predicate<str> {
+    predicate::str::starts_with("error: ")
+        .and(predicate::str::contains("panicked").not())
+        .and(predicate::str::contains("backtrace").not())
+}
+
+#[test]
+fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
+    let f = fixture();
+    bnx()
+        .args(["compare", "--model", "mlp", "--epochs", "2", "--batch-size", "16", "--backend", "ndarray"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--out")
+        .arg(&f.out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mlp+bn epoch  2/2"))
+        .stdout(predicate::str::contains("BN − no BN"))
+        // Not a terminal: plain lines, no progress-bar redraws.
+        .stdout(predicate::str::contains("\r").not())
+        .stdout(predicate::str::contains("\x1b[").not());
+
+    for (variant, bn) in [("no-bn", false), ("bn", true)] {
+        let metrics = read_json(&f.out.join(variant).join("metrics.json"));
+        assert_eq!(metrics["model"], "mlp");
+        assert_eq!(metrics["bn"], bn);
+        assert_eq!(metrics["dataset"], "mnist");
+        assert_eq!(metrics["backend"], "ndarray");
+        let keys: Vec<&String> = metrics.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["backend", "bn", "dataset", "epochs", "model"]);
+        let epochs = metrics["epochs"].as_array().unwrap();
+        assert_eq!(epochs.len(), 2);
+        for (i, epoch) in epochs.iter().enumerate() {
+            assert_eq!(epoch["epoch"], i + 1);
+            for key in ["train_acc", "val_acc"] {
+                let acc = epoch[key].as_f64().unwrap();
+                assert!((0.0..=1.0).contains(&acc), "{key} = {acc}");
+            }
+            assert!(epoch["train_loss"].as_f64().unwrap() > 0.0);
+            assert!(epoch["seconds"].as_f64().unwrap() > 0.0);
+            assert_eq!(epoch.as_object().unwrap().len(), 6);
+        }
+        let config = read_json(&f.out.join(variant).join("config.json"));
+        assert_eq!(config["backend"], "ndarray");
+        assert_eq!(config["bn"], bn);
+        assert_eq!(config["config"]["epochs"], 2);
+        assert_eq!(config["dataset"]["sha256"].as_str().unwrap().len(), 64);
+        assert_eq!(config["train_samples"], 96);
+        assert!(f.out.join(variant).join("model.bpk").is_file());
+    }
+    let chart = f.out.join("comparison.png");
+    assert_eq!(png_size(&chart), (1400, 600));
+    let svg = std::fs::read_to_string(f.out.join("comparison.svg")).unwrap();
+    assert!(svg.contains("Accuracy Comparison") && svg.contains("Loss Comparison"));
+    let summary = read_json(&f.out.join("summary.json"));
+    let bn_acc = summary["bn"]["final_val_acc"].as_f64().unwrap();
+    let no_bn_acc = summary["no_bn"]["final_val_acc"].as_f64().unwrap();
+    let difference = summary["bn_minus_no_bn"]["final_val_acc"].as_f64().unwrap();
+    assert!((difference - (bn_acc - no_bn_acc)).abs() < 1e-12);
+
+    // `plot` re-renders from the saved metrics alone.
+    std::fs::remove_file(&chart).unwrap();
+    std::fs::remove_file(f.out.join("summary.json")).unwrap();
+    bnx()
+        .arg("plot")
+        .arg(&f.out)
+        .arg(f.out.join("bn"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("comparison.png"))
+        .stdout(predicate::str::contains("curves.png"));
+    assert_eq!(png_size(&chart), (1400, 600));
+    assert_eq!(read_json(&f.out.join("summary.json")), summary);
+}
+
+#[test]
+fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
+    let f = fixture();
+    bnx()
+        .args(["train", "--model", "cnn", "--bn", "--epochs", "1", "--backend", "flex"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--out")
+        .arg(&f.out)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("parameters: 122,250 trainable + 320 BatchNorm running statistics"))
+        .stdout(predicate::str::contains("Conv 32 3×3 → BN → ReLU → MaxPool 2"));
+    let metrics = read_json(&f.out.join("metrics.json"));
+    assert_eq!((metrics["model"].as_str(), metrics["bn"].as_bool()), (Some("cnn"), Some(true)));
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 1);
+    assert!(f.out.join("model.bpk").metadata().unwrap().len() > 4 * 122_000);
+    assert_eq!(png_size(&f.out.join("curves.png")), (1400, 600));
+}
+
+#[test]
+fn same_seed_same_metrics_and_quiet_prints_only_the_result() {
+    let f = fixture();
+    let run = |out: &Path| {
+        bnx()
+            .args(["train", "--epochs", "2", "--backend", "ndarray", "--seed", "9", "--quiet"])
+            .arg("--data-dir")
+            .arg(&f.data)
+            .arg("--out")
+            .arg(out)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("epoch").not())
+            .stdout(predicate::str::contains("final val accuracy"));
+        let mut metrics = read_json(&out.join("metrics.json"));
+        for epoch in metrics["epochs"].as_array_mut().unwrap() {
+            epoch.as_object_mut().unwrap().remove("seconds");
+        }
+        metrics
+    };
+    assert_eq!(run(&f.out.join("a")), run(&f.out.join("b")));
+}
+
+#[test]
+fn limits_take_the_first_samples() {
+    let f = fixture();
+    bnx()
+        .args(["train", "--epochs", "1", "--limit-train", "20", "--limit-test", "10", "-q"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--out")
+        .arg(&f.out)
+        .assert()
+        .success();
+    let config = read_json(&f.out.join("config.json"));
+    assert_eq!((config["train_samples"].as_u64(), config["test_samples"].as_u64()), (Some(20), Some(10)));
+}
+
+#[test]
+fn bad_flags_fail_with_a_clear_message() {
+    let f = fixture();
+    let cases: [(&[&str], &str); 5] = [
+        (&["train", "--epochs", "0"], "epochs must be at least 1, got 0"),
+        (&["train", "--batch-size", "0"], "batch_size must be at least 1, got 0"),
+        (&["train", "--lr=-0.5"], "learning_rate must be a finite number above 0, got -0.5"),
+        (&["train", "--lr", "NaN"], "learning_rate must be a finite number above 0, got NaN"),
+        (&["compare", "--limit-train", "0"], "limit_train must be at least 1 when given"),
+    ];
+    for (args, message) in cases {
+        bnx()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&f.data)
+            .arg("--out")
+            .arg(&f.out)
+            .assert()
+            .failure()
+            .stderr(clean_error().and(predicate::str::contains(message)));
+    }
+    bnx()
+        .args(["train", "--model", "resnet"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid value 'resnet'").and(predicate::str::contains("mlp, cnn")));
+    bnx()
+        .args(["train", "--backend", "tpu"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid value 'tpu'"));
+}
+
+#[test]
+fn missing_or_broken_data_is_named() {
+    let f = fixture();
+    bnx()
+        .args(["compare", "--data-dir", "/definitely/not/here"])
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("data directory /definitely/not/here does not exist")));
+
+    // A truncated training-image file: the error names it and what was expected.
+    let images = f.data.join("train-images-idx3-ubyte.gz");
+    let bytes = std::fs::read(&images).unwrap();
+    let raw = f.data.join("train-images-idx3-ubyte");
+    std::fs::remove_file(&images).unwrap();
+    let mut decoded = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut decoded).unwrap();
+    std::fs::write(&raw, &decoded[..decoded.len() - 100]).unwrap();
+    bnx()
+        .args(["train", "--epochs", "1"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--out")
+        .arg(&f.out)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("train-images-idx3-ubyte: header declares")))
+        .stderr(predicate::str::contains("the file is truncated"));
+
+    // A label file where the images belong: wrong magic, named.
+    std::fs::copy(f.data.join("t10k-labels-idx1-ubyte"), &raw).unwrap();
+    bnx()
+        .args(["train", "--epochs", "1"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("magic number is 0x00000801, expected 0x00000803")));
+
+    // A folder without the files.
+    let empty = f.out.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    bnx()
+        .args(["train", "--dataset", "fashion-mnist"])
+        .arg("--data-dir")
+        .arg(&empty)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("expected the four IDX files of fashion-mnist")));
+}
+
+#[test]
+fn config_files_are_validated_by_field() {
+    let f = fixture();
+    let config = f.out.join("bad.json");
+    std::fs::create_dir_all(&f.out).unwrap();
+    std::fs::write(&config, r#"{"model": "mlp", "epoch": 3}"#).unwrap();
+    bnx()
+        .args(["train"])
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("bad.json: unknown field `epoch`")));
+    std::fs::write(&config, r#"{"batch_norm": {"momentum": "high"}}"#).unwrap();
+    bnx()
+        .args(["train"])
+        .arg("--config")
+        .arg(&config)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("field `batch_norm.momentum`: invalid type")));
+    bnx()
+        .args(["train", "--config", "/no/such/config.json"])
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("cannot read config file /no/such/config.json")));
+
+    // A good file, with a flag overriding it.
+    std::fs::write(&config, r#"{"model": "mlp", "epochs": 5, "batch_size": 8}"#).unwrap();
+    bnx()
+        .args(["train", "--epochs", "1", "-q"])
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--out")
+        .arg(f.out.join("run"))
+        .assert()
+        .success();
+    let resolved = read_json(&f.out.join("run").join("config.json"));
+    assert_eq!((resolved["config"]["epochs"].as_u64(), resolved["config"]["batch_size"].as_u64()), (Some(1), Some(8)));
+}
+
+#[test]
+fn divergence_stops_with_a_message_and_keeps_valid_metrics() {
+    let f = fixture();
+    bnx()
+        .args(["train", "--epochs", "3", "--lr", "1e30", "-q"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .arg("--out")
+        .arg(&f.out)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("training diverged: the loss became")))
+        .stderr(predicate::str::contains("epoch 1, step"));
+    let metrics = read_json(&f.out.join("metrics.json"));
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn plot_of_a_folder_without_results_fails_clearly() {
+    let f = fixture();
+    bnx()
+        .arg("plot")
+        .arg(&f.data)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("holds no results")));
+}
+
+#[test]
+fn help_lists_commands_and_examples() {
+    bnx()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("compare").and(predicate::str::contains("Examples:")));
+}
