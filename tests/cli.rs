@@ -360,3 +360,60 @@ fn help_lists_commands_and_examples() {
         .success()
         .stdout(predicate::str::contains("compare").and(predicate::str::contains("Examples:")));
 }
+
+#[test]
+fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
+    let f = fixture();
+    let run = || {
+        bnx()
+            .args(["study", "lr", "--budget", "tiny", "--seeds", "2"])
+            .arg("--data-dir")
+            .arg(&f.data)
+            .arg("--out")
+            .arg(&f.out)
+            .assert()
+            .success()
+    };
+    let first = run();
+    let stdout = String::from_utf8(first.get_output().stdout.clone()).unwrap();
+    assert!(stdout.contains("[28/28] lr:"), "{stdout}");
+    let study = f.out.join("lr");
+    assert_eq!(png_size(&study.join("lr.png")), (900, 600));
+    let svg = std::fs::read_to_string(study.join("lr.svg")).unwrap();
+    assert!(svg.contains("Learning rate") && svg.contains("With BN"), "axis label and legend");
+
+    let summary = read_json(&study.join("summary.json"));
+    assert_eq!(summary["study"], "lr");
+    assert_eq!(summary["runs"], 28);
+    let verdict = summary["verdict"].as_str().unwrap();
+    assert!(["supported", "not_supported", "mixed"].contains(&verdict), "{verdict}");
+    assert_eq!(summary["table"]["rows"].as_array().unwrap().len(), 7, "one row per learning rate");
+
+    let report = std::fs::read_to_string(f.out.join("REPORT.md")).unwrap();
+    assert!(report.contains("## `lr` — Higher learning rates"), "{report}");
+    assert!(report.contains("![lr chart](lr/lr.png)"));
+    assert!(report.contains("| lr 0.1 |"));
+    assert!(report.contains(&format!("**Verdict: {}**", verdict.replace('_', " ").to_uppercase())));
+
+    // Every run keeps its metrics like `train` does.
+    let metrics = read_json(&study.join("with-bn/lr-0.01/seed-43/metrics.json"));
+    assert_eq!(metrics["bn"], true);
+    assert_eq!(metrics["epochs"].as_array().unwrap().len(), 2);
+
+    // A second invocation reuses the finished runs and writes the same verdict.
+    run();
+    assert_eq!(read_json(&study.join("summary.json")), summary);
+}
+
+#[test]
+fn study_rejects_flags_the_budget_decides() {
+    let f = fixture();
+    bnx()
+        .args(["study", "lr", "--epochs", "3"])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .assert()
+        .failure()
+        .stderr(clean_error().and(predicate::str::contains("--budget")));
+    bnx().args(["study", "speed"]).assert().failure().stderr(predicate::str::contains("convergence"));
+}

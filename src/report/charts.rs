@@ -98,7 +98,7 @@ impl XScale {
             XScale::Log10 => match axis.round() as i32 {
                 // Written out exactly: 10^-3 in floating point prints as 0.0010000000000000002.
                 exp @ 0..=3 => format!("1{}", "0".repeat(exp as usize)),
-                exp @ -3..=-1 => format!("0.{}1", "0".repeat((-exp - 1) as usize)),
+                exp @ -4..=-1 => format!("0.{}1", "0".repeat((-exp - 1) as usize)),
                 exp => format!("1e{exp}"),
             },
             XScale::Log2 => format!("{:.0}", 2f64.powf(axis.round())),
@@ -109,6 +109,8 @@ impl XScale {
 /// Where the legend box sits.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Legend {
+    /// The corner with the fewest data points under it.
+    Auto,
     LowerRight,
     UpperRight,
     LowerLeft,
@@ -126,6 +128,8 @@ pub struct Panel {
     pub legend: Legend,
     /// The y axis never goes below this (0 for accuracies).
     pub y_floor: Option<f64>,
+    /// A fixed y range, e.g. shared by panels that should be compared by eye.
+    pub y_range: Option<(f64, f64)>,
 }
 
 impl Panel {
@@ -139,6 +143,7 @@ impl Panel {
             curves,
             legend,
             y_floor: None,
+            y_range: None,
         }
     }
 
@@ -271,7 +276,14 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     // Whole-number axes (epochs, powers of ten or two) get a third of a step of margin.
     let x_pad = if scale == XScale::Linear && x_hi - x_lo > 50.0 { (x_hi - x_lo) * 0.02 } else { 0.3 };
     let x_range = x_lo - x_pad..x_hi + x_pad;
-    let y_range = (lo - pad).max(panel.y_floor.unwrap_or(f64::MIN))..hi + pad;
+    let y_range = match panel.y_range {
+        Some((lo, hi)) => lo..hi,
+        None => (lo - pad).max(panel.y_floor.unwrap_or(f64::MIN))..hi + pad,
+    };
+    let legend = match panel.legend {
+        Legend::Auto => emptiest_corner(&curves, (x_range.start, x_range.end), (y_range.start, y_range.end)),
+        fixed => fixed,
+    };
 
     let mut chart = ChartBuilder::on(&area.margin(10, 10, 10, 20))
         .caption(&panel.title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
@@ -288,8 +300,9 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     let tick = |x: &f64| scale.tick_label(*x);
     if scale != XScale::Linear || whole_steps <= 12 {
         // One tick per whole step: epochs, or powers of the log base.
-        mesh.x_labels(whole_steps.min(12) + 2).x_label_formatter(&tick);
+        mesh.x_labels(whole_steps.min(12) + 2);
     }
+    mesh.x_label_formatter(&tick);
     mesh.draw()?;
 
     for (curve, points) in &curves {
@@ -322,8 +335,8 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
             }))?;
         }
     }
-    let position = match panel.legend {
-        Legend::LowerRight => SeriesLabelPosition::LowerRight,
+    let position = match legend {
+        Legend::Auto | Legend::LowerRight => SeriesLabelPosition::LowerRight,
         Legend::UpperRight => SeriesLabelPosition::UpperRight,
         Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
         Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
@@ -336,6 +349,30 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         .label_font(("sans-serif", 15))
         .draw()?;
     Ok(())
+}
+
+/// The legend corner that hides the fewest points: each corner's box is a third of the width
+/// and a third of the height of the plot.
+fn emptiest_corner(curves: &[(&Curve, Vec<(f64, f64, f64)>)], x: (f64, f64), y: (f64, f64)) -> Legend {
+    let corners = [Legend::LowerRight, Legend::UpperRight, Legend::LowerLeft, Legend::UpperLeft];
+    let hidden = |corner: Legend| {
+        let (right, upper) = match corner {
+            Legend::LowerRight => (true, false),
+            Legend::UpperRight => (true, true),
+            Legend::LowerLeft => (false, false),
+            _ => (false, true),
+        };
+        curves
+            .iter()
+            .flat_map(|(_, points)| points.iter())
+            .filter(|p| {
+                let fx = (p.0 - x.0) / (x.1 - x.0);
+                let fy = (p.1 - y.0) / (y.1 - y.0);
+                (if right { fx > 2.0 / 3.0 } else { fx < 1.0 / 3.0 }) && (if upper { fy > 2.0 / 3.0 } else { fy < 1.0 / 3.0 })
+            })
+            .count()
+    };
+    corners.into_iter().min_by_key(|c| hidden(*c)).unwrap_or(Legend::UpperRight)
 }
 
 #[cfg(test)]
@@ -387,10 +424,20 @@ mod tests {
     #[test]
     fn log_axes_label_powers_only() {
         assert_eq!(XScale::Log10.tick_label(-3.0), "0.001");
-        assert_eq!(XScale::Log10.tick_label(-4.0), "1e-4");
+        assert_eq!(XScale::Log10.tick_label(-4.0), "0.0001");
+        assert_eq!(XScale::Log10.tick_label(-5.0), "1e-5");
+        assert_eq!(XScale::Log10.tick_label(1.0), "10");
         assert_eq!(XScale::Log10.tick_label(-2.5), "");
         assert_eq!(XScale::Log2.tick_label(5.0), "32");
         assert_eq!(XScale::Linear.tick_label(3.0), "3");
+    }
+
+    #[test]
+    fn auto_legend_avoids_the_data() {
+        let rising = Curve::line("a", BN_COLOR, vec![(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]);
+        let points: Vec<(f64, f64, f64)> = rising.points.iter().map(|p| (p.0, p.1, 0.0)).collect();
+        let corner = emptiest_corner(&[(&rising, points)], (0.0, 3.0), (0.0, 3.0));
+        assert!(matches!(corner, Legend::LowerRight | Legend::UpperLeft), "{corner:?}");
     }
 
     #[test]
@@ -398,7 +445,7 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let curve = Curve::line("BN", BN_COLOR, vec![(1e-4, 90.0), (1e-3, 97.0), (1e-2, f64::NAN)])
             .with_spread(vec![1.0, 0.5, 0.0]);
-        let panel = Panel { x_scale: XScale::Log10, x_label: "Learning rate".into(), ..Panel::per_epoch("lr", "Accuracy (%)", vec![curve], Legend::LowerLeft) };
+        let panel = Panel { x_scale: XScale::Log10, x_label: "Learning rate".into(), ..Panel::per_epoch("lr", "Accuracy (%)", vec![curve], Legend::Auto) };
         let path = dir.path().join("one.png");
         render(&path, "one panel", &[panel]).unwrap();
         let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());

@@ -473,8 +473,9 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
         x_scale,
         y_label: "Final validation accuracy (%)".into(),
         curves: over_grid(&acc),
-        legend: Legend::LowerLeft,
+        legend: Legend::Auto,
         y_floor: Some(0.0),
+        y_range: None,
     };
     match study {
         StudyKind::Convergence | StudyKind::Position => points(outcomes)
@@ -484,19 +485,19 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                 if study == StudyKind::Convergence {
                     curves.extend(per_epoch(&point, &|e| 100.0 * e.train_acc, true));
                 }
-                Panel::per_epoch(format!("{point}: validation accuracy"), "Accuracy (%)", curves, Legend::LowerRight)
+                Panel::per_epoch(format!("{point}: validation accuracy"), "Accuracy (%)", curves, Legend::Auto)
             })
             .collect(),
         StudyKind::Lr => vec![sweep("Final validation accuracy vs learning rate", "Learning rate (Adam)", XScale::Log10)],
         StudyKind::Init => vec![sweep("Final validation accuracy vs init scale", "Init scale (× Glorot-uniform bound)", XScale::Log10)],
         StudyKind::Batch => vec![sweep("Final validation accuracy vs batch size", "Batch size", XScale::Log2)],
-        StudyKind::Depth => vec![Panel { legend: Legend::LowerLeft, ..sweep("Final validation accuracy vs depth", "Hidden layers (64 units each)", XScale::Log2) }],
+        StudyKind::Depth => vec![sweep("Final validation accuracy vs depth", "Hidden layers (64 units each)", XScale::Log2)],
         StudyKind::Regularization => {
             let point = points(outcomes).first().map(|p| p.0.clone()).unwrap_or_default();
             let mut accuracy = per_epoch(&point, &|e| 100.0 * e.val_acc, false);
             accuracy.extend(per_epoch(&point, &|e| 100.0 * e.train_acc, true));
             vec![
-                Panel::per_epoch("Accuracy", "Accuracy (%)", accuracy, Legend::LowerRight),
+                Panel::per_epoch("Accuracy", "Accuracy (%)", accuracy, Legend::Auto),
                 Panel::per_epoch(
                     "Training − validation accuracy",
                     "Gap (percentage points)",
@@ -504,7 +505,7 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                         .into_iter()
                         .map(|c| Curve { label: c.label.replace(" – Validation", ""), ..c })
                         .collect(),
-                    Legend::UpperLeft,
+                    Legend::Auto,
                 ),
             ]
         }
@@ -526,10 +527,10 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                 .collect();
             vec![Panel {
                 x_label: "Optimizer step".into(),
-                ..Panel::per_epoch("Training loss per step (after the first 10 %)", "Loss (cross-entropy)", curves, Legend::UpperRight)
+                ..Panel::per_epoch("Training loss per step (after the first 10 %)", "Loss (cross-entropy)", curves, Legend::Auto)
             }]
         }
-        StudyKind::Shift => series
+        StudyKind::Shift => shared_y_range(series
             .iter()
             .map(|name| {
                 let runs: Vec<&RunOutcome> = outcomes.iter().filter(|o| &o.spec.series == name).collect();
@@ -558,12 +559,32 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                             percentile("50th percentile", base, |p| p.p50),
                             percentile("15th percentile", light, |p| p.p15),
                         ],
-                        Legend::UpperRight,
+                        Legend::Auto,
                     )
                 }
             })
-            .collect(),
+            .collect()),
     }
+}
+
+/// Gives every panel the y range that holds all of them, so they compare by eye.
+fn shared_y_range(mut panels: Vec<Panel>) -> Vec<Panel> {
+    let values = panels.iter().flat_map(|p| p.curves.iter()).flat_map(|c| {
+        c.points.iter().enumerate().map(move |(i, p)| {
+            let spread = c.spread.get(i).copied().unwrap_or(0.0);
+            (p.1 - spread, p.1 + spread)
+        })
+    });
+    let (lo, hi) = values
+        .filter(|v| v.0.is_finite() && v.1.is_finite())
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.0), hi.max(v.1)));
+    if lo < hi {
+        let pad = (hi - lo) * 0.08;
+        for panel in &mut panels {
+            panel.y_range = Some((lo - pad, hi + pad));
+        }
+    }
+    panels
 }
 
 #[cfg(test)]
@@ -587,6 +608,7 @@ mod tests {
         let probe = |step, p50: f32| ProbePoint { step, p15: p50 - 1.0, p50, p85: p50 + 1.0 };
         let run = RunOutcome {
             spec,
+            context: crate::study::RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
             epochs: Vec::new(),
             diverged: None,
             bn_start_left: None,

@@ -208,10 +208,33 @@ fn slug(text: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
+/// What else decides a run besides its spec: an earlier `run.json` is reused only when all
+/// of it matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunContext {
+    /// SHA-256 naming the dataset's four files.
+    pub dataset_sha256: String,
+    pub backend: String,
+    pub adam: crate::config::AdamSettings,
+    pub bnx_version: String,
+}
+
+impl RunContext {
+    fn of(config: &ExperimentConfig, data: &LoadedData) -> Self {
+        Self {
+            dataset_sha256: data.provenance.sha256.clone(),
+            backend: config.backend.to_string(),
+            adam: config.adam,
+            bnx_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
 /// One finished run, as `run.json` keeps it next to the run's `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {
     pub spec: RunSpec,
+    pub context: RunContext,
     pub epochs: Vec<EpochMetrics>,
     /// Why the run stopped early (a non-finite loss), if it did.
     pub diverged: Option<String>,
@@ -267,6 +290,7 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     let mut subsets = Subsets::new(data);
     let mut summaries = Vec::new();
     let mut done = 0usize;
+    let context = RunContext::of(&options.base, data);
     for (kind, specs) in plans {
         let dir = options.out.join(kind.name());
         progress.line(format!(
@@ -280,9 +304,9 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
         for spec in specs {
             overall.set_message(format!("{kind}: {} {} seed {}", spec.series, spec.point, spec.seed));
             let run_dir = dir.join(spec.dir());
-            let outcome = match (!options.rerun).then(|| load_outcome(&run_dir, &spec)).flatten() {
+            let outcome = match (!options.rerun).then(|| load_outcome(&run_dir, &spec, &context)).flatten() {
                 Some(outcome) => outcome,
-                None => execute(&spec, options, &mut subsets, &run_dir, &progress)?,
+                None => execute(&spec, &context, options, &mut subsets, &run_dir, &progress)?,
             };
             done += 1;
             overall.inc(1);
@@ -340,6 +364,7 @@ impl<'a> Subsets<'a> {
 /// Trains one run into `run_dir`; a diverging run is an outcome, not an error.
 fn execute(
     spec: &RunSpec,
+    context: &RunContext,
     options: &StudyOptions,
     subsets: &mut Subsets,
     run_dir: &Path,
@@ -376,6 +401,7 @@ fn execute(
     let outcome = match result {
         Ok(run) => RunOutcome {
             spec: spec.clone(),
+            context: context.clone(),
             bn_start_left: bn_start_left(run.metrics.epochs.len()),
             epochs: run.metrics.epochs,
             diverged: None,
@@ -386,6 +412,7 @@ fn execute(
         Err(failed) => match failed.error {
             Error::Train(error @ TrainError::NonFiniteLoss { .. }) => RunOutcome {
                 spec: spec.clone(),
+                context: context.clone(),
                 bn_start_left: bn_start_left(failed.metrics.epochs.len()),
                 epochs: failed.metrics.epochs,
                 diverged: Some(error.to_string()),
@@ -406,11 +433,12 @@ const RUN_FILE: &str = "run.json";
 const SUMMARY_FILE: &str = "summary.json";
 const REPORT_FILE: &str = "REPORT.md";
 
-/// A finished run from an earlier invocation, if it was planned exactly like `spec`.
-fn load_outcome(run_dir: &Path, spec: &RunSpec) -> Option<RunOutcome> {
+/// A finished run from an earlier invocation, if it was planned exactly like `spec` on the
+/// same data, backend and optimizer settings.
+fn load_outcome(run_dir: &Path, spec: &RunSpec, context: &RunContext) -> Option<RunOutcome> {
     let text = std::fs::read_to_string(run_dir.join(RUN_FILE)).ok()?;
     let outcome: RunOutcome = serde_json::from_str(&text).ok()?;
-    (outcome.spec == *spec).then_some(outcome)
+    (outcome.spec == *spec && outcome.context == *context).then_some(outcome)
 }
 
 /// The chart (PNG and SVG), `summary.json` and `REPORT.md` of one study.
@@ -471,6 +499,7 @@ mod tests {
         let spec = plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
         let outcome = RunOutcome {
             spec,
+            context: RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),
             bn_start_left: None,

@@ -104,7 +104,7 @@ pub fn over_grid(comparisons: &[Comparison]) -> Outcome {
     }
 }
 
-pub const GRID_RULE: &str = "at each grid point the claim's side is *better* if its mean beats the other's by more than the sum of their standard deviations over seeds, *worse* if it trails by more than that, else a tie; **supported** if it is better at half the points or more and worse at none, **not supported** if it is better at none, **mixed** otherwise";
+pub const GRID_RULE: &str = "At each grid point the claim's side is *better* if its mean beats the other's by more than the sum of their standard deviations over seeds, *worse* if it trails by more than that, else a tie; **supported** if it is better at half the points or more and worse at none, **not supported** if it is better at none, **mixed** otherwise";
 
 /// Counts for the verdict line: "better at 3 of 4 points, worse at 0".
 pub fn tally(comparisons: &[Comparison]) -> String {
