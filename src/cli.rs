@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::Named;
 use crate::config::{ExperimentConfig, Overrides};
 use crate::data::DatasetKind;
 use crate::experiment;
@@ -71,7 +72,7 @@ pub struct StudyArgs {
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
     /// Data and epochs per run: tiny (tests), quick (subsets), full (all of MNIST).
-    #[arg(long, default_value = "quick", value_parser = budget_parser())]
+    #[arg(long, default_value = "quick", value_parser = named::<Budget>())]
     pub budget: Budget,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "results/study")]
@@ -97,29 +98,10 @@ fn study_parser() -> impl TypedValueParser<Value = StudyChoice> {
     })
 }
 
-fn budget_parser() -> impl TypedValueParser<Value = Budget> {
-    PossibleValuesParser::new(Budget::ALL.map(Budget::name)).map(|s| s.parse().expect("listed value"))
-}
 
-fn model_parser() -> impl TypedValueParser<Value = ModelKind> {
-    PossibleValuesParser::new(ModelKind::ALL.map(ModelKind::name)).map(|s| s.parse().expect("listed value"))
-}
-
-fn backend_parser() -> impl TypedValueParser<Value = BackendKind> {
-    PossibleValuesParser::new(BackendKind::ALL.map(BackendKind::name)).map(|s| s.parse().expect("listed value"))
-}
-
-fn norm_parser() -> impl TypedValueParser<Value = NormKind> {
-    PossibleValuesParser::new(NormKind::ALL.map(NormKind::name)).map(|s| s.parse().expect("listed value"))
-}
-
-fn position_parser() -> impl TypedValueParser<Value = NormPosition> {
-    PossibleValuesParser::new(NormPosition::ALL.map(NormPosition::name)).map(|s| s.parse().expect("listed value"))
-}
-
-fn dataset_parser() -> impl TypedValueParser<Value = DatasetKind> {
-    PossibleValuesParser::new(DatasetKind::ALL.map(DatasetKind::name))
-        .map(|s| DatasetKind::ALL.into_iter().find(|d| d.name() == s).expect("listed value"))
+/// Parses one of a [`Named`] enum's names; `--help` lists them.
+fn named<T: Named + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::all().iter().map(|v| v.name())).map(|s| T::from_name(&s).expect("listed value"))
 }
 
 /// Settings shared by every command that trains.
@@ -129,7 +111,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Dataset [default: mnist, bundled in assets/mnist].
-    #[arg(long, value_parser = dataset_parser())]
+    #[arg(long, value_parser = named::<DatasetKind>())]
     pub dataset: Option<DatasetKind>,
     /// Folder holding the four IDX files (.gz or raw).
     #[arg(long, value_name = "DIR")]
@@ -147,7 +129,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub seed: Option<u64>,
     /// Compute backend [default: flex].
-    #[arg(long, value_parser = backend_parser())]
+    #[arg(long, value_parser = named::<BackendKind>())]
     pub backend: Option<BackendKind>,
     /// Train on the first N training samples only.
     #[arg(long, value_name = "N")]
@@ -186,7 +168,7 @@ impl RunArgs {
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
     /// Normalization before (the guide) or after the ReLU [default: before].
-    #[arg(long, value_parser = position_parser())]
+    #[arg(long, value_parser = named::<NormPosition>())]
     pub norm_position: Option<NormPosition>,
     /// Multiply the Glorot-uniform bound of every layer by X [default: 1].
     #[arg(long, value_name = "X")]
@@ -214,7 +196,7 @@ impl NetworkArgs {
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     /// Network [default: mlp].
-    #[arg(long, value_parser = model_parser())]
+    #[arg(long, value_parser = named::<ModelKind>())]
     pub model: Option<ModelKind>,
     /// BatchNorm before every ReLU: shorthand for --norm batch --norm-position before.
     #[arg(long, conflicts_with_all = ["no_bn", "norm", "norm_position"])]
@@ -223,7 +205,7 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "norm")]
     pub no_bn: bool,
     /// Normalization in every hidden block [default: none].
-    #[arg(long, value_parser = norm_parser())]
+    #[arg(long, value_parser = named::<NormKind>())]
     pub norm: Option<NormKind>,
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -268,7 +250,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum, default_value = "all")]
     pub model: ModelChoice,
     /// Backends to time, comma-separated.
-    #[arg(long = "backends", value_delimiter = ',', value_parser = backend_parser(), default_value = "flex,ndarray")]
+    #[arg(long = "backends", value_delimiter = ',', value_parser = named::<BackendKind>(), default_value = "flex,ndarray")]
     pub backends: Vec<BackendKind>,
     /// Timed steps per network and backend.
     #[arg(long, default_value_t = 50)]

@@ -50,6 +50,15 @@ fn bnx() -> Command {
     Command::cargo_bin("bnx").unwrap()
 }
 
+impl Fixture {
+    /// `bnx ARGS --data-dir <tiny data> --out OUT`.
+    fn bnx(&self, args: &[&str], out: &Path) -> Command {
+        let mut command = bnx();
+        command.args(args).arg("--data-dir").arg(&self.data).arg("--out").arg(out);
+        command
+    }
+}
+
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
@@ -73,12 +82,7 @@ fn clean_error() -> impl Predicate<str> {
 #[test]
 fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
     let f = fixture();
-    bnx()
-        .args(["compare", "--model", "mlp", "--epochs", "2", "--batch-size", "16", "--backend", "ndarray"])
-        .arg("--data-dir")
-        .arg(&f.data)
-        .arg("--out")
-        .arg(&f.out)
+    f.bnx(&["compare", "--model", "mlp", "--epochs", "2", "--batch-size", "16", "--backend", "ndarray"], &f.out)
         .assert()
         .success()
         .stdout(predicate::str::contains("mlp+bn epoch  2/2"))
@@ -143,12 +147,7 @@ fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
 #[test]
 fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
     let f = fixture();
-    bnx()
-        .args(["train", "--model", "cnn", "--bn", "--epochs", "1", "--backend", "flex"])
-        .arg("--data-dir")
-        .arg(&f.data)
-        .arg("--out")
-        .arg(&f.out)
+    f.bnx(&["train", "--model", "cnn", "--bn", "--epochs", "1", "--backend", "flex"], &f.out)
         .assert()
         .success()
         .stdout(predicate::str::contains("parameters: 122,250 trainable + 320 BatchNorm running statistics"))
@@ -164,12 +163,7 @@ fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
 fn same_seed_same_metrics_and_quiet_prints_only_the_result() {
     let f = fixture();
     let run = |out: &Path| {
-        bnx()
-            .args(["train", "--epochs", "2", "--backend", "ndarray", "--seed", "9", "--quiet"])
-            .arg("--data-dir")
-            .arg(&f.data)
-            .arg("--out")
-            .arg(out)
+        f.bnx(&["train", "--epochs", "2", "--backend", "ndarray", "--seed", "9", "--quiet"], out)
             .assert()
             .success()
             .stdout(predicate::str::contains("epoch").not())
@@ -186,12 +180,7 @@ fn same_seed_same_metrics_and_quiet_prints_only_the_result() {
 #[test]
 fn limits_take_the_first_samples() {
     let f = fixture();
-    bnx()
-        .args(["train", "--epochs", "1", "--limit-train", "20", "--limit-test", "10", "-q"])
-        .arg("--data-dir")
-        .arg(&f.data)
-        .arg("--out")
-        .arg(&f.out)
+    f.bnx(&["train", "--epochs", "1", "--limit-train", "20", "--limit-test", "10", "-q"], &f.out)
         .assert()
         .success();
     let config = read_json(&f.out.join("config.json"));
@@ -248,12 +237,7 @@ fn missing_or_broken_data_is_named() {
     let mut decoded = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut decoded).unwrap();
     std::fs::write(&raw, &decoded[..decoded.len() - 100]).unwrap();
-    bnx()
-        .args(["train", "--epochs", "1"])
-        .arg("--data-dir")
-        .arg(&f.data)
-        .arg("--out")
-        .arg(&f.out)
+    f.bnx(&["train", "--epochs", "1"], &f.out)
         .assert()
         .failure()
         .stderr(clean_error().and(predicate::str::contains("train-images-idx3-ubyte: header declares")))
@@ -327,12 +311,7 @@ fn config_files_are_validated_by_field() {
 #[test]
 fn divergence_stops_with_a_message_and_keeps_valid_metrics() {
     let f = fixture();
-    bnx()
-        .args(["train", "--epochs", "3", "--lr", "1e30", "-q"])
-        .arg("--data-dir")
-        .arg(&f.data)
-        .arg("--out")
-        .arg(&f.out)
+    f.bnx(&["train", "--epochs", "3", "--lr", "1e30", "-q"], &f.out)
         .assert()
         .failure()
         .stderr(clean_error().and(predicate::str::contains("training diverged: the loss became")))
@@ -365,12 +344,7 @@ fn help_lists_commands_and_examples() {
 fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
     let f = fixture();
     let run = || {
-        bnx()
-            .args(["study", "lr", "--budget", "tiny", "--seeds", "2"])
-            .arg("--data-dir")
-            .arg(&f.data)
-            .arg("--out")
-            .arg(&f.out)
+        f.bnx(&["study", "lr", "--budget", "tiny", "--seeds", "2"], &f.out)
             .assert()
             .success()
     };

@@ -6,9 +6,6 @@
 
 pub mod init;
 
-use std::fmt;
-use std::str::FromStr;
-
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
@@ -24,66 +21,29 @@ const CNN_DENSE: usize = 64;
 /// 28 → conv 26 → pool 13 → conv 11 → pool 5: 64 channels × 5 × 5.
 const CNN_FLAT: usize = 64 * 5 * 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelKind {
-    Mlp,
-    Cnn,
-}
-
-impl ModelKind {
-    pub const ALL: [ModelKind; 2] = [ModelKind::Mlp, ModelKind::Cnn];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            ModelKind::Mlp => "mlp",
-            ModelKind::Cnn => "cnn",
-        }
+named_enum! {
+    pub enum ModelKind("model") {
+        Mlp => "mlp",
+        Cnn => "cnn",
     }
 }
 
-impl fmt::Display for ModelKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+named_enum! {
+    /// Which normalization sits in every hidden block.
+    #[derive(Default)]
+    pub enum NormKind("norm") {
+        #[default]
+        None => "none",
+        /// BatchNorm: per-feature statistics over the batch (and image positions).
+        Batch => "batch",
+        /// LayerNorm: per-sample statistics over all features (for the CNN: channels × positions).
+        Layer => "layer",
+        /// GroupNorm: per-sample statistics over groups of channels (MLP: groups of features).
+        Group => "group",
     }
-}
-
-impl FromStr for ModelKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.name() == s)
-            .ok_or_else(|| format!("unknown model '{s}', expected mlp or cnn"))
-    }
-}
-
-/// Which normalization sits in every hidden block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NormKind {
-    #[default]
-    None,
-    /// BatchNorm: per-feature statistics over the batch (and image positions).
-    Batch,
-    /// LayerNorm: per-sample statistics over all features (for the CNN: channels × positions).
-    Layer,
-    /// GroupNorm: per-sample statistics over groups of channels (MLP: groups of features).
-    Group,
 }
 
 impl NormKind {
-    pub const ALL: [NormKind; 4] = [NormKind::None, NormKind::Batch, NormKind::Layer, NormKind::Group];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            NormKind::None => "none",
-            NormKind::Batch => "batch",
-            NormKind::Layer => "layer",
-            NormKind::Group => "group",
-        }
-    }
-
     /// Short tag used in labels and folder names: "bn", "ln", "gn"; empty for none.
     pub fn tag(self) -> &'static str {
         match self {
@@ -105,57 +65,15 @@ impl NormKind {
     }
 }
 
-impl fmt::Display for NormKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for NormKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|kind| kind.name() == s)
-            .ok_or_else(|| format!("unknown norm '{s}', expected none, batch, layer or group"))
-    }
-}
-
-/// Where the normalization sits relative to the ReLU.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NormPosition {
-    /// Dense/Conv → Norm → ReLU, as the guide (and Ioffe & Szegedy) place it.
-    #[default]
-    Before,
-    /// Dense/Conv → ReLU → Norm.
-    After,
-}
-
-impl NormPosition {
-    pub const ALL: [NormPosition; 2] = [NormPosition::Before, NormPosition::After];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            NormPosition::Before => "before",
-            NormPosition::After => "after",
-        }
-    }
-}
-
-impl fmt::Display for NormPosition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for NormPosition {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| format!("unknown norm position '{s}', expected before or after"))
+named_enum! {
+    /// Where the normalization sits relative to the ReLU.
+    #[derive(Default)]
+    pub enum NormPosition("norm position") {
+        /// Dense/Conv → Norm → ReLU, as the guide (and Ioffe & Szegedy) place it.
+        #[default]
+        Before => "before",
+        /// Dense/Conv → ReLU → Norm.
+        After => "after",
     }
 }
 
