@@ -61,6 +61,7 @@ Examples:
   bnx study all                        every study, quick budget (~10 min on 2 cores) → results/study/REPORT.md
   bnx study lr --seeds 5               the learning-rate sweep over 5 seeds
   bnx study depth --budget full --out results/study-full
+  bnx study convergence --model mlp    only the MLP half of a study that trains both networks
   bnx study all --rerun                retrain even runs whose run.json matches the plan";
 
 #[derive(Debug, Args)]
@@ -71,6 +72,9 @@ pub struct StudyArgs {
     /// Seeds per grid point (seed, seed+1, …).
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
+    /// Only the runs of this network (convergence and position train both).
+    #[arg(long, value_parser = named::<ModelKind>())]
+    pub model: Option<ModelKind>,
     /// Data and epochs per run: tiny (tests), quick (subsets), full (all of MNIST).
     #[arg(long, default_value = "quick", value_parser = named::<Budget>())]
     pub budget: Budget,
@@ -293,6 +297,7 @@ fn study(args: StudyArgs) -> Result<()> {
     let data = experiment::load_data(&base)?;
     let options = StudyOptions {
         studies,
+        model: args.model,
         budget: args.budget,
         seeds: args.seeds,
         base,

@@ -197,9 +197,12 @@ impl ExperimentConfig {
                 return Err(invalid(field, "at least 1 when given", 0));
             }
         }
-        if self.model == ModelKind::Cnn && (self.hidden_layers.is_some() || self.width.is_some()) {
-            let field = if self.hidden_layers.is_some() { "hidden_layers" } else { "width" };
-            return Err(invalid(field, "unset for the CNN (it shapes the MLP only)", "a value"));
+        if self.model == ModelKind::Cnn {
+            for (field, value) in [("hidden_layers", self.hidden_layers), ("width", self.width)] {
+                if let Some(value) = value {
+                    return Err(invalid(field, "unset for the CNN (it shapes the MLP only)", value));
+                }
+            }
         }
         if self.bn && !matches!(self.norm, NormKind::None | NormKind::Batch) {
             return Err(invalid("norm", "none or batch when bn is true (bn is shorthand for norm batch)", self.norm));

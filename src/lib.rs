@@ -92,4 +92,6 @@ pub enum Error {
     Train(#[from] train::TrainError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error("{0}")]
+    Study(String),
 }

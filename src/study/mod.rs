@@ -195,6 +195,8 @@ impl RunOutcome {
 #[derive(Debug, Clone)]
 pub struct StudyOptions {
     pub studies: Vec<StudyKind>,
+    /// Only the runs of this network (`None`: every network a study uses).
+    pub model: Option<ModelKind>,
     pub budget: Budget,
     pub seeds: usize,
     /// Dataset, backend, optimizer and norm settings; its `seed` is the first seed.
@@ -211,8 +213,20 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     let plans: Vec<(StudyKind, Vec<RunSpec>)> = options
         .studies
         .iter()
-        .map(|&kind| (kind, plan::runs(kind, options.budget, options.seeds, &options.base)))
+        .map(|&kind| {
+            let mut runs = plan::runs(kind, options.budget, options.seeds, &options.base);
+            runs.retain(|spec| options.model.is_none_or(|model| spec.model() == model));
+            (kind, runs)
+        })
+        .filter(|(_, runs)| !runs.is_empty())
         .collect();
+    if plans.is_empty() {
+        return Err(Error::Study(format!(
+            "no study among {} trains the {}",
+            options.studies.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+            options.model.map_or("chosen network", ModelKind::name)
+        )));
+    }
     let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
     let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
     let mut subsets = Subsets::new(data);
