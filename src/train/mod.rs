@@ -169,7 +169,7 @@ pub fn fit(
                 ));
             }
         }
-        bar.finish_and_clear();
+        progress.finish_bar(&bar);
         step_losses.append(&mut tally.step_losses);
         let train_seconds = started.elapsed().as_secs_f64();
         let (val_loss, val_acc) = evaluate(&model.valid(), test_loader.as_ref());

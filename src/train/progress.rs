@@ -83,7 +83,12 @@ impl Progress {
         if !self.bars {
             return ProgressBar::hidden();
         }
-        let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stdout());
+        // Join the multi-bar display before anything is drawn: a bar drawing on its own first
+        // would leave a stray line above the display.
+        let bar = match &self.multi {
+            Some(multi) => multi.add(ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::hidden())),
+            None => ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stdout()),
+        };
         bar.set_style(
             ProgressStyle::with_template(
                 "{prefix} [{bar:28.cyan/blue}] {pos}/{len}  {msg}  ETA {eta}",
@@ -92,9 +97,14 @@ impl Progress {
             .progress_chars("=> "),
         );
         bar.set_prefix(format!("{label} epoch {epoch}/{epochs}"));
-        match &self.multi {
-            Some(multi) => multi.add(bar),
-            None => bar,
+        bar
+    }
+
+    /// Clears a finished epoch bar and takes it off the display, so the next one takes its line.
+    pub fn finish_bar(&self, bar: &ProgressBar) {
+        bar.finish_and_clear();
+        if let Some(multi) = &self.multi {
+            multi.remove(bar);
         }
     }
 }
