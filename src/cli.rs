@@ -84,6 +84,9 @@ pub struct StudyArgs {
     /// Retrain runs that already have a matching run.json (by default they are reused).
     #[arg(long)]
     pub rerun: bool,
+    /// Runs to train at the same time [default: the number of CPU cores].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -284,6 +287,9 @@ fn study(args: StudyArgs) -> Result<()> {
     if args.seeds == 0 {
         anyhow::bail!("--seeds must be at least 1");
     }
+    if args.jobs == Some(0) {
+        anyhow::bail!("--jobs must be at least 1");
+    }
     for (flag, set) in [("--epochs", args.run.epochs.is_some()), ("--limit-train", args.run.limit_train.is_some()), ("--limit-test", args.run.limit_test.is_some())] {
         if set {
             anyhow::bail!("{flag} does not apply to studies: the --budget preset decides data and epochs");
@@ -303,6 +309,7 @@ fn study(args: StudyArgs) -> Result<()> {
         base,
         out: args.out.clone(),
         rerun: args.rerun,
+        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         verbosity: if args.run.quiet { Verbosity::Quiet } else { Verbosity::Normal },
     };
     let summaries = crate::study::run(&options, &data).with_context(|| format!("running studies into {}", args.out.display()))?;

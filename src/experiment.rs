@@ -78,6 +78,8 @@ pub struct RunResult {
     pub metrics: RunMetrics,
     pub step_losses: Vec<f32>,
     pub probes: Vec<train::ProbePoint>,
+    /// Share of a BatchNorm running variance still at its initial value (see `train`).
+    pub initial_variance_share: Option<f64>,
 }
 
 /// A run that stopped early: why, and the epochs it completed (already on disk).
@@ -157,7 +159,12 @@ pub fn execute_run(
             return Err(FailedRun { error: error.into(), metrics });
         }
     }
-    Ok(RunResult { metrics, step_losses: outcome.step_losses, probes: outcome.probes })
+    Ok(RunResult {
+        metrics,
+        step_losses: outcome.step_losses,
+        probes: outcome.probes,
+        initial_variance_share: outcome.initial_variance_share,
+    })
 }
 
 /// Trains both variants with the same seed, data order and initial Dense/Conv weights into

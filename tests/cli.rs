@@ -343,12 +343,13 @@ fn help_lists_commands_and_examples() {
 #[test]
 fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
     let f = fixture();
-    let run = || {
+    let run = |extra: &[&str]| {
         f.bnx(&["study", "lr", "--budget", "tiny", "--seeds", "2"], &f.out)
+            .args(extra)
             .assert()
             .success()
     };
-    let first = run();
+    let first = run(&["--jobs", "2"]);
     let stdout = String::from_utf8(first.get_output().stdout.clone()).unwrap();
     assert!(stdout.contains("[28/28] lr:"), "{stdout}");
     let study = f.out.join("lr");
@@ -374,8 +375,17 @@ fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
     assert_eq!(metrics["bn"], true);
     assert_eq!(metrics["epochs"].as_array().unwrap().len(), 2);
 
-    // A second invocation reuses the finished runs and writes the same verdict.
-    run();
+    // Retrained one run at a time, every number is the same: runs are independent and seeded.
+    let run_file = study.join("with-bn/lr-0.01/seed-43/run.json");
+    let trained_at = std::fs::metadata(&run_file).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    run(&["--jobs", "1", "--rerun"]);
+    assert_eq!(read_json(&study.join("summary.json")), summary);
+    let retrained_at = std::fs::metadata(&run_file).unwrap().modified().unwrap();
+    assert!(retrained_at > trained_at, "--rerun trains again");
+    // Without --rerun the finished runs are reused, not retrained.
+    run(&[]);
+    assert_eq!(std::fs::metadata(&run_file).unwrap().modified().unwrap(), retrained_at);
     assert_eq!(read_json(&study.join("summary.json")), summary);
 }
 

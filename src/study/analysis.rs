@@ -6,6 +6,7 @@ use super::plan::{BN_AFTER, BN_BEFORE, NO_BN, WITH_BN};
 use super::verdict::{self, Comparison, Outcome, Stat};
 use super::{Budget, RunOutcome, StudyKind, StudyOptions};
 use crate::model::{ModelKind, NormKind};
+use crate::train::STALE_SHARE;
 use crate::report::charts::{BN_COLOR, Curve, Legend, NO_BN_COLOR, PALETTE, Panel, XScale};
 
 /// A Markdown-ready table.
@@ -132,17 +133,26 @@ pub fn analyze(study: StudyKind, options: &StudyOptions, outcomes: &[RunOutcome]
             100.0 * super::CHANCE_ACCURACY
         ));
     }
-    if let Some(stale) = outcomes
+    let stale: Vec<&RunOutcome> = outcomes
         .iter()
-        .filter_map(|o| o.bn_start_left.map(|left| (left, o)))
-        .filter(|(left, _)| *left > 0.01)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-    {
+        .filter(|o| o.bn_initial_variance_share.is_some_and(|share| share > STALE_SHARE))
+        .collect();
+    if let Some(worst) = stale.iter().max_by(|a, b| a.bn_initial_variance_share.partial_cmp(&b.bn_initial_variance_share).unwrap_or(std::cmp::Ordering::Equal)) {
+        let mut where_: Vec<String> = Vec::new();
+        for place in stale.iter().map(|o| format!("{} · {}", o.spec.series, o.spec.point)) {
+            if !where_.contains(&place) {
+                where_.push(place);
+            }
+        }
         caveats.push(format!(
-            "BatchNorm's running statistics start at mean 0 and variance 1 and forget that start by 1 % a step: in some runs (worst: {} · {}) {:.0} % of the start was left after the last step. Validation uses these statistics, so those runs' validation accuracy understates the network.",
-            stale.1.spec.series,
-            stale.1.spec.point,
-            100.0 * stale.0
+            "BatchNorm's running variance starts at 1 and forgets 1 % of that start per step (Keras momentum 0.99). In {} of {} runs ({}) over {:.0} % of some channel's running variance was still that start after the last step (worst {:.0} %, {} · {}): validation divides by a variance far larger than the true one, so those runs' validation accuracy understates the network. Longer runs do not have this problem.",
+            stale.len(),
+            outcomes.len(),
+            where_.join(", "),
+            100.0 * STALE_SHARE,
+            100.0 * worst.bn_initial_variance_share.unwrap_or(0.0),
+            worst.spec.series,
+            worst.spec.point
         ));
     }
     let (table, comparisons_detail, verdict, rule) = decide(study, outcomes);
@@ -611,7 +621,7 @@ mod tests {
             context: crate::study::RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
             epochs: Vec::new(),
             diverged: None,
-            bn_start_left: None,
+            bn_initial_variance_share: None,
             step_losses: Vec::new(),
             probes: vec![probe(0, 0.0), probe(10, 1.0), probe(20, 0.0)],
             seconds: 0.0,

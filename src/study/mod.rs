@@ -11,6 +11,8 @@ pub mod plan;
 pub mod verdict;
 
 use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -166,9 +168,9 @@ pub struct RunOutcome {
     pub epochs: Vec<EpochMetrics>,
     /// Why the run stopped early (a non-finite loss), if it did.
     pub diverged: Option<String>,
-    /// Share of BatchNorm's initial running statistics (mean 0, variance 1) still in them at the
-    /// end: validation uses them, so a large share understates the network.
-    pub bn_start_left: Option<f64>,
+    /// Share of a BatchNorm running variance still at its initial value 1 after the last step,
+    /// at worst over channels: validation uses it, so a large share understates the network.
+    pub bn_initial_variance_share: Option<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_losses: Vec<f32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -204,6 +206,8 @@ pub struct StudyOptions {
     pub out: PathBuf,
     /// Retrain runs whose `run.json` already matches the plan.
     pub rerun: bool,
+    /// Runs trained at the same time.
+    pub jobs: usize,
     pub verbosity: Verbosity,
 }
 
@@ -229,43 +233,30 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     }
     let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
     let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
-    let mut subsets = Subsets::new(data);
+    let subsets = Subsets::new(data, plans.iter().flat_map(|(_, runs)| runs.iter().map(|r| r.scale)));
+    let shared = Shared {
+        options,
+        context: RunContext::of(&options.base, data),
+        subsets: &subsets,
+        progress: &progress,
+        overall: &overall,
+        done: AtomicUsize::new(0),
+        total,
+    };
     let mut summaries = Vec::new();
-    let mut done = 0usize;
-    let context = RunContext::of(&options.base, data);
     for (kind, specs) in plans {
-        let dir = options.out.join(kind.name());
         progress.line(format!(
-            "study {kind}: {} — {} runs ({} budget, {} seeds)",
+            "study {kind}: {} — {} runs ({} budget, {} seeds, {} at a time)",
             kind.title(),
             specs.len(),
             options.budget,
-            options.seeds
+            options.seeds,
+            options.jobs
         ));
-        let mut outcomes = Vec::with_capacity(specs.len());
-        for spec in specs {
-            overall.set_message(format!("{kind}: {} {} seed {}", spec.series, spec.point, spec.seed));
-            let run_dir = dir.join(spec.dir());
-            let outcome = match (!options.rerun).then(|| load_outcome(&run_dir, &spec, &context)).flatten() {
-                Some(outcome) => outcome,
-                None => execute(&spec, &context, options, &mut subsets, &run_dir, &progress)?,
-            };
-            done += 1;
-            overall.inc(1);
-            progress.line(format!(
-                "[{done}/{total}] {kind}: {} · {} · seed {}: val {:.2}%{} ({:.1} s)",
-                spec.series,
-                spec.point,
-                spec.seed,
-                100.0 * outcome.final_val_acc(),
-                if outcome.diverged.is_some() { ", diverged" } else { "" },
-                outcome.seconds
-            ));
-            outcomes.push(outcome);
-        }
+        let outcomes = run_grid(kind, &specs, &shared)?;
         let data_note = subsets.describe(options.budget);
         let summary = analysis::analyze(kind, options, &outcomes, &data_note);
-        write_study(&dir, &summary, &outcomes)?;
+        write_study(&options.out.join(kind.name()), &summary, &outcomes)?;
         progress.line(format!("study {kind}: {} — {}", summary.verdict, summary.verdict_detail));
         summaries.push(summary);
     }
@@ -274,22 +265,91 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     Ok(summaries)
 }
 
-/// Data subsets per scale, made once and shared by every run that uses them.
+/// What every worker of a study reads.
+struct Shared<'a> {
+    options: &'a StudyOptions,
+    context: RunContext,
+    subsets: &'a Subsets<'a>,
+    progress: &'a Progress,
+    overall: &'a indicatif::ProgressBar,
+    done: AtomicUsize,
+    total: usize,
+}
+
+/// Trains a study's runs, `options.jobs` at a time (each run is independent and seeded, so
+/// the order they finish in changes nothing), and returns their outcomes in plan order.
+fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<RunOutcome>, Error> {
+    let dir = shared.options.out.join(kind.name());
+    let next = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; specs.len()]);
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    let worker = || {
+        while failure.lock().expect("no worker panics holding it").is_none() {
+            let index = next.fetch_add(1, Ordering::SeqCst);
+            let Some(spec) = specs.get(index) else { break };
+            shared.overall.set_message(format!("{kind}: {} {} seed {}", spec.series, spec.point, spec.seed));
+            let run_dir = dir.join(spec.dir());
+            let reused = (!shared.options.rerun).then(|| load_outcome(&run_dir, spec, &shared.context)).flatten();
+            let result = match reused {
+                Some(outcome) => Ok(outcome),
+                None => execute(spec, &shared.context, shared.options, shared.subsets, &run_dir, shared.progress),
+            };
+            match result {
+                Ok(outcome) => {
+                    let done = shared.done.fetch_add(1, Ordering::SeqCst) + 1;
+                    shared.overall.inc(1);
+                    shared.progress.line(format!(
+                        "[{done}/{}] {kind}: {} · {} · seed {}: val {:.2}%{} ({:.1} s)",
+                        shared.total,
+                        spec.series,
+                        spec.point,
+                        spec.seed,
+                        100.0 * outcome.final_val_acc(),
+                        if outcome.diverged.is_some() { ", diverged" } else { "" },
+                        outcome.seconds
+                    ));
+                    outcomes.lock().expect("no worker panics holding it")[index] = Some(outcome);
+                }
+                Err(error) => {
+                    *failure.lock().expect("no worker panics holding it") = Some(error);
+                }
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 0..shared.options.jobs.clamp(1, specs.len().max(1)) {
+            scope.spawn(worker);
+        }
+    });
+    if let Some(error) = failure.into_inner().expect("workers are done") {
+        return Err(error);
+    }
+    Ok(outcomes
+        .into_inner()
+        .expect("workers are done")
+        .into_iter()
+        .map(|o| o.expect("every run of the grid finished"))
+        .collect())
+}
+
+/// Data subsets per scale, made once up front and shared by every run that uses them.
 struct Subsets<'a> {
     full: &'a LoadedData,
     made: HashMap<(Option<usize>, Option<usize>), LoadedData>,
 }
 
 impl<'a> Subsets<'a> {
-    fn new(full: &'a LoadedData) -> Self {
-        Self { full, made: HashMap::new() }
+    fn new(full: &'a LoadedData, scales: impl Iterator<Item = Scale>) -> Self {
+        let mut made = HashMap::new();
+        for scale in scales {
+            made.entry((scale.limit_train, scale.limit_test))
+                .or_insert_with(|| full.clone().limited(scale.limit_train, scale.limit_test));
+        }
+        Self { full, made }
     }
 
-    fn get(&mut self, scale: Scale) -> &LoadedData {
-        let full = self.full;
-        self.made
-            .entry((scale.limit_train, scale.limit_test))
-            .or_insert_with(|| full.clone().limited(scale.limit_train, scale.limit_test))
+    fn get(&self, scale: Scale) -> &LoadedData {
+        self.made.get(&(scale.limit_train, scale.limit_test)).expect("every planned scale was made up front")
     }
 
     fn describe(&self, budget: Budget) -> String {
@@ -308,7 +368,7 @@ fn execute(
     spec: &RunSpec,
     context: &RunContext,
     options: &StudyOptions,
-    subsets: &mut Subsets,
+    subsets: &Subsets,
     run_dir: &Path,
     progress: &Progress,
 ) -> Result<RunOutcome, Error> {
@@ -335,16 +395,11 @@ fn execute(
     let started = Instant::now();
     let outputs = RunOutputs { checkpoint: false, curves: false };
     let result = experiment::execute_run(&config, &spec.network, data, run_dir, outputs, probe, progress);
-    let steps = |epochs: usize| epochs * data.train.labels().len().div_ceil(spec.batch_size);
-    let bn_start_left = |epochs: usize| {
-        (spec.network.norm == NormKind::Batch)
-            .then(|| spec.network.norm_settings.momentum.powi(steps(epochs).min(i32::MAX as usize) as i32))
-    };
     let outcome = match result {
         Ok(run) => RunOutcome {
             spec: spec.clone(),
             context: context.clone(),
-            bn_start_left: bn_start_left(run.metrics.epochs.len()),
+            bn_initial_variance_share: run.initial_variance_share,
             epochs: run.metrics.epochs,
             diverged: None,
             step_losses: run.step_losses,
@@ -355,7 +410,7 @@ fn execute(
             Error::Train(error @ TrainError::NonFiniteLoss { .. }) => RunOutcome {
                 spec: spec.clone(),
                 context: context.clone(),
-                bn_start_left: bn_start_left(failed.metrics.epochs.len()),
+                bn_initial_variance_share: None,
                 epochs: failed.metrics.epochs,
                 diverged: Some(error.to_string()),
                 step_losses: Vec::new(),
@@ -447,7 +502,7 @@ mod tests {
             context: RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),
-            bn_start_left: None,
+            bn_initial_variance_share: None,
             step_losses: Vec::new(),
             probes: Vec::new(),
             seconds: 0.0,

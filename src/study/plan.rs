@@ -24,9 +24,10 @@ pub fn scale(budget: Budget, study: StudyKind, model: ModelKind) -> Scale {
     match (budget, study, model) {
         (Budget::Tiny, StudyKind::Regularization, _) => scale(None, None, 3),
         (Budget::Tiny, _, _) => scale(None, None, 2),
-        // The CNN costs ~35× the MLP per sample on a CPU: fewer samples, same ~375 steps, so
-        // BatchNorm's running statistics keep under 3 % of their start.
-        (Budget::Quick, _, ModelKind::Cnn) => scale(Some(4_000), Some(2_000), 3),
+        // The CNN costs ~35× the MLP per sample on a CPU, but fewer than ~900 steps leave
+        // BatchNorm's first conv layer validating with a running variance that is mostly its
+        // initial 1 (its true variance is ~0.005): 939 steps, a smaller test subset.
+        (Budget::Quick, _, ModelKind::Cnn) => scale(Some(10_000), Some(2_000), 3),
         (Budget::Quick, StudyKind::Convergence, _) => scale(Some(10_000), None, 5),
         // Overfitting needs few samples and many epochs.
         (Budget::Quick, StudyKind::Regularization, _) => scale(Some(2_000), None, 15),
@@ -82,7 +83,9 @@ pub fn runs(study: StudyKind, budget: Budget, seeds: usize, base: &ExperimentCon
             }
         }
         StudyKind::Position => {
-            for model in ModelKind::ALL {
+            // The CNN's nine runs would double the quick budget: it joins in the full one.
+            let models: &[ModelKind] = if budget == Budget::Full { &ModelKind::ALL } else { &[ModelKind::Mlp] };
+            for &model in models {
                 let point = model.name().to_uppercase();
                 let before = guide(model, NormKind::Batch);
                 let after = NetworkConfig { position: NormPosition::After, ..before.clone() };
@@ -131,7 +134,8 @@ mod tests {
         assert_eq!(count(StudyKind::Convergence), 2 * 2 * 3);
         assert_eq!(count(StudyKind::Lr), 7 * 2 * 3);
         assert_eq!(count(StudyKind::Batch), 6 * 4 * 3);
-        assert_eq!(count(StudyKind::Position), 2 * 3 * 3);
+        assert_eq!(count(StudyKind::Position), 3 * 3);
+        assert_eq!(runs(StudyKind::Position, Budget::Full, 3, &base).len(), 2 * 3 * 3);
         let seeds: std::collections::BTreeSet<u64> = runs(StudyKind::Depth, Budget::Quick, 3, &base).iter().map(|s| s.seed).collect();
         assert_eq!(seeds.into_iter().collect::<Vec<_>>(), [42, 43, 44]);
     }
@@ -153,14 +157,15 @@ mod tests {
     }
 
     #[test]
-    fn quick_budget_keeps_bn_statistics_fresh() {
-        // At least ~300 steps per run, so (0.99)^steps < 5 % of the initial running statistics
-        // (batch-128 runs of the batch study excepted: that study reports it).
+    fn quick_budget_gives_bn_statistics_time_to_forget_their_start() {
+        // At batch 32, at least ~900 steps: 0.99^900 ≈ 1e-4 of the initial running variance
+        // is left, under 1 % of even the first conv layer's ~0.005 (larger batches of the batch
+        // study take fewer steps; that study's report flags them).
         for study in StudyKind::ALL {
             for model in ModelKind::ALL {
                 let scale = scale(Budget::Quick, study, model);
                 let steps = scale.epochs * scale.limit_train.unwrap().div_ceil(32);
-                assert!(0.99f64.powi(steps as i32) < 0.05, "{study} {model}: {steps} steps");
+                assert!(steps >= 900, "{study} {model}: {steps} steps");
             }
         }
     }

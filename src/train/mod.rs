@@ -102,6 +102,8 @@ pub struct FitOutcome {
     pub step_losses: Vec<f32>,
     /// Probe readings, when `FitOptions::probe` asked for them.
     pub probes: Vec<ProbePoint>,
+    /// See [`initial_variance_share`], after the last step.
+    pub initial_variance_share: Option<f64>,
 }
 
 /// Trains `network` (built on `device`, a plain device) on `train`, validating on `test` after
@@ -138,6 +140,7 @@ pub fn fit(
     let mut step_losses = Vec::with_capacity(options.epochs * steps);
     let mut probes = Vec::new();
     let mut steps_done = 0usize;
+    let mut steps_total = 0usize;
     if let Some(probe) = &options.probe {
         probes.push(read_probe(&model.valid(), probe, 0));
     }
@@ -193,7 +196,8 @@ pub fn fit(
             metrics.seconds,
             train.len() as f64 / train_seconds,
         ));
-        if let Some(warning) = stale_statistics_warning(&model, epoch * steps) {
+        steps_total = epoch * steps;
+        if let Some(warning) = stale_statistics_warning(&model, steps_total) {
             progress.epoch_line(warning);
         }
         if let Some(path) = &options.checkpoint {
@@ -202,7 +206,9 @@ pub fn fit(
         on_epoch(&metrics).map_err(TrainError::Observer)?;
         history.push(metrics);
     }
-    Ok(FitOutcome { network: model.valid(), epochs: history, step_losses, probes })
+    let network = model.valid();
+    let initial_variance_share = initial_variance_share(&network, steps_total);
+    Ok(FitOutcome { network, epochs: history, step_losses, probes, initial_variance_share })
 }
 
 /// The 15th, 50th and 85th percentiles of the probe layer's ReLU inputs.
@@ -230,20 +236,42 @@ pub fn percentiles<const N: usize>(mut values: Vec<f32>, quantiles: [f64; N]) ->
     })
 }
 
-/// BatchNorm validates with running statistics that start at mean 0, variance 1 and forget
-/// that start only slowly (Keras' momentum 0.99 keeps 0.99^n of it after n steps). When over 1 %
-/// of the start is left, validation numbers understate the model: say so rather than let a
-/// short run's chance-level validation accuracy look like a finding.
+/// How much of BatchNorm's running variance is still its initial value 1, at worst over all
+/// channels: after n steps with Keras momentum m the running variance is mⁿ·1 plus the batch
+/// variances seen, so mⁿ / running_var is the share of the start. Layers whose inputs vary
+/// little (the first conv layer on [0, 1] pixels: variance ~0.005) keep a large share long after
+/// mⁿ looks small, and inference then divides by a far too large variance. `None` without
+/// BatchNorm.
+pub fn initial_variance_share(model: &Network, steps_done: usize) -> Option<f64> {
+    let norms = model.batch_norms();
+    if norms.is_empty() {
+        return None;
+    }
+    let mut worst = 0.0f64;
+    for bn in norms {
+        let start = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
+        let variances = bn.running_var.value_sync().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
+        for variance in variances {
+            worst = worst.max((start / f64::from(variance)).min(1.0));
+        }
+    }
+    Some(worst)
+}
+
+/// Validation with running statistics understates a model whose running variance is still
+/// mostly its initial value: say so rather than let chance-level accuracy look like a finding.
 fn stale_statistics_warning(model: &Network, steps_done: usize) -> Option<String> {
-    let bn = model.batch_norms().into_iter().next()?;
-    let kept = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
-    (kept > 0.01).then(|| {
+    let share = initial_variance_share(model, steps_done)?;
+    (share > STALE_SHARE).then(|| {
         format!(
-            "  note: BatchNorm running statistics have seen only {steps_done} steps and still hold {:.0}% of their initial values; validation uses them, so it understates this model until more steps are trained",
-            100.0 * kept
+            "  note: after {steps_done} steps up to {:.0}% of a BatchNorm running variance is still its initial value 1 (Keras momentum 0.99 forgets 1% a step); validation uses it, so it understates this model until more steps are trained",
+            100.0 * share
         )
     })
 }
+
+/// Above this share of initial value in a running variance, validation is flagged.
+pub const STALE_SHARE: f64 = 0.1;
 
 /// Adam with every setting explicit (Burn's defaults differ from Keras').
 pub fn adam(settings: &AdamSettings) -> AdamConfig {
@@ -468,6 +496,18 @@ mod tests {
         // Keras-semantics epoch loss is the sample-weighted mean of the step losses.
         let first_epoch: f64 = outcome.step_losses[..10].iter().map(|&l| f64::from(l) * 16.0).sum::<f64>() / 160.0;
         assert!((first_epoch - outcome.epochs[0].train_loss).abs() < 1e-6);
+    }
+
+    #[test]
+    fn initial_variance_share_is_the_start_over_the_running_variance() {
+        let device = BackendKind::Flex.device();
+        let network = NetworkConfig::guide(ModelKind::Mlp, true).init(1, &device);
+        // Untrained: the running variance is all start.
+        assert_eq!(initial_variance_share(&network, 0), Some(1.0));
+        // 100 steps later 0.99^100 = 0.366 of the start would be left of a variance of 1.
+        let share = initial_variance_share(&network, 100).unwrap();
+        assert!((share - 0.99f64.powi(100)).abs() < 1e-9, "{share}");
+        assert_eq!(initial_variance_share(&NetworkConfig::guide(ModelKind::Mlp, false).init(1, &device), 5), None);
     }
 
     #[test]
