@@ -60,15 +60,16 @@ Studies: convergence, lr, init, batch, position, depth, regularization, smoothne
 Examples:
   bnx study all                        every study, quick budget (~10 min on 2 cores) → results/study/REPORT.md
   bnx study lr --seeds 5               the learning-rate sweep over 5 seeds
+  bnx study lr init depth              three studies, one report
   bnx study depth --budget full --out results/study-full
   bnx study convergence --model mlp    only the MLP half of a study that trains both networks
   bnx study all --rerun                retrain even runs whose run.json matches the plan";
 
 #[derive(Debug, Args)]
 pub struct StudyArgs {
-    /// Which study, or all.
-    #[arg(value_name = "STUDY", value_parser = study_parser())]
-    pub study: StudyChoice,
+    /// Which studies (one or more), or all.
+    #[arg(value_name = "STUDY", required = true, num_args = 1.., value_parser = study_parser())]
+    pub studies: Vec<StudyChoice>,
     /// Seeds per grid point (seed, seed+1, …).
     #[arg(long, default_value_t = 3)]
     pub seeds: usize,
@@ -296,10 +297,11 @@ fn study(args: StudyArgs) -> Result<()> {
         }
     }
     let base = resolve(&args.run, Overrides::default())?;
-    let studies = match args.study {
-        StudyChoice::All => StudyKind::ALL.to_vec(),
-        StudyChoice::One(kind) => vec![kind],
-    };
+    // In the report's order, each once, whatever order they were named in.
+    let studies: Vec<StudyKind> = StudyKind::ALL
+        .into_iter()
+        .filter(|kind| args.studies.iter().any(|c| *c == StudyChoice::All || *c == StudyChoice::One(*kind)))
+        .collect();
     let data = experiment::load_data(&base)?;
     let options = StudyOptions {
         studies,

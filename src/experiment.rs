@@ -61,7 +61,7 @@ pub fn train_run(
             String::new()
         }
     ));
-    let outputs = RunOutputs { checkpoint: true, curves: true };
+    let outputs = RunOutputs { checkpoint: true, curves: true, step_losses: false };
     let run = execute_run(config, &network, data, out, outputs, None, progress).map_err(|failed| failed.error)?;
     Ok(run.metrics)
 }
@@ -71,6 +71,8 @@ pub fn train_run(
 pub struct RunOutputs {
     pub checkpoint: bool,
     pub curves: bool,
+    /// Hand back every step's training loss.
+    pub step_losses: bool,
 }
 
 /// A finished run: its metrics and the per-step record.
@@ -78,8 +80,9 @@ pub struct RunResult {
     pub metrics: RunMetrics,
     pub step_losses: Vec<f32>,
     pub probes: Vec<train::ProbePoint>,
-    /// Share of a BatchNorm running variance still at its initial value (see `train`).
-    pub initial_variance_share: Option<f64>,
+    /// Per epoch, the share of a BatchNorm running variance still at its initial value (see
+    /// `train::initial_variance_share`); empty without BatchNorm.
+    pub initial_variance_shares: Vec<f64>,
 }
 
 /// A run that stopped early: why, and the epochs it completed (already on disk).
@@ -145,6 +148,7 @@ pub fn execute_run(
         checkpoint,
         probe,
     };
+    let record_steps = outputs.step_losses;
     let fitted = train::fit(model, &data.train, &data.test, &device, &options, progress, |epoch| {
         metrics.epochs.push(epoch.clone());
         metrics.save(out).map_err(|e| e.to_string())
@@ -161,9 +165,9 @@ pub fn execute_run(
     }
     Ok(RunResult {
         metrics,
-        step_losses: outcome.step_losses,
+        step_losses: if record_steps { outcome.step_losses } else { Vec::new() },
         probes: outcome.probes,
-        initial_variance_share: outcome.initial_variance_share,
+        initial_variance_shares: outcome.initial_variance_shares,
     })
 }
 

@@ -113,6 +113,8 @@ pub struct RunSpec {
     pub scale: Scale,
     /// Record hidden-layer percentiles every this many steps (the shift study).
     pub probe_every: Option<usize>,
+    /// Keep every step's training loss (the smoothness study).
+    pub record_steps: bool,
 }
 
 impl RunSpec {
@@ -168,9 +170,10 @@ pub struct RunOutcome {
     pub epochs: Vec<EpochMetrics>,
     /// Why the run stopped early (a non-finite loss), if it did.
     pub diverged: Option<String>,
-    /// Share of a BatchNorm running variance still at its initial value 1 after the last step,
-    /// at worst over channels: validation uses it, so a large share understates the network.
-    pub bn_initial_variance_share: Option<f64>,
+    /// After each epoch, the share of a BatchNorm running variance still at its initial value
+    /// 1, at worst over channels: validation uses it, so a large share understates the network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bn_initial_variance_shares: Vec<f64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_losses: Vec<f32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -393,13 +396,13 @@ fn execute(
         every,
     });
     let started = Instant::now();
-    let outputs = RunOutputs { checkpoint: false, curves: false };
+    let outputs = RunOutputs { checkpoint: false, curves: false, step_losses: spec.record_steps };
     let result = experiment::execute_run(&config, &spec.network, data, run_dir, outputs, probe, progress);
     let outcome = match result {
         Ok(run) => RunOutcome {
             spec: spec.clone(),
             context: context.clone(),
-            bn_initial_variance_share: run.initial_variance_share,
+            bn_initial_variance_shares: run.initial_variance_shares,
             epochs: run.metrics.epochs,
             diverged: None,
             step_losses: run.step_losses,
@@ -410,7 +413,7 @@ fn execute(
             Error::Train(error @ TrainError::NonFiniteLoss { .. }) => RunOutcome {
                 spec: spec.clone(),
                 context: context.clone(),
-                bn_initial_variance_share: None,
+                bn_initial_variance_shares: Vec::new(),
                 epochs: failed.metrics.epochs,
                 diverged: Some(error.to_string()),
                 step_losses: Vec::new(),
@@ -502,7 +505,7 @@ mod tests {
             context: RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),
-            bn_initial_variance_share: None,
+            bn_initial_variance_shares: Vec::new(),
             step_losses: Vec::new(),
             probes: Vec::new(),
             seconds: 0.0,

@@ -117,6 +117,7 @@ pub fn runs(study: StudyKind, budget: Budget, seeds: usize, base: &ExperimentCon
                 batch_size: *batch_size,
                 seed,
                 probe_every: (study == StudyKind::Shift).then_some(PROBE_EVERY),
+                record_steps: study == StudyKind::Smoothness,
             });
         }
     }

@@ -102,8 +102,8 @@ pub struct FitOutcome {
     pub step_losses: Vec<f32>,
     /// Probe readings, when `FitOptions::probe` asked for them.
     pub probes: Vec<ProbePoint>,
-    /// See [`initial_variance_share`], after the last step.
-    pub initial_variance_share: Option<f64>,
+    /// See [`initial_variance_share`]: after each epoch (empty without BatchNorm).
+    pub initial_variance_shares: Vec<f64>,
 }
 
 /// Trains `network` (built on `device`, a plain device) on `train`, validating on `test` after
@@ -140,7 +140,7 @@ pub fn fit(
     let mut step_losses = Vec::with_capacity(options.epochs * steps);
     let mut probes = Vec::new();
     let mut steps_done = 0usize;
-    let mut steps_total = 0usize;
+    let mut initial_variance_shares = Vec::new();
     if let Some(probe) = &options.probe {
         probes.push(read_probe(&model.valid(), probe, 0));
     }
@@ -196,9 +196,11 @@ pub fn fit(
             metrics.seconds,
             train.len() as f64 / train_seconds,
         ));
-        steps_total = epoch * steps;
-        if let Some(warning) = stale_statistics_warning(&model, steps_total) {
-            progress.epoch_line(warning);
+        if let Some(share) = initial_variance_share(&model, epoch * steps) {
+            initial_variance_shares.push(share);
+            if let Some(warning) = stale_statistics_warning(share, epoch * steps) {
+                progress.epoch_line(warning);
+            }
         }
         if let Some(path) = &options.checkpoint {
             save_checkpoint(&model, path)?;
@@ -206,9 +208,7 @@ pub fn fit(
         on_epoch(&metrics).map_err(TrainError::Observer)?;
         history.push(metrics);
     }
-    let network = model.valid();
-    let initial_variance_share = initial_variance_share(&network, steps_total);
-    Ok(FitOutcome { network, epochs: history, step_losses, probes, initial_variance_share })
+    Ok(FitOutcome { network: model.valid(), epochs: history, step_losses, probes, initial_variance_shares })
 }
 
 /// The 15th, 50th and 85th percentiles of the probe layer's ReLU inputs.
@@ -260,8 +260,7 @@ pub fn initial_variance_share(model: &Network, steps_done: usize) -> Option<f64>
 
 /// Validation with running statistics understates a model whose running variance is still
 /// mostly its initial value: say so rather than let chance-level accuracy look like a finding.
-fn stale_statistics_warning(model: &Network, steps_done: usize) -> Option<String> {
-    let share = initial_variance_share(model, steps_done)?;
+fn stale_statistics_warning(share: f64, steps_done: usize) -> Option<String> {
     (share > STALE_SHARE).then(|| {
         format!(
             "  note: after {steps_done} steps up to {:.0}% of a BatchNorm running variance is still its initial value 1 (Keras momentum 0.99 forgets 1% a step); validation uses it, so it understates this model until more steps are trained",
