@@ -58,7 +58,7 @@ const STUDY_EXAMPLES: &str = "\
 Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift (or all).
 
 Examples:
-  bnx study all                        every study, quick budget (~10 min on 2 cores) → results/study/REPORT.md
+  bnx study all                        every study, quick budget (~7 min on 2 cores) → results/study/REPORT.md
   bnx study lr --seeds 5               the learning-rate sweep over 5 seeds
   bnx study lr init depth              three studies, one report
   bnx study depth --budget full --out results/study-full

@@ -57,7 +57,8 @@ macro_rules! named_enum {
 
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
+                // `pad`, not `write_str`, so `{:<8}` lines up columns.
+                f.pad(self.name())
             }
         }
 

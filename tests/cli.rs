@@ -270,22 +270,21 @@ fn config_files_are_validated_by_field() {
     let f = fixture();
     let config = f.out.join("bad.json");
     std::fs::create_dir_all(&f.out).unwrap();
-    std::fs::write(&config, r#"{"model": "mlp", "epoch": 3}"#).unwrap();
-    bnx()
-        .args(["train"])
-        .arg("--config")
-        .arg(&config)
-        .assert()
-        .failure()
-        .stderr(clean_error().and(predicate::str::contains("bad.json: unknown field `epoch`")));
-    std::fs::write(&config, r#"{"batch_norm": {"momentum": "high"}}"#).unwrap();
-    bnx()
-        .args(["train"])
-        .arg("--config")
-        .arg(&config)
-        .assert()
-        .failure()
-        .stderr(clean_error().and(predicate::str::contains("field `batch_norm.momentum`: invalid type")));
+    let cases = [
+        (r#"{"model": "mlp", "epoch": 3}"#, "bad.json: unknown field `epoch`"),
+        (r#"{"batch_norm": {"momentum": "high"}}"#, "field `batch_norm.momentum`: invalid type"),
+        (r#"{"norm": "instance"}"#, "field `norm`: unknown variant `instance`"),
+    ];
+    for (text, expected) in cases {
+        std::fs::write(&config, text).unwrap();
+        bnx()
+            .args(["train"])
+            .arg("--config")
+            .arg(&config)
+            .assert()
+            .failure()
+            .stderr(clean_error().and(predicate::str::contains(expected)));
+    }
     bnx()
         .args(["train", "--config", "/no/such/config.json"])
         .assert()
