@@ -294,7 +294,11 @@ fn title(network: &NetworkConfig) -> String {
 
 fn chart_title(metrics: &RunMetrics, what: Option<&str>) -> String {
     let model = metrics.model.to_uppercase();
-    let dataset = if metrics.dataset == "mnist" { "MNIST".into() } else { metrics.dataset.clone() };
+    let dataset = match metrics.dataset.as_str() {
+        "mnist" => "MNIST",
+        "fashion-mnist" => "Fashion-MNIST",
+        other => other,
+    };
     match what {
         Some(what) => format!("{model} on {dataset}: {what} ({} backend)", metrics.backend),
         None => format!(
