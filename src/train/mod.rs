@@ -238,7 +238,7 @@ pub fn percentiles<const N: usize>(mut values: Vec<f32>, quantiles: [f64; N]) ->
 
 /// How much of BatchNorm's running variance is still its initial value 1, at worst over all
 /// channels: after n steps with Keras momentum m the running variance is mⁿ·1 plus the batch
-/// variances seen, so mⁿ / running_var is the share of the start. Layers whose inputs vary
+/// variances seen, so mⁿ / (running_var + ε) is the start's share of what inference divides by. Layers whose inputs vary
 /// little (the first conv layer on [0, 1] pixels: variance ~0.005) keep a large share long after
 /// mⁿ looks small, and inference then divides by a far too large variance. `None` without
 /// BatchNorm.
@@ -252,7 +252,9 @@ pub fn initial_variance_share(model: &Network, steps_done: usize) -> Option<f64>
         let start = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
         let variances = bn.running_var.value_sync().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
         for variance in variances {
-            worst = worst.max((start / f64::from(variance)).min(1.0));
+            // Inference divides by √(running_var + ε): the start matters relative to that, and a
+            // dead channel (variance 0) is harmless once the start is small against ε.
+            worst = worst.max((start / (f64::from(variance) + bn.epsilon)).min(1.0));
         }
     }
     Some(worst)
@@ -501,11 +503,12 @@ mod tests {
     fn initial_variance_share_is_the_start_over_the_running_variance() {
         let device = BackendKind::Flex.device();
         let network = NetworkConfig::guide(ModelKind::Mlp, true).init(1, &device);
-        // Untrained: the running variance is all start.
-        assert_eq!(initial_variance_share(&network, 0), Some(1.0));
+        // Untrained: the running variance is all start (against ε = 1e-3).
+        let untrained = initial_variance_share(&network, 0).unwrap();
+        assert!((untrained - 1.0 / 1.001).abs() < 1e-9, "{untrained}");
         // 100 steps later 0.99^100 = 0.366 of the start would be left of a variance of 1.
         let share = initial_variance_share(&network, 100).unwrap();
-        assert!((share - 0.99f64.powi(100)).abs() < 1e-9, "{share}");
+        assert!((share - 0.99f64.powi(100) / 1.001).abs() < 1e-9, "{share}");
         assert_eq!(initial_variance_share(&NetworkConfig::guide(ModelKind::Mlp, false).init(1, &device), 5), None);
     }
 
