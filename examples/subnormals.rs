@@ -32,12 +32,32 @@ fn main() -> anyhow::Result<()> {
             break;
         }
         let network = NetworkConfig::guide(ModelKind::Mlp, false).init(config.seed, &device);
-        let fitted = train::fit(network, &data.train, &data.test, &device, &options, &Progress::silent(), |_| Ok(()))?;
-        let seconds: Vec<String> = fitted.epochs.iter().map(|e| format!("{:.2}", e.seconds)).collect();
-        let accuracy: Vec<String> = fitted.epochs.iter().map(|e| format!("{:.2}", 100.0 * e.val_acc)).collect();
+        let fitted = train::fit(
+            network,
+            &data.train,
+            &data.test,
+            &device,
+            &options,
+            &Progress::silent(),
+            |_| Ok(()),
+        )?;
+        let seconds: Vec<String> = fitted
+            .epochs
+            .iter()
+            .map(|e| format!("{:.2}", e.seconds))
+            .collect();
+        let accuracy: Vec<String> = fitted
+            .epochs
+            .iter()
+            .map(|e| format!("{:.2}", 100.0 * e.val_acc))
+            .collect();
         println!(
             "{:<26} epoch seconds {}   val acc % {}",
-            if flush { "subnormals flushed to 0:" } else { "as bnx trains:" },
+            if flush {
+                "subnormals flushed to 0:"
+            } else {
+                "as bnx trains:"
+            },
             seconds.join(" "),
             accuracy.join(" ")
         );

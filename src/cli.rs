@@ -99,17 +99,19 @@ pub enum StudyChoice {
 }
 
 fn study_parser() -> impl TypedValueParser<Value = StudyChoice> {
-    let names: Vec<&'static str> = std::iter::once("all").chain(StudyKind::ALL.map(StudyKind::name)).collect();
+    let names: Vec<&'static str> = std::iter::once("all")
+        .chain(StudyKind::ALL.map(StudyKind::name))
+        .collect();
     PossibleValuesParser::new(names).map(|s| match s.as_str() {
         "all" => StudyChoice::All,
         name => StudyChoice::One(name.parse().expect("listed value")),
     })
 }
 
-
 /// Parses one of a [`Named`] enum's names; `--help` lists them.
 fn named<T: Named + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
-    PossibleValuesParser::new(T::all().iter().map(|v| v.name())).map(|s| T::from_name(&s).expect("listed value"))
+    PossibleValuesParser::new(T::all().iter().map(|v| v.name()))
+        .map(|s| T::from_name(&s).expect("listed value"))
 }
 
 /// Settings shared by every command that trains.
@@ -168,7 +170,11 @@ impl RunArgs {
     }
 
     fn progress(&self) -> Progress {
-        Progress::new(if self.quiet { Verbosity::Quiet } else { Verbosity::Normal })
+        Progress::new(if self.quiet {
+            Verbosity::Quiet
+        } else {
+            Verbosity::Normal
+        })
     }
 }
 
@@ -291,16 +297,26 @@ fn study(args: StudyArgs) -> Result<()> {
     if args.jobs == Some(0) {
         anyhow::bail!("--jobs must be at least 1");
     }
-    for (flag, set) in [("--epochs", args.run.epochs.is_some()), ("--limit-train", args.run.limit_train.is_some()), ("--limit-test", args.run.limit_test.is_some())] {
+    for (flag, set) in [
+        ("--epochs", args.run.epochs.is_some()),
+        ("--limit-train", args.run.limit_train.is_some()),
+        ("--limit-test", args.run.limit_test.is_some()),
+    ] {
         if set {
-            anyhow::bail!("{flag} does not apply to studies: the --budget preset decides data and epochs");
+            anyhow::bail!(
+                "{flag} does not apply to studies: the --budget preset decides data and epochs"
+            );
         }
     }
     let base = resolve(&args.run, Overrides::default())?;
     // In the report's order, each once, whatever order they were named in.
     let studies: Vec<StudyKind> = StudyKind::ALL
         .into_iter()
-        .filter(|kind| args.studies.iter().any(|c| *c == StudyChoice::All || *c == StudyChoice::One(*kind)))
+        .filter(|kind| {
+            args.studies
+                .iter()
+                .any(|c| *c == StudyChoice::All || *c == StudyChoice::One(*kind))
+        })
         .collect();
     let data = experiment::load_data(&base)?;
     let options = StudyOptions {
@@ -311,20 +327,39 @@ fn study(args: StudyArgs) -> Result<()> {
         base,
         out: args.out.clone(),
         rerun: args.rerun,
-        jobs: args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        verbosity: if args.run.quiet { Verbosity::Quiet } else { Verbosity::Normal },
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        verbosity: if args.run.quiet {
+            Verbosity::Quiet
+        } else {
+            Verbosity::Normal
+        },
     };
-    let summaries = crate::study::run(&options, &data).with_context(|| format!("running studies into {}", args.out.display()))?;
+    let summaries = crate::study::run(&options, &data)
+        .with_context(|| format!("running studies into {}", args.out.display()))?;
     println!();
     for summary in &summaries {
-        println!("{:<15} {:<14} {}", summary.study.name(), summary.verdict.to_string(), summary.verdict_detail);
+        println!(
+            "{:<15} {:<14} {}",
+            summary.study.name(),
+            summary.verdict.to_string(),
+            summary.verdict_detail
+        );
     }
-    println!("\nreport: {}/REPORT.md; summary: {}/summary.json", args.out.display(), args.out.display());
+    println!(
+        "\nreport: {}/REPORT.md; summary: {}/summary.json",
+        args.out.display(),
+        args.out.display()
+    );
     Ok(())
 }
 
 fn resolve(run: &RunArgs, overrides: Overrides) -> Result<ExperimentConfig> {
-    Ok(ExperimentConfig::resolve(run.config.as_deref(), &run.overrides(overrides))?)
+    Ok(ExperimentConfig::resolve(
+        run.config.as_deref(),
+        &run.overrides(overrides),
+    )?)
 }
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -335,17 +370,29 @@ fn train(args: TrainArgs) -> Result<()> {
         (_, _, Some(norm)) => (Some(false), Some(norm)),
         _ => (None, None),
     };
-    let overrides = Overrides { model: args.model, bn, norm, ..Overrides::default() };
+    let overrides = Overrides {
+        model: args.model,
+        bn,
+        norm,
+        ..Overrides::default()
+    };
     let mut overrides = args.network.apply(overrides);
     if args.bn {
         overrides.norm_position = Some(NormPosition::Before);
     }
     let config = resolve(&args.run, overrides)?;
-    let out = args.out.unwrap_or_else(|| experiment::default_run_dir(&config));
+    let out = args
+        .out
+        .unwrap_or_else(|| experiment::default_run_dir(&config));
     let data = experiment::load_data(&config)?;
     let progress = args.run.progress();
-    let metrics = experiment::train_run(&config, &data, &out, &progress)
-        .with_context(|| format!("training {} (results so far are in {})", config.model, out.display()))?;
+    let metrics = experiment::train_run(&config, &data, &out, &progress).with_context(|| {
+        format!(
+            "training {} (results so far are in {})",
+            config.model,
+            out.display()
+        )
+    })?;
     let last = metrics.epochs.last().expect("at least one epoch");
     println!(
         "final val accuracy {:.2}%, val loss {:.4}; results in {}",
@@ -371,23 +418,34 @@ fn compare(args: CompareArgs) -> Result<()> {
     let data = experiment::load_data(&base)?;
     let progress = args.run.progress();
     for &model in &models {
-        let config = ExperimentConfig { model, ..base.clone() };
+        let config = ExperimentConfig {
+            model,
+            ..base.clone()
+        };
         let out = match (&args.out, models.len()) {
             (Some(dir), 1) => dir.clone(),
             (Some(dir), _) => dir.join(model.name()),
             (None, _) => PathBuf::from("results").join(model.name()),
         };
-        let summary = experiment::compare(&config, &data, &out, &progress)
-            .with_context(|| format!("comparing {model} with and without BatchNorm (results so far are in {})", out.display()))?;
+        let summary = experiment::compare(&config, &data, &out, &progress).with_context(|| {
+            format!(
+                "comparing {model} with and without BatchNorm (results so far are in {})",
+                out.display()
+            )
+        })?;
         println!("\n{}", summary.table());
-        println!("charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json", out.display());
+        println!(
+            "charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json",
+            out.display()
+        );
     }
     Ok(())
 }
 
 fn plot(args: PlotArgs) -> Result<()> {
     for dir in &args.dirs {
-        let written = experiment::plot(dir).with_context(|| format!("plotting {}", dir.display()))?;
+        let written =
+            experiment::plot(dir).with_context(|| format!("plotting {}", dir.display()))?;
         for path in written {
             println!("wrote {}", path.display());
         }
@@ -410,7 +468,15 @@ fn bench(args: BenchArgs) -> Result<()> {
         );
     }
     let progress = args.run.progress();
-    let rows = experiment::bench(&config, &models, &args.backends, &data, args.warmup, args.steps, &progress);
+    let rows = experiment::bench(
+        &config,
+        &models,
+        &args.backends,
+        &data,
+        args.warmup,
+        args.steps,
+        &progress,
+    );
     let table = experiment::bench_table(&rows);
     println!("\n{table}");
     if let Some(path) = args.markdown {

@@ -6,19 +6,28 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::data::DatasetKind;
-use crate::model::{BatchNormSettings, GUIDE_MLP_WIDTHS, ModelKind, NetworkConfig, NormKind, NormPosition};
+use crate::model::{
+    BatchNormSettings, GUIDE_MLP_WIDTHS, ModelKind, NetworkConfig, NormKind, NormPosition,
+};
 use crate::train::backend::BackendKind;
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
 
     #[error("{field} must be {expected}, got {found}")]
-    Invalid { field: &'static str, expected: &'static str, found: String },
+    Invalid {
+        field: &'static str,
+        expected: &'static str,
+        found: String,
+    },
 }
 
 /// Adam in Keras' terms (Burn's default epsilon is 1e-5, Keras' 1e-7).
@@ -32,7 +41,11 @@ pub struct AdamSettings {
 
 impl Default for AdamSettings {
     fn default() -> Self {
-        Self { beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 }
+        Self {
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-7,
+        }
     }
 }
 
@@ -129,9 +142,14 @@ impl ExperimentConfig {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Self::from_json(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        Self::from_json(&text).map_err(|message| ConfigError::Parse {
+            path: path.into(),
+            message,
+        })
     }
 
     /// Parses JSON, naming the offending field in the message.
@@ -142,7 +160,10 @@ impl ExperimentConfig {
             let inner = err.into_inner().to_string();
             // serde already names an unknown field; name only the section it sits in.
             if inner.starts_with("unknown field") {
-                path = path.rsplit_once('.').map(|(parent, _)| parent.to_string()).unwrap_or_default();
+                path = path
+                    .rsplit_once('.')
+                    .map(|(parent, _)| parent.to_string())
+                    .unwrap_or_default();
             }
             if path.is_empty() || path == "." {
                 inner
@@ -156,7 +177,19 @@ impl ExperimentConfig {
         macro_rules! take {
             ($($field:ident),*) => { $( if let Some(v) = &o.$field { self.$field = v.clone(); } )* };
         }
-        take!(model, bn, norm, norm_position, init_scale, dataset, epochs, batch_size, learning_rate, seed, backend);
+        take!(
+            model,
+            bn,
+            norm,
+            norm_position,
+            init_scale,
+            dataset,
+            epochs,
+            batch_size,
+            learning_rate,
+            seed,
+            backend
+        );
         if o.hidden_layers.is_some() {
             self.hidden_layers = o.hidden_layers;
         }
@@ -175,8 +208,16 @@ impl ExperimentConfig {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn invalid(field: &'static str, expected: &'static str, found: impl ToString) -> ConfigError {
-            ConfigError::Invalid { field, expected, found: found.to_string() }
+        fn invalid(
+            field: &'static str,
+            expected: &'static str,
+            found: impl ToString,
+        ) -> ConfigError {
+            ConfigError::Invalid {
+                field,
+                expected,
+                found: found.to_string(),
+            }
         }
         if self.epochs == 0 {
             return Err(invalid("epochs", "at least 1", 0));
@@ -185,7 +226,11 @@ impl ExperimentConfig {
             return Err(invalid("batch_size", "at least 1", 0));
         }
         if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
-            return Err(invalid("learning_rate", "a finite number above 0", self.learning_rate));
+            return Err(invalid(
+                "learning_rate",
+                "a finite number above 0",
+                self.learning_rate,
+            ));
         }
         for (field, limit) in [
             ("limit_train", self.limit_train),
@@ -200,29 +245,56 @@ impl ExperimentConfig {
         if self.model == ModelKind::Cnn {
             for (field, value) in [("hidden_layers", self.hidden_layers), ("width", self.width)] {
                 if let Some(value) = value {
-                    return Err(invalid(field, "unset for the CNN (it shapes the MLP only)", value));
+                    return Err(invalid(
+                        field,
+                        "unset for the CNN (it shapes the MLP only)",
+                        value,
+                    ));
                 }
             }
         }
         if self.bn && !matches!(self.norm, NormKind::None | NormKind::Batch) {
-            return Err(invalid("norm", "none or batch when bn is true (bn is shorthand for norm batch)", self.norm));
+            return Err(invalid(
+                "norm",
+                "none or batch when bn is true (bn is shorthand for norm batch)",
+                self.norm,
+            ));
         }
         if !(self.init_scale.is_finite() && self.init_scale > 0.0) {
-            return Err(invalid("init_scale", "a finite number above 0", self.init_scale));
+            return Err(invalid(
+                "init_scale",
+                "a finite number above 0",
+                self.init_scale,
+            ));
         }
-        for (field, beta) in [("adam.beta_1", self.adam.beta_1), ("adam.beta_2", self.adam.beta_2)] {
+        for (field, beta) in [
+            ("adam.beta_1", self.adam.beta_1),
+            ("adam.beta_2", self.adam.beta_2),
+        ] {
             if !(0.0..1.0).contains(&beta) {
                 return Err(invalid(field, "in [0, 1)", beta));
             }
         }
         if !(self.adam.epsilon.is_finite() && self.adam.epsilon > 0.0) {
-            return Err(invalid("adam.epsilon", "a finite number above 0", self.adam.epsilon));
+            return Err(invalid(
+                "adam.epsilon",
+                "a finite number above 0",
+                self.adam.epsilon,
+            ));
         }
         if !(self.batch_norm.epsilon.is_finite() && self.batch_norm.epsilon > 0.0) {
-            return Err(invalid("batch_norm.epsilon", "a finite number above 0", self.batch_norm.epsilon));
+            return Err(invalid(
+                "batch_norm.epsilon",
+                "a finite number above 0",
+                self.batch_norm.epsilon,
+            ));
         }
         if !(0.0..=1.0).contains(&self.batch_norm.momentum) {
-            return Err(invalid("batch_norm.momentum", "in [0, 1] (Keras convention, 0.99)", self.batch_norm.momentum));
+            return Err(invalid(
+                "batch_norm.momentum",
+                "in [0, 1] (Keras convention, 0.99)",
+                self.batch_norm.momentum,
+            ));
         }
         Ok(())
     }
@@ -267,7 +339,10 @@ mod tests {
         for model in ModelKind::ALL {
             let path = configs_dir().join(format!("{model}.json"));
             let config = ExperimentConfig::from_file(&path).unwrap();
-            let expected = ExperimentConfig { model, ..ExperimentConfig::default() };
+            let expected = ExperimentConfig {
+                model,
+                ..ExperimentConfig::default()
+            };
             assert_eq!(config, expected, "{}", path.display());
         }
     }
@@ -276,10 +351,20 @@ mod tests {
     fn flags_override_the_file() {
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("c.json");
-        std::fs::write(&path, r#"{"model": "cnn", "epochs": 3, "learning_rate": 0.01}"#).unwrap();
-        let overrides = Overrides { epochs: Some(5), ..Overrides::default() };
+        std::fs::write(
+            &path,
+            r#"{"model": "cnn", "epochs": 3, "learning_rate": 0.01}"#,
+        )
+        .unwrap();
+        let overrides = Overrides {
+            epochs: Some(5),
+            ..Overrides::default()
+        };
         let config = ExperimentConfig::resolve(Some(&path), &overrides).unwrap();
-        assert_eq!((config.model, config.epochs, config.learning_rate), (ModelKind::Cnn, 5, 0.01));
+        assert_eq!(
+            (config.model, config.epochs, config.learning_rate),
+            (ModelKind::Cnn, 5, 0.01)
+        );
         assert_eq!(config.batch_size, 32);
     }
 
@@ -288,28 +373,69 @@ mod tests {
         let message = ExperimentConfig::from_json(r#"{"epoch": 3}"#).unwrap_err();
         assert!(message.contains("unknown field `epoch`"), "{message}");
         let nested = ExperimentConfig::from_json(r#"{"adam": {"beta1": 0.8}}"#).unwrap_err();
-        assert!(nested.contains("adam") && nested.contains("beta1"), "{nested}");
+        assert!(
+            nested.contains("adam") && nested.contains("beta1"),
+            "{nested}"
+        );
     }
 
     #[test]
     fn wrong_type_names_the_field() {
         let message = ExperimentConfig::from_json(r#"{"epochs": "ten"}"#).unwrap_err();
-        assert!(message.starts_with("field `epochs`: invalid type"), "{message}");
+        assert!(
+            message.starts_with("field `epochs`: invalid type"),
+            "{message}"
+        );
         let message = ExperimentConfig::from_json(r#"{"model": "resnet"}"#).unwrap_err();
-        assert!(message.contains("model") && message.contains("resnet"), "{message}");
+        assert!(
+            message.contains("model") && message.contains("resnet"),
+            "{message}"
+        );
     }
 
     #[test]
     fn invalid_values_are_rejected_with_the_field_name() {
         let cases: [(Overrides, &str); 5] = [
-            (Overrides { epochs: Some(0), ..Default::default() }, "epochs must be at least 1, got 0"),
-            (Overrides { batch_size: Some(0), ..Default::default() }, "batch_size must be at least 1"),
-            (Overrides { learning_rate: Some(0.0), ..Default::default() }, "learning_rate must be a finite number above 0, got 0"),
-            (Overrides { learning_rate: Some(-1e-3), ..Default::default() }, "learning_rate must be"),
-            (Overrides { learning_rate: Some(f64::NAN), ..Default::default() }, "got NaN"),
+            (
+                Overrides {
+                    epochs: Some(0),
+                    ..Default::default()
+                },
+                "epochs must be at least 1, got 0",
+            ),
+            (
+                Overrides {
+                    batch_size: Some(0),
+                    ..Default::default()
+                },
+                "batch_size must be at least 1",
+            ),
+            (
+                Overrides {
+                    learning_rate: Some(0.0),
+                    ..Default::default()
+                },
+                "learning_rate must be a finite number above 0, got 0",
+            ),
+            (
+                Overrides {
+                    learning_rate: Some(-1e-3),
+                    ..Default::default()
+                },
+                "learning_rate must be",
+            ),
+            (
+                Overrides {
+                    learning_rate: Some(f64::NAN),
+                    ..Default::default()
+                },
+                "got NaN",
+            ),
         ];
         for (overrides, expected) in cases {
-            let err = ExperimentConfig::resolve(None, &overrides).unwrap_err().to_string();
+            let err = ExperimentConfig::resolve(None, &overrides)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{err}");
         }
     }
@@ -320,35 +446,76 @@ mod tests {
         assert_eq!(guide, NetworkConfig::guide(ModelKind::Mlp, false));
         let config = ExperimentConfig::resolve(
             None,
-            &Overrides { bn: Some(true), norm_position: Some(NormPosition::After), hidden_layers: Some(8), init_scale: Some(0.5), ..Default::default() },
+            &Overrides {
+                bn: Some(true),
+                norm_position: Some(NormPosition::After),
+                hidden_layers: Some(8),
+                init_scale: Some(0.5),
+                ..Default::default()
+            },
         )
         .unwrap();
         let network = config.network();
-        assert_eq!((network.norm, network.position, network.init_scale), (NormKind::Batch, NormPosition::After, 0.5));
+        assert_eq!(
+            (network.norm, network.position, network.init_scale),
+            (NormKind::Batch, NormPosition::After, 0.5)
+        );
         assert_eq!(network.mlp_widths, vec![64; 8]);
-        let wide = ExperimentConfig { width: Some(100), ..ExperimentConfig::default() };
+        let wide = ExperimentConfig {
+            width: Some(100),
+            ..ExperimentConfig::default()
+        };
         assert_eq!(wide.network().mlp_widths, vec![100; 3]);
     }
 
     #[test]
     fn contradictory_network_options_are_rejected() {
         let cases: [(Overrides, &str); 4] = [
-            (Overrides { bn: Some(true), norm: Some(NormKind::Layer), ..Default::default() }, "norm must be none or batch when bn is true"),
-            (Overrides { model: Some(ModelKind::Cnn), hidden_layers: Some(4), ..Default::default() }, "hidden_layers must be unset for the CNN"),
-            (Overrides { init_scale: Some(0.0), ..Default::default() }, "init_scale must be a finite number above 0"),
-            (Overrides { width: Some(0), ..Default::default() }, "width must be at least 1"),
+            (
+                Overrides {
+                    bn: Some(true),
+                    norm: Some(NormKind::Layer),
+                    ..Default::default()
+                },
+                "norm must be none or batch when bn is true",
+            ),
+            (
+                Overrides {
+                    model: Some(ModelKind::Cnn),
+                    hidden_layers: Some(4),
+                    ..Default::default()
+                },
+                "hidden_layers must be unset for the CNN",
+            ),
+            (
+                Overrides {
+                    init_scale: Some(0.0),
+                    ..Default::default()
+                },
+                "init_scale must be a finite number above 0",
+            ),
+            (
+                Overrides {
+                    width: Some(0),
+                    ..Default::default()
+                },
+                "width must be at least 1",
+            ),
         ];
         for (overrides, expected) in cases {
-            let err = ExperimentConfig::resolve(None, &overrides).unwrap_err().to_string();
+            let err = ExperimentConfig::resolve(None, &overrides)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{err}");
         }
     }
 
     #[test]
     fn missing_config_file_names_the_path() {
-        let err = ExperimentConfig::resolve(Some(Path::new("/no/such.json")), &Overrides::default())
-            .unwrap_err()
-            .to_string();
+        let err =
+            ExperimentConfig::resolve(Some(Path::new("/no/such.json")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("/no/such.json"), "{err}");
     }
 }

@@ -9,7 +9,7 @@ use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::{self, LoadedData};
 use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
-use crate::report::files::{CHECKPOINT_FILE, BURN_VERSION};
+use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE};
 use crate::report::{self, ComparisonSummary, ReportError, RunMetrics, RunRecord, charts};
 use crate::train::backend::BackendKind;
 use crate::train::progress::Progress;
@@ -41,7 +41,9 @@ pub fn train_run(
     progress: &Progress,
 ) -> Result<RunMetrics, Error> {
     let network = config.network();
-    let parameters = network.init(config.seed, &config.backend.device()).parameter_counts();
+    let parameters = network
+        .init(config.seed, &config.backend.device())
+        .parameter_counts();
     progress.line(format!(
         "{} on {} ({} train / {} test samples), backend {}, seed {}",
         title(&network),
@@ -56,13 +58,21 @@ pub fn train_run(
         "  parameters: {} trainable{}",
         thousands(parameters.trainable),
         if parameters.running_statistics > 0 {
-            format!(" + {} BatchNorm running statistics", thousands(parameters.running_statistics))
+            format!(
+                " + {} BatchNorm running statistics",
+                thousands(parameters.running_statistics)
+            )
         } else {
             String::new()
         }
     ));
-    let outputs = RunOutputs { checkpoint: true, curves: true, step_losses: false };
-    let run = execute_run(config, &network, data, out, outputs, None, progress).map_err(|failed| failed.error)?;
+    let outputs = RunOutputs {
+        checkpoint: true,
+        curves: true,
+        step_losses: false,
+    };
+    let run = execute_run(config, &network, data, out, outputs, None, progress)
+        .map_err(|failed| failed.error)?;
     Ok(run.metrics)
 }
 
@@ -115,7 +125,10 @@ pub fn execute_run(
     };
     let checkpoint = outputs.checkpoint.then(|| out.join(CHECKPOINT_FILE));
     let prepare = || -> Result<(), Error> {
-        std::fs::create_dir_all(out).map_err(|source| ReportError::Write { path: out.into(), source })?;
+        std::fs::create_dir_all(out).map_err(|source| ReportError::Write {
+            path: out.into(),
+            source,
+        })?;
         RunRecord {
             bnx_version: env!("CARGO_PKG_VERSION").into(),
             burn_version: BURN_VERSION.into(),
@@ -149,23 +162,47 @@ pub fn execute_run(
         probe,
     };
     let record_steps = outputs.step_losses;
-    let fitted = train::fit(model, &data.train, &data.test, &device, &options, progress, |epoch| {
-        metrics.epochs.push(epoch.clone());
-        metrics.save(out).map_err(|e| e.to_string())
-    });
+    let fitted = train::fit(
+        model,
+        &data.train,
+        &data.test,
+        &device,
+        &options,
+        progress,
+        |epoch| {
+            metrics.epochs.push(epoch.clone());
+            metrics.save(out).map_err(|e| e.to_string())
+        },
+    );
     let outcome = match fitted {
         Ok(outcome) => outcome,
-        Err(error) => return Err(FailedRun { error: error.into(), metrics }),
+        Err(error) => {
+            return Err(FailedRun {
+                error: error.into(),
+                metrics,
+            });
+        }
     };
     if outputs.curves {
-        let chart = charts::render(&out.join("curves.png"), &chart_title(&metrics, None), &charts::run_panels(&metrics));
+        let chart = charts::render(
+            &out.join("curves.png"),
+            &chart_title(&metrics, None),
+            &charts::run_panels(&metrics),
+        );
         if let Err(error) = chart {
-            return Err(FailedRun { error: error.into(), metrics });
+            return Err(FailedRun {
+                error: error.into(),
+                metrics,
+            });
         }
     }
     Ok(RunResult {
         metrics,
-        step_losses: if record_steps { outcome.step_losses } else { Vec::new() },
+        step_losses: if record_steps {
+            outcome.step_losses
+        } else {
+            Vec::new()
+        },
         probes: outcome.probes,
         initial_variance_shares: outcome.initial_variance_shares,
     })
@@ -179,13 +216,21 @@ pub fn compare(
     out: &Path,
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
-    let variant = |bn: bool| ExperimentConfig { bn, norm: NormKind::None, ..config.clone() };
+    let variant = |bn: bool| ExperimentConfig {
+        bn,
+        norm: NormKind::None,
+        ..config.clone()
+    };
     let no_bn = train_run(&variant(false), data, &out.join("no-bn"), progress)?;
     let bn = train_run(&variant(true), data, &out.join("bn"), progress)?;
     write_comparison(out, &no_bn, &bn)
 }
 
-fn write_comparison(out: &Path, no_bn: &RunMetrics, bn: &RunMetrics) -> Result<ComparisonSummary, Error> {
+fn write_comparison(
+    out: &Path,
+    no_bn: &RunMetrics,
+    bn: &RunMetrics,
+) -> Result<ComparisonSummary, Error> {
     let summary = ComparisonSummary::new(no_bn, bn);
     let panels = charts::comparison_panels(no_bn, bn);
     let title = chart_title(bn, Some("with vs without BatchNorm"));
@@ -199,15 +244,25 @@ fn write_comparison(out: &Path, no_bn: &RunMetrics, bn: &RunMetrics) -> Result<C
 /// Re-renders the charts of a comparison folder (`no-bn/` + `bn/`) or a single run folder.
 pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let (no_bn, bn) = (dir.join("no-bn"), dir.join("bn"));
-    if no_bn.join(report::files::METRICS_FILE).is_file() && bn.join(report::files::METRICS_FILE).is_file() {
+    if no_bn.join(report::files::METRICS_FILE).is_file()
+        && bn.join(report::files::METRICS_FILE).is_file()
+    {
         let (no_bn, bn) = (RunMetrics::load(&no_bn)?, RunMetrics::load(&bn)?);
         write_comparison(dir, &no_bn, &bn)?;
-        return Ok(vec![dir.join("comparison.png"), dir.join("comparison.svg"), dir.join("summary.json")]);
+        return Ok(vec![
+            dir.join("comparison.png"),
+            dir.join("comparison.svg"),
+            dir.join("summary.json"),
+        ]);
     }
     if dir.join(report::files::METRICS_FILE).is_file() {
         let metrics = RunMetrics::load(dir)?;
         let path = dir.join("curves.png");
-        charts::render(&path, &chart_title(&metrics, None), &charts::run_panels(&metrics))?;
+        charts::render(
+            &path,
+            &chart_title(&metrics, None),
+            &charts::run_panels(&metrics),
+        )?;
         return Ok(vec![path]);
     }
     Err(ReportError::NotAResultsDir { path: dir.into() }.into())
@@ -236,7 +291,11 @@ pub fn bench(
     for &model in models {
         for bn in [false, true] {
             for &backend in backends {
-                let network = ExperimentConfig { model, ..config.clone() }.network_with(if bn { NormKind::Batch } else { NormKind::None });
+                let network = ExperimentConfig {
+                    model,
+                    ..config.clone()
+                }
+                .network_with(if bn { NormKind::Batch } else { NormKind::None });
                 let result = train::bench::bench(
                     &network,
                     &data.train,
@@ -254,7 +313,12 @@ pub fn bench(
                     result.milliseconds_per_step,
                     result.projected_epoch_seconds
                 ));
-                rows.push(BenchRow { model, bn, backend, result });
+                rows.push(BenchRow {
+                    model,
+                    bn,
+                    backend,
+                    result,
+                });
             }
         }
     }

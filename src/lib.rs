@@ -13,10 +13,18 @@ pub trait Named: Sized + Copy + 'static {
 
     /// The value called `name`, or a message listing the valid names.
     fn from_name(name: &str) -> Result<Self, String> {
-        Self::all().iter().copied().find(|v| v.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Self::all().iter().map(|v| v.name()).collect();
-            format!("unknown {} '{name}', expected one of {}", Self::WHAT, names.join(", "))
-        })
+        Self::all()
+            .iter()
+            .copied()
+            .find(|v| v.name() == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::all().iter().map(|v| v.name()).collect();
+                format!(
+                    "unknown {} '{name}', expected one of {}",
+                    Self::WHAT,
+                    names.join(", ")
+                )
+            })
     }
 }
 

@@ -43,7 +43,11 @@ fn fixture() -> Fixture {
     std::fs::create_dir(&data).unwrap();
     tiny_dataset(&data, 96, 40);
     let out = tmp.path().join("out");
-    Fixture { _tmp: tmp, data, out }
+    Fixture {
+        _tmp: tmp,
+        data,
+        out,
+    }
 }
 
 fn bnx() -> Command {
@@ -54,7 +58,12 @@ impl Fixture {
     /// `bnx ARGS --data-dir <tiny data> --out OUT`.
     fn bnx(&self, args: &[&str], out: &Path) -> Command {
         let mut command = bnx();
-        command.args(args).arg("--data-dir").arg(&self.data).arg("--out").arg(out);
+        command
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .arg("--out")
+            .arg(out);
         command
     }
 }
@@ -82,14 +91,27 @@ fn clean_error() -> impl Predicate<str> {
 #[test]
 fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
     let f = fixture();
-    f.bnx(&["compare", "--model", "mlp", "--epochs", "2", "--batch-size", "16", "--backend", "ndarray"], &f.out)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("mlp+bn epoch  2/2"))
-        .stdout(predicate::str::contains("BN − no BN"))
-        // Not a terminal: plain lines, no progress-bar redraws.
-        .stdout(predicate::str::contains("\r").not())
-        .stdout(predicate::str::contains("\x1b[").not());
+    f.bnx(
+        &[
+            "compare",
+            "--model",
+            "mlp",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--backend",
+            "ndarray",
+        ],
+        &f.out,
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("mlp+bn epoch  2/2"))
+    .stdout(predicate::str::contains("BN − no BN"))
+    // Not a terminal: plain lines, no progress-bar redraws.
+    .stdout(predicate::str::contains("\r").not())
+    .stdout(predicate::str::contains("\x1b[").not());
 
     for (variant, bn) in [("no-bn", false), ("bn", true)] {
         let metrics = read_json(&f.out.join(variant).join("metrics.json"));
@@ -147,13 +169,32 @@ fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
 #[test]
 fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
     let f = fixture();
-    f.bnx(&["train", "--model", "cnn", "--bn", "--epochs", "1", "--backend", "flex"], &f.out)
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("parameters: 122,250 trainable + 320 BatchNorm running statistics"))
-        .stdout(predicate::str::contains("Conv 32 3×3 → BN → ReLU → MaxPool 2"));
+    f.bnx(
+        &[
+            "train",
+            "--model",
+            "cnn",
+            "--bn",
+            "--epochs",
+            "1",
+            "--backend",
+            "flex",
+        ],
+        &f.out,
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains(
+        "parameters: 122,250 trainable + 320 BatchNorm running statistics",
+    ))
+    .stdout(predicate::str::contains(
+        "Conv 32 3×3 → BN → ReLU → MaxPool 2",
+    ));
     let metrics = read_json(&f.out.join("metrics.json"));
-    assert_eq!((metrics["model"].as_str(), metrics["bn"].as_bool()), (Some("cnn"), Some(true)));
+    assert_eq!(
+        (metrics["model"].as_str(), metrics["bn"].as_bool()),
+        (Some("cnn"), Some(true))
+    );
     assert_eq!(metrics["epochs"].as_array().unwrap().len(), 1);
     assert!(f.out.join("model.bpk").metadata().unwrap().len() > 4 * 122_000);
     assert_eq!(png_size(&f.out.join("curves.png")), (1400, 600));
@@ -163,11 +204,23 @@ fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
 fn same_seed_same_metrics_and_quiet_prints_only_the_result() {
     let f = fixture();
     let run = |out: &Path| {
-        f.bnx(&["train", "--epochs", "2", "--backend", "ndarray", "--seed", "9", "--quiet"], out)
-            .assert()
-            .success()
-            .stdout(predicate::str::contains("epoch").not())
-            .stdout(predicate::str::contains("final val accuracy"));
+        f.bnx(
+            &[
+                "train",
+                "--epochs",
+                "2",
+                "--backend",
+                "ndarray",
+                "--seed",
+                "9",
+                "--quiet",
+            ],
+            out,
+        )
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("epoch").not())
+        .stdout(predicate::str::contains("final val accuracy"));
         let mut metrics = read_json(&out.join("metrics.json"));
         for epoch in metrics["epochs"].as_array_mut().unwrap() {
             epoch.as_object_mut().unwrap().remove("seconds");
@@ -180,22 +233,55 @@ fn same_seed_same_metrics_and_quiet_prints_only_the_result() {
 #[test]
 fn limits_take_the_first_samples() {
     let f = fixture();
-    f.bnx(&["train", "--epochs", "1", "--limit-train", "20", "--limit-test", "10", "-q"], &f.out)
-        .assert()
-        .success();
+    f.bnx(
+        &[
+            "train",
+            "--epochs",
+            "1",
+            "--limit-train",
+            "20",
+            "--limit-test",
+            "10",
+            "-q",
+        ],
+        &f.out,
+    )
+    .assert()
+    .success();
     let config = read_json(&f.out.join("config.json"));
-    assert_eq!((config["train_samples"].as_u64(), config["test_samples"].as_u64()), (Some(20), Some(10)));
+    assert_eq!(
+        (
+            config["train_samples"].as_u64(),
+            config["test_samples"].as_u64()
+        ),
+        (Some(20), Some(10))
+    );
 }
 
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
     let f = fixture();
     let cases: [(&[&str], &str); 5] = [
-        (&["train", "--epochs", "0"], "epochs must be at least 1, got 0"),
-        (&["train", "--batch-size", "0"], "batch_size must be at least 1, got 0"),
-        (&["train", "--lr=-0.5"], "learning_rate must be a finite number above 0, got -0.5"),
-        (&["train", "--lr", "NaN"], "learning_rate must be a finite number above 0, got NaN"),
-        (&["compare", "--limit-train", "0"], "limit_train must be at least 1 when given"),
+        (
+            &["train", "--epochs", "0"],
+            "epochs must be at least 1, got 0",
+        ),
+        (
+            &["train", "--batch-size", "0"],
+            "batch_size must be at least 1, got 0",
+        ),
+        (
+            &["train", "--lr=-0.5"],
+            "learning_rate must be a finite number above 0, got -0.5",
+        ),
+        (
+            &["train", "--lr", "NaN"],
+            "learning_rate must be a finite number above 0, got NaN",
+        ),
+        (
+            &["compare", "--limit-train", "0"],
+            "limit_train must be at least 1 when given",
+        ),
     ];
     for (args, message) in cases {
         bnx()
@@ -212,7 +298,10 @@ fn bad_flags_fail_with_a_clear_message() {
         .args(["train", "--model", "resnet"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("invalid value 'resnet'").and(predicate::str::contains("mlp, cnn")));
+        .stderr(
+            predicate::str::contains("invalid value 'resnet'")
+                .and(predicate::str::contains("mlp, cnn")),
+        );
     bnx()
         .args(["train", "--backend", "tpu"])
         .assert()
@@ -227,7 +316,9 @@ fn missing_or_broken_data_is_named() {
         .args(["compare", "--data-dir", "/definitely/not/here"])
         .assert()
         .failure()
-        .stderr(clean_error().and(predicate::str::contains("data directory /definitely/not/here does not exist")));
+        .stderr(clean_error().and(predicate::str::contains(
+            "data directory /definitely/not/here does not exist",
+        )));
 
     // A truncated training-image file: the error names it and what was expected.
     let images = f.data.join("train-images-idx3-ubyte.gz");
@@ -235,12 +326,15 @@ fn missing_or_broken_data_is_named() {
     let raw = f.data.join("train-images-idx3-ubyte");
     std::fs::remove_file(&images).unwrap();
     let mut decoded = Vec::new();
-    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut decoded).unwrap();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut decoded)
+        .unwrap();
     std::fs::write(&raw, &decoded[..decoded.len() - 100]).unwrap();
     f.bnx(&["train", "--epochs", "1"], &f.out)
         .assert()
         .failure()
-        .stderr(clean_error().and(predicate::str::contains("train-images-idx3-ubyte: header declares")))
+        .stderr(clean_error().and(predicate::str::contains(
+            "train-images-idx3-ubyte: header declares",
+        )))
         .stderr(predicate::str::contains("the file is truncated"));
 
     // A label file where the images belong: wrong magic, named.
@@ -251,7 +345,9 @@ fn missing_or_broken_data_is_named() {
         .arg(&f.data)
         .assert()
         .failure()
-        .stderr(clean_error().and(predicate::str::contains("magic number is 0x00000801, expected 0x00000803")));
+        .stderr(clean_error().and(predicate::str::contains(
+            "magic number is 0x00000801, expected 0x00000803",
+        )));
 
     // A folder without the files.
     let empty = f.out.join("empty");
@@ -262,7 +358,9 @@ fn missing_or_broken_data_is_named() {
         .arg(&empty)
         .assert()
         .failure()
-        .stderr(clean_error().and(predicate::str::contains("expected the four IDX files of fashion-mnist")));
+        .stderr(clean_error().and(predicate::str::contains(
+            "expected the four IDX files of fashion-mnist",
+        )));
 }
 
 #[test]
@@ -271,9 +369,18 @@ fn config_files_are_validated_by_field() {
     let config = f.out.join("bad.json");
     std::fs::create_dir_all(&f.out).unwrap();
     let cases = [
-        (r#"{"model": "mlp", "epoch": 3}"#, "bad.json: unknown field `epoch`"),
-        (r#"{"batch_norm": {"momentum": "high"}}"#, "field `batch_norm.momentum`: invalid type"),
-        (r#"{"norm": "instance"}"#, "field `norm`: unknown variant `instance`"),
+        (
+            r#"{"model": "mlp", "epoch": 3}"#,
+            "bad.json: unknown field `epoch`",
+        ),
+        (
+            r#"{"batch_norm": {"momentum": "high"}}"#,
+            "field `batch_norm.momentum`: invalid type",
+        ),
+        (
+            r#"{"norm": "instance"}"#,
+            "field `norm`: unknown variant `instance`",
+        ),
     ];
     for (text, expected) in cases {
         std::fs::write(&config, text).unwrap();
@@ -289,7 +396,9 @@ fn config_files_are_validated_by_field() {
         .args(["train", "--config", "/no/such/config.json"])
         .assert()
         .failure()
-        .stderr(clean_error().and(predicate::str::contains("cannot read config file /no/such/config.json")));
+        .stderr(clean_error().and(predicate::str::contains(
+            "cannot read config file /no/such/config.json",
+        )));
 
     // A good file, with a flag overriding it.
     std::fs::write(&config, r#"{"model": "mlp", "epochs": 5, "batch_size": 8}"#).unwrap();
@@ -304,7 +413,13 @@ fn config_files_are_validated_by_field() {
         .assert()
         .success();
     let resolved = read_json(&f.out.join("run").join("config.json"));
-    assert_eq!((resolved["config"]["epochs"].as_u64(), resolved["config"]["batch_size"].as_u64()), (Some(1), Some(8)));
+    assert_eq!(
+        (
+            resolved["config"]["epochs"].as_u64(),
+            resolved["config"]["batch_size"].as_u64()
+        ),
+        (Some(1), Some(8))
+    );
 }
 
 #[test]
@@ -313,7 +428,9 @@ fn divergence_stops_with_a_message_and_keeps_valid_metrics() {
     f.bnx(&["train", "--epochs", "3", "--lr", "1e30", "-q"], &f.out)
         .assert()
         .failure()
-        .stderr(clean_error().and(predicate::str::contains("training diverged: the loss became")))
+        .stderr(clean_error().and(predicate::str::contains(
+            "training diverged: the loss became",
+        )))
         .stderr(predicate::str::contains("epoch 1, step"));
     let metrics = read_json(&f.out.join("metrics.json"));
     assert_eq!(metrics["epochs"].as_array().unwrap().len(), 0);
@@ -354,20 +471,36 @@ fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
     let study = f.out.join("lr");
     assert_eq!(png_size(&study.join("lr.png")), (900, 600));
     let svg = std::fs::read_to_string(study.join("lr.svg")).unwrap();
-    assert!(svg.contains("Learning rate") && svg.contains("With BN"), "axis label and legend");
+    assert!(
+        svg.contains("Learning rate") && svg.contains("With BN"),
+        "axis label and legend"
+    );
 
     let summary = read_json(&study.join("summary.json"));
     assert_eq!(summary["study"], "lr");
     assert_eq!(summary["runs"], 28);
     let verdict = summary["verdict"].as_str().unwrap();
-    assert!(["supported", "not_supported", "mixed"].contains(&verdict), "{verdict}");
-    assert_eq!(summary["table"]["rows"].as_array().unwrap().len(), 7, "one row per learning rate");
+    assert!(
+        ["supported", "not_supported", "mixed"].contains(&verdict),
+        "{verdict}"
+    );
+    assert_eq!(
+        summary["table"]["rows"].as_array().unwrap().len(),
+        7,
+        "one row per learning rate"
+    );
 
     let report = std::fs::read_to_string(f.out.join("REPORT.md")).unwrap();
-    assert!(report.contains("## `lr` — Higher learning rates"), "{report}");
+    assert!(
+        report.contains("## `lr` — Higher learning rates"),
+        "{report}"
+    );
     assert!(report.contains("![lr chart](lr/lr.png)"));
     assert!(report.contains("| lr 0.1 |"));
-    assert!(report.contains(&format!("**Verdict: {}**", verdict.replace('_', " ").to_uppercase())));
+    assert!(report.contains(&format!(
+        "**Verdict: {}**",
+        verdict.replace('_', " ").to_uppercase()
+    )));
 
     // Every run keeps its metrics like `train` does.
     let metrics = read_json(&study.join("with-bn/lr-0.01/seed-43/metrics.json"));
@@ -384,7 +517,10 @@ fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
     assert!(retrained_at > trained_at, "--rerun trains again");
     // Without --rerun the finished runs are reused, not retrained.
     run(&[]);
-    assert_eq!(std::fs::metadata(&run_file).unwrap().modified().unwrap(), retrained_at);
+    assert_eq!(
+        std::fs::metadata(&run_file).unwrap().modified().unwrap(),
+        retrained_at
+    );
     assert_eq!(read_json(&study.join("summary.json")), summary);
 }
 
@@ -398,5 +534,9 @@ fn study_rejects_flags_the_budget_decides() {
         .assert()
         .failure()
         .stderr(clean_error().and(predicate::str::contains("--budget")));
-    bnx().args(["study", "speed"]).assert().failure().stderr(predicate::str::contains("convergence"));
+    bnx()
+        .args(["study", "speed"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("convergence"));
 }

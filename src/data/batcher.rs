@@ -33,7 +33,10 @@ impl ImageBatcher {
     /// The images of samples `range` (clamped to the set) as one batch, e.g. a fixed probe batch.
     pub fn images(set: &ImageSet, range: std::ops::Range<usize>, device: &Device) -> Tensor<4> {
         let end = range.end.min(set.len());
-        let items = (range.start.min(end)..end).map(|i| set.get(i)).filter_map(Result::ok).collect();
+        let items = (range.start.min(end)..end)
+            .map(|i| set.get(i))
+            .filter_map(Result::ok)
+            .collect();
         ImageBatcher.batch(items, device).images
     }
 }
@@ -67,15 +70,26 @@ mod tests {
         first[0] = 255;
         first[1] = 51;
         let items = vec![
-            ImageItem { pixels: first, label: 7 },
-            ImageItem { pixels: [0; IMAGE_PIXELS], label: 2 },
+            ImageItem {
+                pixels: first,
+                label: 7,
+            },
+            ImageItem {
+                pixels: [0; IMAGE_PIXELS],
+                label: 2,
+            },
         ];
         let batch = ImageBatcher.batch(items, &device);
         assert_eq!(batch.images.dims(), [2, 1, 28, 28]);
         let values = batch.images.into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(&values[..2], &[1.0, 0.2]);
         assert!(values.iter().all(|v| (0.0..=1.0).contains(v)));
-        let labels = batch.targets.into_data().convert::<i64>().try_to_vec::<i64>().unwrap();
+        let labels = batch
+            .targets
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .unwrap();
         assert_eq!(labels, vec![7, 2]);
     }
 }

@@ -35,7 +35,11 @@ pub enum DataError {
     MissingDir { dir: PathBuf },
 
     #[error("{dir} has no {name}.gz or {name}; expected the four IDX files of {dataset}")]
-    MissingFile { dir: PathBuf, name: &'static str, dataset: DatasetKind },
+    MissingFile {
+        dir: PathBuf,
+        name: &'static str,
+        dataset: DatasetKind,
+    },
 
     #[error(
         "Fashion-MNIST not found: pass --data-dir DIR (a folder with the four IDX files) or install \
@@ -46,15 +50,24 @@ pub enum DataError {
     #[error(
         "bundled file {path} has SHA-256 {found}, expected {expected} (assets/mnist/SHA256SUMS); restore it with `git checkout assets/mnist`"
     )]
-    ChecksumMismatch { path: PathBuf, found: String, expected: String },
+    ChecksumMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
 
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The bundled MNIST copy, found next to the crate's manifest.
 pub fn bundled_mnist_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets").join("mnist")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("assets")
+        .join("mnist")
 }
 
 /// One file that went into a run, for `config.json`.
@@ -91,8 +104,15 @@ pub struct ImageItem {
 impl ImageSet {
     /// Builds a set from whole images and one label each.
     pub fn new(pixels: Vec<u8>, labels: Vec<u8>) -> Self {
-        assert_eq!(pixels.len(), labels.len() * IMAGE_PIXELS, "one label per 28×28 image");
-        Self { pixels: pixels.into(), labels: labels.into() }
+        assert_eq!(
+            pixels.len(),
+            labels.len() * IMAGE_PIXELS,
+            "one label per 28×28 image"
+        );
+        Self {
+            pixels: pixels.into(),
+            labels: labels.into(),
+        }
     }
 
     /// The first `limit` samples (all of them when `limit` is larger).
@@ -154,11 +174,17 @@ impl LoadedData {
 pub fn resolve_dir(kind: DatasetKind, data_dir: Option<&Path>) -> Result<PathBuf, DataError> {
     match (data_dir, kind) {
         (Some(dir), _) if dir.is_dir() => Ok(dir.to_path_buf()),
-        (Some(dir), _) => Err(DataError::MissingDir { dir: dir.to_path_buf() }),
+        (Some(dir), _) => Err(DataError::MissingDir {
+            dir: dir.to_path_buf(),
+        }),
         (None, DatasetKind::Mnist) => Ok(bundled_mnist_dir()),
         (None, DatasetKind::FashionMnist) => {
             let system = PathBuf::from(FASHION_MNIST_SYSTEM_DIR);
-            if system.is_dir() { Ok(system) } else { Err(DataError::FashionMnistNotFound) }
+            if system.is_dir() {
+                Ok(system)
+            } else {
+                Err(DataError::FashionMnistNotFound)
+            }
         }
     }
 }
@@ -169,13 +195,19 @@ fn find_file(dir: &Path, name: &'static str, dataset: DatasetKind) -> Result<Pat
         .into_iter()
         .map(|candidate| dir.join(candidate))
         .find(|path| path.is_file())
-        .ok_or_else(|| DataError::MissingFile { dir: dir.to_path_buf(), name, dataset })
+        .ok_or_else(|| DataError::MissingFile {
+            dir: dir.to_path_buf(),
+            name,
+            dataset,
+        })
 }
 
 /// Loads a dataset's four files from `dir`, validating every one.
 pub fn load(kind: DatasetKind, dir: &Path) -> Result<LoadedData, DataError> {
     if !dir.is_dir() {
-        return Err(DataError::MissingDir { dir: dir.to_path_buf() });
+        return Err(DataError::MissingDir {
+            dir: dir.to_path_buf(),
+        });
     }
     let paths = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
         .map(|name| find_file(dir, name, kind));
@@ -185,7 +217,12 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<LoadedData, DataError> {
 
     let files = [&train_images, &train_labels, &test_images, &test_labels]
         .into_iter()
-        .map(|path| Ok(FileDigest { path: path.clone(), sha256: sha256_file(path)? }))
+        .map(|path| {
+            Ok(FileDigest {
+                path: path.clone(),
+                sha256: sha256_file(path)?,
+            })
+        })
         .collect::<Result<Vec<_>, DataError>>()?;
     if dir == bundled_mnist_dir() {
         verify_bundled(&files)?;
@@ -194,12 +231,21 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<LoadedData, DataError> {
     let (train_x, train_y) = idx::read_pair(&train_images, &train_labels)?;
     let (test_x, test_y) = idx::read_pair(&test_images, &test_labels)?;
     let combined = hex(&Sha256::digest(
-        files.iter().map(|f| f.sha256.as_str()).collect::<Vec<_>>().join("\n"),
+        files
+            .iter()
+            .map(|f| f.sha256.as_str())
+            .collect::<Vec<_>>()
+            .join("\n"),
     ));
     Ok(LoadedData {
         train: ImageSet::new(train_x.pixels, train_y),
         test: ImageSet::new(test_x.pixels, test_y),
-        provenance: DatasetProvenance { name: kind, dir: dir.to_path_buf(), sha256: combined, files },
+        provenance: DatasetProvenance {
+            name: kind,
+            dir: dir.to_path_buf(),
+            sha256: combined,
+            files,
+        },
     })
 }
 
@@ -207,10 +253,16 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<LoadedData, DataError> {
 /// before its numbers are trusted.
 fn verify_bundled(files: &[FileDigest]) -> Result<(), DataError> {
     let sums_path = bundled_mnist_dir().join("SHA256SUMS");
-    let sums = std::fs::read_to_string(&sums_path)
-        .map_err(|source| DataError::Io { path: sums_path.clone(), source })?;
+    let sums = std::fs::read_to_string(&sums_path).map_err(|source| DataError::Io {
+        path: sums_path.clone(),
+        source,
+    })?;
     for file in files {
-        let name = file.path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = file
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let expected = sums
             .lines()
             .filter_map(|line| line.split_once("  "))
@@ -238,11 +290,15 @@ fn verify_bundled(files: &[FileDigest]) -> Result<(), DataError> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, DataError> {
-    let mut file =
-        std::fs::File::open(path).map_err(|source| DataError::Io { path: path.into(), source })?;
+    let mut file = std::fs::File::open(path).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
     let mut hasher = Sha256::new();
-    std::io::copy(&mut file, &mut hasher)
-        .map_err(|source| DataError::Io { path: path.into(), source })?;
+    std::io::copy(&mut file, &mut hasher).map_err(|source| DataError::Io {
+        path: path.into(),
+        source,
+    })?;
     Ok(hex(&hasher.finalize()))
 }
 
@@ -257,12 +313,36 @@ mod tests {
 
     fn write_set(dir: &Path, train: usize, test: usize, gzip: bool) {
         let suffix = if gzip { ".gz" } else { "" };
-        let images = |n: usize| (0..n * IMAGE_PIXELS).map(|i| (i % 251) as u8).collect::<Vec<_>>();
+        let images = |n: usize| {
+            (0..n * IMAGE_PIXELS)
+                .map(|i| (i % 251) as u8)
+                .collect::<Vec<_>>()
+        };
         let labels = |n: usize| (0..n).map(|i| (i % 10) as u8).collect::<Vec<_>>();
-        idx::write_images(&dir.join(format!("{TRAIN_IMAGES}{suffix}")), &images(train), gzip).unwrap();
-        idx::write_labels(&dir.join(format!("{TRAIN_LABELS}{suffix}")), &labels(train), gzip).unwrap();
-        idx::write_images(&dir.join(format!("{TEST_IMAGES}{suffix}")), &images(test), gzip).unwrap();
-        idx::write_labels(&dir.join(format!("{TEST_LABELS}{suffix}")), &labels(test), gzip).unwrap();
+        idx::write_images(
+            &dir.join(format!("{TRAIN_IMAGES}{suffix}")),
+            &images(train),
+            gzip,
+        )
+        .unwrap();
+        idx::write_labels(
+            &dir.join(format!("{TRAIN_LABELS}{suffix}")),
+            &labels(train),
+            gzip,
+        )
+        .unwrap();
+        idx::write_images(
+            &dir.join(format!("{TEST_IMAGES}{suffix}")),
+            &images(test),
+            gzip,
+        )
+        .unwrap();
+        idx::write_labels(
+            &dir.join(format!("{TEST_LABELS}{suffix}")),
+            &labels(test),
+            gzip,
+        )
+        .unwrap();
     }
 
     #[test]
@@ -286,27 +366,40 @@ mod tests {
         let dir = TempDir::new().unwrap();
         write_set(dir.path(), 3, 3, true);
         std::fs::remove_file(dir.path().join(format!("{TEST_LABELS}.gz"))).unwrap();
-        let message = load(DatasetKind::Mnist, dir.path()).unwrap_err().to_string();
-        assert!(message.contains(TEST_LABELS) && message.contains("four IDX files"), "{message}");
+        let message = load(DatasetKind::Mnist, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains(TEST_LABELS) && message.contains("four IDX files"),
+            "{message}"
+        );
     }
 
     #[test]
     fn missing_data_dir_is_an_error() {
         let err = resolve_dir(DatasetKind::Mnist, Some(Path::new("/no/such/dir"))).unwrap_err();
-        assert_eq!(err.to_string(), "data directory /no/such/dir does not exist");
+        assert_eq!(
+            err.to_string(),
+            "data directory /no/such/dir does not exist"
+        );
     }
 
     #[test]
     fn bundled_mnist_matches_its_checksums() {
         let dir = bundled_mnist_dir();
-        let files = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
-            .map(|name| {
-                let path = find_file(&dir, name, DatasetKind::Mnist).unwrap();
-                FileDigest { sha256: sha256_file(&path).unwrap(), path }
-            });
+        let files = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS].map(|name| {
+            let path = find_file(&dir, name, DatasetKind::Mnist).unwrap();
+            FileDigest {
+                sha256: sha256_file(&path).unwrap(),
+                path,
+            }
+        });
         verify_bundled(&files).unwrap();
         let mut tampered = files.clone();
         tampered[1].sha256 = "0".repeat(64);
-        assert!(matches!(verify_bundled(&tampered), Err(DataError::ChecksumMismatch { .. })));
+        assert!(matches!(
+            verify_bundled(&tampered),
+            Err(DataError::ChecksumMismatch { .. })
+        ));
     }
 }

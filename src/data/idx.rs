@@ -34,15 +34,28 @@ pub enum IdxError {
     Gzip { path: PathBuf, source: io::Error },
 
     #[error("{path}: file is {found} bytes long, too short for the {expected}-byte IDX header")]
-    ShortHeader { path: PathBuf, found: usize, expected: usize },
+    ShortHeader {
+        path: PathBuf,
+        found: usize,
+        expected: usize,
+    },
 
     #[error(
         "{path}: magic number is {found:#010x}, expected {expected:#010x} ({what}); is this the right file?"
     )]
-    BadMagic { path: PathBuf, found: u32, expected: u32, what: &'static str },
+    BadMagic {
+        path: PathBuf,
+        found: u32,
+        expected: u32,
+        what: &'static str,
+    },
 
     #[error("{path}: images are {rows}×{cols} pixels, expected {IMAGE_SIDE}×{IMAGE_SIDE}")]
-    BadImageSize { path: PathBuf, rows: usize, cols: usize },
+    BadImageSize {
+        path: PathBuf,
+        rows: usize,
+        cols: usize,
+    },
 
     #[error("{path}: header declares 0 samples, expected at least one")]
     Empty { path: PathBuf },
@@ -50,7 +63,11 @@ pub enum IdxError {
     #[error(
         "{path}: header declares {declared} bytes of data but the file holds only {found}; the file is truncated"
     )]
-    Truncated { path: PathBuf, declared: u64, found: u64 },
+    Truncated {
+        path: PathBuf,
+        declared: u64,
+        found: u64,
+    },
 
     #[error(
         "{path}: file holds more data than the {declared} bytes its header declares; the file is corrupt"
@@ -58,12 +75,21 @@ pub enum IdxError {
     TrailingData { path: PathBuf, declared: u64 },
 
     #[error("{path}: label {label} at index {index} is outside 0–9")]
-    BadLabel { path: PathBuf, index: usize, label: u8 },
+    BadLabel {
+        path: PathBuf,
+        index: usize,
+        label: u8,
+    },
 
     #[error(
         "{images} holds {image_count} images but {labels} holds {label_count} labels; the counts must match"
     )]
-    CountMismatch { images: PathBuf, image_count: usize, labels: PathBuf, label_count: usize },
+    CountMismatch {
+        images: PathBuf,
+        image_count: usize,
+        labels: PathBuf,
+        label_count: usize,
+    },
 }
 
 /// Images of one IDX file, row-major, one byte per pixel.
@@ -81,7 +107,11 @@ pub fn read_images(path: &Path) -> Result<IdxImages, IdxError> {
     let rows = be_u32(&header[8..12]) as usize;
     let cols = be_u32(&header[12..16]) as usize;
     if rows != IMAGE_SIDE || cols != IMAGE_SIDE {
-        return Err(IdxError::BadImageSize { path: path.into(), rows, cols });
+        return Err(IdxError::BadImageSize {
+            path: path.into(),
+            rows,
+            cols,
+        });
     }
     if count == 0 {
         return Err(IdxError::Empty { path: path.into() });
@@ -100,10 +130,16 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
         return Err(IdxError::Empty { path: path.into() });
     }
     let labels = read_payload(&mut reader, path, count)?;
-    if let Some((index, &label)) =
-        labels.iter().enumerate().find(|(_, l)| **l as usize >= NUM_CLASSES)
+    if let Some((index, &label)) = labels
+        .iter()
+        .enumerate()
+        .find(|(_, l)| **l as usize >= NUM_CLASSES)
     {
-        return Err(IdxError::BadLabel { path: path.into(), index, label });
+        return Err(IdxError::BadLabel {
+            path: path.into(),
+            index,
+            label,
+        });
     }
     Ok(labels)
 }
@@ -125,7 +161,11 @@ pub fn read_pair(images: &Path, labels: &Path) -> Result<(IdxImages, Vec<u8>), I
 
 /// Writes 28×28 images as an IDX file, gzipped when `gzip` is set.
 pub fn write_images(path: &Path, pixels: &[u8], gzip: bool) -> io::Result<()> {
-    assert_eq!(pixels.len() % IMAGE_PIXELS, 0, "pixels must hold whole 28×28 images");
+    assert_eq!(
+        pixels.len() % IMAGE_PIXELS,
+        0,
+        "pixels must hold whole 28×28 images"
+    );
     let count = (pixels.len() / IMAGE_PIXELS) as u32;
     let mut bytes = Vec::with_capacity(16 + pixels.len());
     for word in [IMAGES_MAGIC, count, IMAGE_SIDE as u32, IMAGE_SIDE as u32] {
@@ -159,16 +199,25 @@ fn write_maybe_gzipped(path: &Path, bytes: &[u8], gzip: bool) -> io::Result<()> 
 
 /// Opens a file and, when it starts with the gzip signature, decompresses it on the fly.
 fn open(path: &Path) -> Result<IdxReader, IdxError> {
-    let io_error = |source| IdxError::Io { path: path.into(), source };
+    let io_error = |source| IdxError::Io {
+        path: path.into(),
+        source,
+    };
     let mut file = BufReader::new(File::open(path).map_err(io_error)?);
     let mut signature = [0u8; 2];
     let peeked = read_up_to(&mut file, &mut signature).map_err(io_error)?;
     let prefix = io::Cursor::new(signature[..peeked].to_vec());
     let chained = prefix.chain(file);
     Ok(if peeked == 2 && signature == [0x1f, 0x8b] {
-        IdxReader { inner: Box::new(GzDecoder::new(chained)), gzip: true }
+        IdxReader {
+            inner: Box::new(GzDecoder::new(chained)),
+            gzip: true,
+        }
     } else {
-        IdxReader { inner: Box::new(chained), gzip: false }
+        IdxReader {
+            inner: Box::new(chained),
+            gzip: false,
+        }
     })
 }
 
@@ -180,9 +229,15 @@ struct IdxReader {
 impl IdxReader {
     fn error(&self, path: &Path, source: io::Error) -> IdxError {
         if self.gzip && source.kind() != io::ErrorKind::NotFound {
-            IdxError::Gzip { path: path.into(), source }
+            IdxError::Gzip {
+                path: path.into(),
+                source,
+            }
         } else {
-            IdxError::Io { path: path.into(), source }
+            IdxError::Io {
+                path: path.into(),
+                source,
+            }
         }
     }
 }
@@ -202,7 +257,11 @@ fn read_header(
         check_magic(path, &header, magic, what)?;
     }
     if found < len {
-        return Err(IdxError::ShortHeader { path: path.into(), found, expected: len });
+        return Err(IdxError::ShortHeader {
+            path: path.into(),
+            found,
+            expected: len,
+        });
     }
     Ok(header)
 }
@@ -216,18 +275,35 @@ fn read_payload(reader: &mut IdxReader, path: &Path, declared: u64) -> Result<Ve
         .map_err(|e| reader.error(path, e))?;
     let found = payload.len() as u64;
     if found < declared {
-        return Err(IdxError::Truncated { path: path.into(), declared, found });
+        return Err(IdxError::Truncated {
+            path: path.into(),
+            declared,
+            found,
+        });
     }
     if found > declared {
-        return Err(IdxError::TrailingData { path: path.into(), declared });
+        return Err(IdxError::TrailingData {
+            path: path.into(),
+            declared,
+        });
     }
     Ok(payload)
 }
 
-fn check_magic(path: &Path, header: &[u8], expected: u32, what: &'static str) -> Result<(), IdxError> {
+fn check_magic(
+    path: &Path,
+    header: &[u8],
+    expected: u32,
+    what: &'static str,
+) -> Result<(), IdxError> {
     let found = be_u32(&header[0..4]);
     if found != expected {
-        return Err(IdxError::BadMagic { path: path.into(), found, expected, what });
+        return Err(IdxError::BadMagic {
+            path: path.into(),
+            found,
+            expected,
+            what,
+        });
     }
     Ok(())
 }
@@ -256,7 +332,9 @@ mod tests {
     use tempfile::TempDir;
 
     fn sample_images(count: usize) -> Vec<u8> {
-        (0..count * IMAGE_PIXELS).map(|i| (i * 7 % 256) as u8).collect()
+        (0..count * IMAGE_PIXELS)
+            .map(|i| (i * 7 % 256) as u8)
+            .collect()
     }
 
     fn raw_file(dir: &TempDir, name: &str, bytes: &[u8]) -> PathBuf {
@@ -292,9 +370,21 @@ mod tests {
         let labels = dir.path().join("labels");
         write_labels(&labels, &[1, 2], true).unwrap();
         let err = read_images(&labels).unwrap_err();
-        assert!(matches!(err, IdxError::BadMagic { found: LABELS_MAGIC, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                IdxError::BadMagic {
+                    found: LABELS_MAGIC,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let message = err.to_string();
-        assert!(message.contains("labels") && message.contains("0x00000803"), "{message}");
+        assert!(
+            message.contains("labels") && message.contains("0x00000803"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -305,7 +395,14 @@ mod tests {
         let path = raw_file(&dir, "short", &bytes);
         let err = read_images(&path).unwrap_err();
         assert!(
-            matches!(err, IdxError::Truncated { declared: 1568, found: 794, .. }),
+            matches!(
+                err,
+                IdxError::Truncated {
+                    declared: 1568,
+                    found: 794,
+                    ..
+                }
+            ),
             "{err}"
         );
     }
@@ -316,7 +413,10 @@ mod tests {
         let mut bytes = header(&[LABELS_MAGIC, 2]);
         bytes.extend([1, 2, 3]);
         let path = raw_file(&dir, "long", &bytes);
-        assert!(matches!(read_labels(&path).unwrap_err(), IdxError::TrailingData { declared: 2, .. }));
+        assert!(matches!(
+            read_labels(&path).unwrap_err(),
+            IdxError::TrailingData { declared: 2, .. }
+        ));
     }
 
     #[test]
@@ -326,7 +426,10 @@ mod tests {
         bytes.extend(vec![0u8; 100]);
         let path = raw_file(&dir, "liar", &bytes);
         let err = read_images(&path).unwrap_err();
-        assert!(matches!(err, IdxError::Truncated { found: 100, .. }), "{err}");
+        assert!(
+            matches!(err, IdxError::Truncated { found: 100, .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -335,7 +438,11 @@ mod tests {
         let path = raw_file(&dir, "tiny", &[0, 0, 8]);
         assert!(matches!(
             read_images(&path).unwrap_err(),
-            IdxError::ShortHeader { found: 3, expected: 16, .. }
+            IdxError::ShortHeader {
+                found: 3,
+                expected: 16,
+                ..
+            }
         ));
     }
 
@@ -347,7 +454,11 @@ mod tests {
         let path = raw_file(&dir, "cifar-ish", &bytes);
         assert!(matches!(
             read_images(&path).unwrap_err(),
-            IdxError::BadImageSize { rows: 32, cols: 32, .. }
+            IdxError::BadImageSize {
+                rows: 32,
+                cols: 32,
+                ..
+            }
         ));
     }
 
@@ -357,14 +468,27 @@ mod tests {
         let path = dir.path().join("labels.gz");
         write_labels(&path, &[3, 7, 12], true).unwrap();
         let err = read_labels(&path).unwrap_err();
-        assert!(matches!(err, IdxError::BadLabel { index: 2, label: 12, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                IdxError::BadLabel {
+                    index: 2,
+                    label: 12,
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn empty_files_are_rejected() {
         let dir = TempDir::new().unwrap();
         let path = raw_file(&dir, "none", &header(&[LABELS_MAGIC, 0]));
-        assert!(matches!(read_labels(&path).unwrap_err(), IdxError::Empty { .. }));
+        assert!(matches!(
+            read_labels(&path).unwrap_err(),
+            IdxError::Empty { .. }
+        ));
     }
 
     #[test]
@@ -376,7 +500,14 @@ mod tests {
         write_labels(&labels, &[1, 2, 3], false).unwrap();
         let err = read_pair(&images, &labels).unwrap_err();
         assert!(
-            matches!(err, IdxError::CountMismatch { image_count: 2, label_count: 3, .. }),
+            matches!(
+                err,
+                IdxError::CountMismatch {
+                    image_count: 2,
+                    label_count: 3,
+                    ..
+                }
+            ),
             "{err}"
         );
     }
@@ -391,7 +522,10 @@ mod tests {
         bytes.truncate(middle);
         let path = raw_file(&dir, "cut.gz", &bytes);
         let err = read_images(&path).unwrap_err();
-        assert!(matches!(err, IdxError::Gzip { .. } | IdxError::Truncated { .. }), "{err}");
+        assert!(
+            matches!(err, IdxError::Gzip { .. } | IdxError::Truncated { .. }),
+            "{err}"
+        );
     }
 
     #[test]

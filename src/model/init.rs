@@ -18,7 +18,10 @@ pub struct GlorotUniform {
 
 impl GlorotUniform {
     pub fn new(seed: u64) -> Self {
-        Self { rng: StdRng::seed_from_u64(seed), scale: 1.0 }
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            scale: 1.0,
+        }
     }
 
     /// Multiplies every bound by `scale` (the init study's knob). The same uniform draws are
@@ -32,7 +35,9 @@ impl GlorotUniform {
     fn draw(&mut self, count: usize, fan_in: usize, fan_out: usize) -> Vec<f32> {
         let limit = (6.0 / (fan_in + fan_out) as f64).sqrt() as f32;
         let scale = self.scale as f32;
-        (0..count).map(|_| scale * self.rng.random_range(-limit..limit)).collect()
+        (0..count)
+            .map(|_| scale * self.rng.random_range(-limit..limit))
+            .collect()
     }
 
     /// A Dense layer: weight `[d_input, d_output]`, zero bias.
@@ -47,7 +52,13 @@ impl GlorotUniform {
     }
 
     /// A 'valid' convolution with stride 1: weight `[out, in, k, k]`, zero bias.
-    pub fn conv2d(&mut self, channels_in: usize, channels_out: usize, kernel: usize, device: &Device) -> Conv2d {
+    pub fn conv2d(
+        &mut self,
+        channels_in: usize,
+        channels_out: usize,
+        kernel: usize,
+        device: &Device,
+    ) -> Conv2d {
         let receptive = kernel * kernel;
         let values = self.draw(
             channels_out * channels_in * receptive,
@@ -80,16 +91,34 @@ mod tests {
         // Spread over the whole interval, not a constant.
         let max = weights.iter().cloned().fold(f32::MIN, f32::max);
         assert!(max > 0.9 * limit);
-        let bias = linear.bias.unwrap().val().into_data().try_to_vec::<f32>().unwrap();
+        let bias = linear
+            .bias
+            .unwrap()
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert!(bias.iter().all(|b| *b == 0.0));
     }
 
     #[test]
     fn same_seed_same_weights() {
         let device = Device::flex();
-        let a = GlorotUniform::new(7).conv2d(1, 32, 3, &device).weight.val().into_data();
-        let b = GlorotUniform::new(7).conv2d(1, 32, 3, &device).weight.val().into_data();
-        let c = GlorotUniform::new(8).conv2d(1, 32, 3, &device).weight.val().into_data();
+        let a = GlorotUniform::new(7)
+            .conv2d(1, 32, 3, &device)
+            .weight
+            .val()
+            .into_data();
+        let b = GlorotUniform::new(7)
+            .conv2d(1, 32, 3, &device)
+            .weight
+            .val()
+            .into_data();
+        let c = GlorotUniform::new(8)
+            .conv2d(1, 32, 3, &device)
+            .weight
+            .val()
+            .into_data();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }
@@ -98,11 +127,21 @@ mod tests {
     fn scale_multiplies_the_same_draws() {
         let device = Device::flex();
         let values = |scale| {
-            GlorotUniform::new(5).with_scale(scale).linear(20, 10, &device).weight.val().into_data().try_to_vec::<f32>().unwrap()
+            GlorotUniform::new(5)
+                .with_scale(scale)
+                .linear(20, 10, &device)
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
         };
         let (one, tenth) = (values(1.0), values(0.1));
         for (a, b) in one.iter().zip(&tenth) {
-            assert!((0.1 * a - b).abs() <= 1e-6 * a.abs().max(1e-3), "{a} vs {b}");
+            assert!(
+                (0.1 * a - b).abs() <= 1e-6 * a.abs().max(1e-3),
+                "{a} vs {b}"
+            );
         }
     }
 }

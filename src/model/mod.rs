@@ -7,7 +7,9 @@
 pub mod init;
 
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, LayerNorm, LayerNormConfig, Linear,
+};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
@@ -92,7 +94,10 @@ pub struct BatchNormSettings {
 
 impl Default for BatchNormSettings {
     fn default() -> Self {
-        Self { epsilon: 1e-3, momentum: 0.99 }
+        Self {
+            epsilon: 1e-3,
+            momentum: 0.99,
+        }
     }
 }
 
@@ -109,7 +114,10 @@ impl BatchNormSettings {
 /// GroupNorm's group count: the largest divisor of `channels` that is at most 8, so every
 /// layer of the guide's networks (32, 64, 128 channels) gets 8 groups of 4–16 channels.
 pub fn group_count(channels: usize) -> usize {
-    (1..=MAX_GROUPS.min(channels)).rev().find(|g| channels % g == 0).unwrap_or(1)
+    (1..=MAX_GROUPS.min(channels))
+        .rev()
+        .find(|g| channels % g == 0)
+        .unwrap_or(1)
 }
 
 const MAX_GROUPS: usize = 8;
@@ -168,9 +176,15 @@ impl NetworkConfig {
         };
         match self.model {
             ModelKind::Mlp => {
-                let hidden: Vec<String> =
-                    self.mlp_widths.iter().map(|&w| block(format!("Dense {w}"), w)).collect();
-                format!("{IMAGE_PIXELS} → {} → Dense {NUM_CLASSES}{scale}", hidden.join(" → "))
+                let hidden: Vec<String> = self
+                    .mlp_widths
+                    .iter()
+                    .map(|&w| block(format!("Dense {w}"), w))
+                    .collect();
+                format!(
+                    "{IMAGE_PIXELS} → {} → Dense {NUM_CLASSES}{scale}",
+                    hidden.join(" → ")
+                )
             }
             ModelKind::Cnn => {
                 let convs: Vec<String> = CNN_CHANNELS
@@ -192,8 +206,17 @@ impl NetworkConfig {
         if self.model == ModelKind::Mlp && self.mlp_widths != GUIDE_MLP_WIDTHS {
             let uniform = self.mlp_widths.windows(2).all(|w| w[0] == w[1]);
             match (uniform, self.mlp_widths.first()) {
-                (true, Some(width)) => label.push_str(&format!("{}x{width}", self.mlp_widths.len())),
-                _ => label.push_str(&format!("[{}]", self.mlp_widths.iter().map(usize::to_string).collect::<Vec<_>>().join(","))),
+                (true, Some(width)) => {
+                    label.push_str(&format!("{}x{width}", self.mlp_widths.len()))
+                }
+                _ => label.push_str(&format!(
+                    "[{}]",
+                    self.mlp_widths
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
             }
         }
         if self.norm != NormKind::None {
@@ -223,7 +246,11 @@ impl NetworkConfig {
                     .map(|&width| {
                         let linear = glorot.linear(d_input, width, device);
                         d_input = width;
-                        DenseBlock { linear, norm: norm(width, false), after }
+                        DenseBlock {
+                            linear,
+                            norm: norm(width, false),
+                            after,
+                        }
                     })
                     .collect();
                 let output = glorot.linear(d_input, NUM_CLASSES, device);
@@ -250,7 +277,11 @@ impl NetworkConfig {
                     after,
                 };
                 let output = glorot.linear(CNN_DENSE, NUM_CLASSES, device);
-                Network::Cnn(Cnn { features, dense, output })
+                Network::Cnn(Cnn {
+                    features,
+                    dense,
+                    output,
+                })
             }
         }
     }
@@ -263,12 +294,20 @@ impl NetworkConfig {
             NormKind::Batch => Norm::Batch(self.norm_settings.batch_norm(features, device)),
             // LayerNorm over a conv layer normalizes each sample over channels × positions:
             // GroupNorm with one group (Wu & He 2018), with a per-channel scale and shift.
-            NormKind::Layer if spatial => {
-                Norm::Group(GroupNormConfig::new(1, features).with_epsilon(epsilon).init(device))
-            }
-            NormKind::Layer => Norm::Layer(LayerNormConfig::new(features).with_epsilon(epsilon).init(device)),
+            NormKind::Layer if spatial => Norm::Group(
+                GroupNormConfig::new(1, features)
+                    .with_epsilon(epsilon)
+                    .init(device),
+            ),
+            NormKind::Layer => Norm::Layer(
+                LayerNormConfig::new(features)
+                    .with_epsilon(epsilon)
+                    .init(device),
+            ),
             NormKind::Group => Norm::Group(
-                GroupNormConfig::new(group_count(features), features).with_epsilon(epsilon).init(device),
+                GroupNormConfig::new(group_count(features), features)
+                    .with_epsilon(epsilon)
+                    .init(device),
             ),
         })
     }
@@ -352,7 +391,11 @@ pub struct ConvBlock {
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(normalized_relu(self.conv.forward(x), self.norm.as_ref(), self.after))
+        self.pool.forward(normalized_relu(
+            self.conv.forward(x),
+            self.norm.as_ref(),
+            self.after,
+        ))
     }
 }
 
@@ -393,7 +436,10 @@ impl Network {
                 mlp.output.forward(x)
             }
             Network::Cnn(cnn) => {
-                let x = cnn.features.iter().fold(images, |x, block| block.forward(x));
+                let x = cnn
+                    .features
+                    .iter()
+                    .fold(images, |x, block| block.forward(x));
                 let x = cnn.dense.forward(x.flatten::<2>(1, 3));
                 cnn.output.forward(x)
             }
@@ -475,9 +521,23 @@ mod tests {
         for norm in [NormKind::Layer, NormKind::Group] {
             // The same 2 × (128 + 64 + 32) and 2 × (32 + 64 + 64) values as BatchNorm's γ and β.
             let mlp = counts(&config(ModelKind::Mlp, false).with_norm(norm));
-            assert_eq!(mlp, ParameterCounts { trainable: 111_594, running_statistics: 0 }, "{norm}");
+            assert_eq!(
+                mlp,
+                ParameterCounts {
+                    trainable: 111_594,
+                    running_statistics: 0
+                },
+                "{norm}"
+            );
             let cnn = counts(&config(ModelKind::Cnn, false).with_norm(norm));
-            assert_eq!(cnn, ParameterCounts { trainable: 122_250, running_statistics: 0 }, "{norm}");
+            assert_eq!(
+                cnn,
+                ParameterCounts {
+                    trainable: 122_250,
+                    running_statistics: 0
+                },
+                "{norm}"
+            );
         }
     }
 
@@ -496,18 +556,42 @@ mod tests {
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(layers(ModelKind::Mlp, NormKind::Layer), ["ln128", "ln64", "ln32"]);
-        assert_eq!(layers(ModelKind::Mlp, NormKind::Group), ["gn128/8", "gn64/8", "gn32/8"]);
+        assert_eq!(
+            layers(ModelKind::Mlp, NormKind::Layer),
+            ["ln128", "ln64", "ln32"]
+        );
+        assert_eq!(
+            layers(ModelKind::Mlp, NormKind::Group),
+            ["gn128/8", "gn64/8", "gn32/8"]
+        );
         // A conv layer's LayerNorm spans channels × positions: GroupNorm with one group.
-        assert_eq!(layers(ModelKind::Cnn, NormKind::Layer), ["gn32/1", "gn64/1", "ln64"]);
-        assert_eq!(layers(ModelKind::Cnn, NormKind::Group), ["gn32/8", "gn64/8", "gn64/8"]);
-        assert_eq!(layers(ModelKind::Cnn, NormKind::Batch), ["bn32", "bn64", "bn64"]);
+        assert_eq!(
+            layers(ModelKind::Cnn, NormKind::Layer),
+            ["gn32/1", "gn64/1", "ln64"]
+        );
+        assert_eq!(
+            layers(ModelKind::Cnn, NormKind::Group),
+            ["gn32/8", "gn64/8", "gn64/8"]
+        );
+        assert_eq!(
+            layers(ModelKind::Cnn, NormKind::Batch),
+            ["bn32", "bn64", "bn64"]
+        );
         assert!(layers(ModelKind::Cnn, NormKind::None).is_empty());
     }
 
     #[test]
     fn group_count_is_the_largest_divisor_up_to_eight() {
-        let cases = [(32, 8), (64, 8), (128, 8), (100, 5), (7, 7), (3, 3), (13, 1), (12, 6)];
+        let cases = [
+            (32, 8),
+            (64, 8),
+            (128, 8),
+            (100, 5),
+            (7, 7),
+            (3, 3),
+            (13, 1),
+            (12, 6),
+        ];
         for (channels, groups) in cases {
             assert_eq!(group_count(channels), groups, "{channels} channels");
         }
@@ -516,11 +600,16 @@ mod tests {
     #[test]
     fn every_norm_and_position_maps_a_batch_to_ten_logits() {
         let device = Device::flex().autodiff();
-        let images = Tensor::<4>::random([4, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let images =
+            Tensor::<4>::random([4, 1, 28, 28], burn::tensor::Distribution::Default, &device);
         for model in ModelKind::ALL {
             for norm in NormKind::ALL {
                 for position in NormPosition::ALL {
-                    let network = NetworkConfig { position, ..config(model, false).with_norm(norm) }.init(1, &device);
+                    let network = NetworkConfig {
+                        position,
+                        ..config(model, false).with_norm(norm)
+                    }
+                    .init(1, &device);
                     let logits = network.forward(images.clone());
                     assert_eq!(logits.dims(), [4, 10], "{model} {norm} {position}");
                     assert!(values(logits).iter().all(|v| v.is_finite()));
@@ -533,9 +622,17 @@ mod tests {
     fn position_decides_whether_the_norm_sees_relu_output() {
         let device = Device::flex().autodiff();
         let x = Tensor::<2>::random([16, 784], burn::tensor::Distribution::Default, &device);
-        for (position, may_be_negative) in [(NormPosition::Before, false), (NormPosition::After, true)] {
-            let network = NetworkConfig { position, ..config(ModelKind::Mlp, true) }.init(2, &device);
-            let Network::Mlp(mlp) = network else { unreachable!() };
+        for (position, may_be_negative) in
+            [(NormPosition::Before, false), (NormPosition::After, true)]
+        {
+            let network = NetworkConfig {
+                position,
+                ..config(ModelKind::Mlp, true)
+            }
+            .init(2, &device);
+            let Network::Mlp(mlp) = network else {
+                unreachable!()
+            };
             let out = values(mlp.hidden[0].forward(x.clone()));
             let min = out.iter().cloned().fold(f32::MAX, f32::min);
             // ReLU last gives no negatives; BatchNorm last centres the ReLU output at zero.
@@ -545,13 +642,27 @@ mod tests {
 
     #[test]
     fn depth_and_width_shape_the_mlp() {
-        let deep = NetworkConfig { mlp_widths: vec![64; 16], ..config(ModelKind::Mlp, false) };
+        let deep = NetworkConfig {
+            mlp_widths: vec![64; 16],
+            ..config(ModelKind::Mlp, false)
+        };
         let expected = 784 * 64 + 64 + 15 * (64 * 64 + 64) + 64 * 10 + 10;
         assert_eq!(counts(&deep).trainable, expected);
         assert_eq!(deep.label(), "mlp16x64");
-        let deep_bn = NetworkConfig { mlp_widths: vec![64; 16], ..config(ModelKind::Mlp, true) };
-        assert_eq!(counts(&deep_bn), ParameterCounts { trainable: expected + 16 * 128, running_statistics: 16 * 128 });
-        let Network::Mlp(mlp) = deep.init(0, &Device::flex()) else { unreachable!() };
+        let deep_bn = NetworkConfig {
+            mlp_widths: vec![64; 16],
+            ..config(ModelKind::Mlp, true)
+        };
+        assert_eq!(
+            counts(&deep_bn),
+            ParameterCounts {
+                trainable: expected + 16 * 128,
+                running_statistics: 16 * 128
+            }
+        );
+        let Network::Mlp(mlp) = deep.init(0, &Device::flex()) else {
+            unreachable!()
+        };
         assert_eq!(mlp.hidden.len(), 16);
     }
 
@@ -559,37 +670,62 @@ mod tests {
     fn labels_name_every_variation() {
         assert_eq!(config(ModelKind::Mlp, false).label(), "mlp");
         assert_eq!(config(ModelKind::Cnn, true).label(), "cnn+bn");
-        let after = NetworkConfig { position: NormPosition::After, ..config(ModelKind::Mlp, true) };
+        let after = NetworkConfig {
+            position: NormPosition::After,
+            ..config(ModelKind::Mlp, true)
+        };
         assert_eq!(after.label(), "mlp+bn-after");
-        let scaled = NetworkConfig { init_scale: 0.1, ..config(ModelKind::Cnn, false).with_norm(NormKind::Group) };
+        let scaled = NetworkConfig {
+            init_scale: 0.1,
+            ..config(ModelKind::Cnn, false).with_norm(NormKind::Group)
+        };
         assert_eq!(scaled.label(), "cnn+gn×0.1");
-        assert!(after.describe().contains("Dense 128 → ReLU → BN"), "{}", after.describe());
+        assert!(
+            after.describe().contains("Dense 128 → ReLU → BN"),
+            "{}",
+            after.describe()
+        );
     }
 
     #[test]
     fn probe_preactivations_use_batch_statistics_and_leave_running_ones() {
         let device = Device::flex();
         let network = config(ModelKind::Mlp, true).init(3, &device);
-        let images = Tensor::<4>::random([64, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let images = Tensor::<4>::random(
+            [64, 1, 28, 28],
+            burn::tensor::Distribution::Default,
+            &device,
+        );
         let z = values(network.hidden_preactivations(images.clone(), 2).unwrap());
         assert_eq!(z.len(), 64 * 32);
         for feature in 0..32 {
             let mean = z.iter().skip(feature).step_by(32).sum::<f32>() / 64.0;
-            assert!(mean.abs() < 1e-4, "feature {feature}: mean {mean} (γ = 1, β = 0 at init)");
+            assert!(
+                mean.abs() < 1e-4,
+                "feature {feature}: mean {mean} (γ = 1, β = 0 at init)"
+            );
         }
         let bn = network.batch_norms()[2];
         assert_eq!(values(bn.running_mean.value_sync()), vec![0.0; 32]);
         // Without BatchNorm they are the plain Dense outputs.
         let plain = config(ModelKind::Mlp, false).init(3, &device);
         assert!(plain.hidden_preactivations(images.clone(), 0).is_some());
-        assert!(config(ModelKind::Cnn, false).init(3, &device).hidden_preactivations(images, 0).is_none());
+        assert!(
+            config(ModelKind::Cnn, false)
+                .init(3, &device)
+                .hidden_preactivations(images, 0)
+                .is_none()
+        );
     }
 
     #[test]
     fn parameter_counts_match_keras() {
         let device = Device::flex();
         let counts = |model, bn| config(model, bn).init(0, &device).parameter_counts();
-        let expect = |trainable, running_statistics| ParameterCounts { trainable, running_statistics };
+        let expect = |trainable, running_statistics| ParameterCounts {
+            trainable,
+            running_statistics,
+        };
         assert_eq!(counts(ModelKind::Mlp, false), expect(111_146, 0));
         assert_eq!(counts(ModelKind::Mlp, true), expect(111_594, 448));
         assert_eq!(counts(ModelKind::Cnn, false), expect(121_930, 0));
@@ -603,7 +739,11 @@ mod tests {
         for model in ModelKind::ALL {
             for bn in [false, true] {
                 let network = config(model, bn).init(1, &device);
-                assert_eq!(network.forward(images.clone()).dims(), [3, 10], "{model} bn={bn}");
+                assert_eq!(
+                    network.forward(images.clone()).dims(),
+                    [3, 10],
+                    "{model} bn={bn}"
+                );
             }
         }
     }
@@ -613,11 +753,19 @@ mod tests {
         let device = Device::flex();
         let plain = config(ModelKind::Mlp, false).init(5, &device);
         let with_bn = config(ModelKind::Mlp, true).init(5, &device);
-        let (Network::Mlp(a), Network::Mlp(b)) = (plain, with_bn) else { unreachable!() };
+        let (Network::Mlp(a), Network::Mlp(b)) = (plain, with_bn) else {
+            unreachable!()
+        };
         for (x, y) in a.hidden.iter().zip(&b.hidden) {
-            assert_eq!(x.linear.weight.val().into_data(), y.linear.weight.val().into_data());
+            assert_eq!(
+                x.linear.weight.val().into_data(),
+                y.linear.weight.val().into_data()
+            );
         }
-        assert_eq!(a.output.weight.val().into_data(), b.output.weight.val().into_data());
+        assert_eq!(
+            a.output.weight.val().into_data(),
+            b.output.weight.val().into_data()
+        );
     }
 
     #[test]
@@ -626,7 +774,10 @@ mod tests {
         let network = config(ModelKind::Cnn, true).init(0, &device);
         for bn in network.batch_norms() {
             assert_eq!(bn.epsilon, 1e-3);
-            assert!((bn.momentum - 0.01).abs() < 1e-12, "Burn momentum is the new batch's weight");
+            assert!(
+                (bn.momentum - 0.01).abs() < 1e-12,
+                "Burn momentum is the new batch's weight"
+            );
         }
         assert_eq!(network.batch_norms().len(), 3);
     }
@@ -638,7 +789,19 @@ mod tests {
     /// A [4, 2] batch whose two features have means 2 and 10 and (population) variances 0.5 and 2.5.
     fn probe_batch(device: &Device) -> Tensor<2> {
         Tensor::from_data(
-            TensorData::new(vec![1.0f32, 10.0 - 5f32.sqrt(), 2.0, 10.0, 2.0, 10.0, 3.0, 10.0 + 5f32.sqrt()], [4, 2]),
+            TensorData::new(
+                vec![
+                    1.0f32,
+                    10.0 - 5f32.sqrt(),
+                    2.0,
+                    10.0,
+                    2.0,
+                    10.0,
+                    3.0,
+                    10.0 + 5f32.sqrt(),
+                ],
+                [4, 2],
+            ),
             device,
         )
     }
@@ -667,7 +830,10 @@ mod tests {
         let mean = values(bn.running_mean.value_sync());
         let var = values(bn.running_var.value_sync());
         // new = 0.99 · old + 0.01 · batch, from mean 0 and variance 1.
-        assert!((mean[0] - 0.02).abs() < 1e-6 && (mean[1] - 0.10).abs() < 1e-6, "{mean:?}");
+        assert!(
+            (mean[0] - 0.02).abs() < 1e-6 && (mean[1] - 0.10).abs() < 1e-6,
+            "{mean:?}"
+        );
         assert!((var[0] - (0.99 + 0.005)).abs() < 1e-6, "{var:?}");
         assert!((var[1] - (0.99 + 0.025)).abs() < 1e-6, "{var:?}");
         bn.forward(probe_batch(&device));

@@ -21,14 +21,22 @@ pub const SINGLE_WIDTH: u32 = 900;
 
 /// The canvas size for `panels` panels side by side.
 pub fn canvas_size(panels: usize) -> (u32, u32) {
-    if panels <= 1 { (SINGLE_WIDTH, HEIGHT) } else { (WIDTH * panels.min(3) as u32 / 2, HEIGHT) }
+    if panels <= 1 {
+        (SINGLE_WIDTH, HEIGHT)
+    } else {
+        (WIDTH * panels.min(3) as u32 / 2, HEIGHT)
+    }
 }
 
 pub const NO_BN_COLOR: RGBColor = RGBColor(214, 96, 40);
 pub const BN_COLOR: RGBColor = RGBColor(31, 107, 180);
 /// Further series (LayerNorm, GroupNorm, …): colour-blind-friendly, distinct from the two above.
-pub const PALETTE: [RGBColor; 4] =
-    [RGBColor(0, 150, 115), RGBColor(160, 80, 170), RGBColor(120, 120, 120), RGBColor(200, 160, 0)];
+pub const PALETTE: [RGBColor; 4] = [
+    RGBColor(0, 150, 115),
+    RGBColor(160, 80, 170),
+    RGBColor(120, 120, 120),
+    RGBColor(200, 160, 0),
+];
 
 fn register() {
     REGISTER.call_once(|| {
@@ -56,11 +64,21 @@ pub struct Curve {
 
 impl Curve {
     pub fn line(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
-        Self { label: label.into(), color, dashed: false, points, spread: Vec::new(), markers: true }
+        Self {
+            label: label.into(),
+            color,
+            dashed: false,
+            points,
+            spread: Vec::new(),
+            markers: true,
+        }
     }
 
     pub fn dashed(self) -> Self {
-        Self { dashed: true, ..self }
+        Self {
+            dashed: true,
+            ..self
+        }
     }
 
     pub fn with_spread(self, spread: Vec<f64>) -> Self {
@@ -68,7 +86,10 @@ impl Curve {
     }
 
     pub fn without_markers(self) -> Self {
-        Self { markers: false, ..self }
+        Self {
+            markers: false,
+            ..self
+        }
     }
 }
 
@@ -134,7 +155,12 @@ pub struct Panel {
 
 impl Panel {
     /// An epoch-by-epoch panel.
-    pub fn per_epoch(title: impl Into<String>, y_label: impl Into<String>, curves: Vec<Curve>, legend: Legend) -> Self {
+    pub fn per_epoch(
+        title: impl Into<String>,
+        y_label: impl Into<String>,
+        curves: Vec<Curve>,
+        legend: Legend,
+    ) -> Self {
         Self {
             title: title.into(),
             x_label: "Epoch".into(),
@@ -148,16 +174,23 @@ impl Panel {
     }
 
     pub fn floor(self, y: f64) -> Self {
-        Self { y_floor: Some(y), ..self }
+        Self {
+            y_floor: Some(y),
+            ..self
+        }
     }
 }
 
 /// The guide's two panels for a with/without-BatchNorm comparison.
 pub fn comparison_panels(no_bn: &RunMetrics, bn: &RunMetrics) -> Vec<Panel> {
     let series = |m: &RunMetrics, f: fn(&crate::train::EpochMetrics) -> f64| {
-        m.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect::<Vec<_>>()
+        m.epochs
+            .iter()
+            .map(|e| (e.epoch as f64, f(e)))
+            .collect::<Vec<_>>()
     };
-    let curves = |train: fn(&crate::train::EpochMetrics) -> f64, val: fn(&crate::train::EpochMetrics) -> f64| {
+    let curves = |train: fn(&crate::train::EpochMetrics) -> f64,
+                  val: fn(&crate::train::EpochMetrics) -> f64| {
         vec![
             Curve::line("No BN – Training", NO_BN_COLOR, series(no_bn, train)).dashed(),
             Curve::line("No BN – Validation", NO_BN_COLOR, series(no_bn, val)),
@@ -173,14 +206,21 @@ pub fn comparison_panels(no_bn: &RunMetrics, bn: &RunMetrics) -> Vec<Panel> {
             Legend::LowerRight,
         )
         .floor(0.0),
-        Panel::per_epoch("Loss Comparison", "Loss (cross-entropy)", curves(|e| e.train_loss, |e| e.val_loss), Legend::UpperRight),
+        Panel::per_epoch(
+            "Loss Comparison",
+            "Loss (cross-entropy)",
+            curves(|e| e.train_loss, |e| e.val_loss),
+            Legend::UpperRight,
+        ),
     ]
 }
 
 /// Training and validation curves of a single run.
 pub fn run_panels(run: &RunMetrics) -> Vec<Panel> {
     let color = if run.bn { BN_COLOR } else { NO_BN_COLOR };
-    let points = |f: fn(&crate::train::EpochMetrics) -> f64| run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
+    let points = |f: fn(&crate::train::EpochMetrics) -> f64| {
+        run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
+    };
     vec![
         Panel::per_epoch(
             "Accuracy",
@@ -207,7 +247,10 @@ pub fn run_panels(run: &RunMetrics) -> Vec<Panel> {
 /// Renders the panels side by side as PNG (`.png`) or SVG (any other extension), atomically.
 pub fn render(path: &Path, title: &str, panels: &[Panel]) -> Result<(), ReportError> {
     register();
-    let fail = |e: &dyn std::fmt::Display| ReportError::Chart { path: path.into(), message: e.to_string() };
+    let fail = |e: &dyn std::fmt::Display| ReportError::Chart {
+        path: path.into(),
+        message: e.to_string(),
+    };
     let (width, height) = canvas_size(panels.len());
     if path.extension().is_some_and(|ext| ext == "png") {
         let mut rgb = vec![0u8; (width * height * 3) as usize];
@@ -243,7 +286,11 @@ fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::Encod
 
 type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
-fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, panels: &[Panel]) -> DrawResult<DB> {
+fn draw<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    panels: &[Panel],
+) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let body = root.titled(title, ("sans-serif", 26).into_font().style(FontStyle::Bold))?;
     let areas = body.split_evenly((1, panels.len().max(1)));
@@ -271,25 +318,44 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         })
         .collect();
     let all = || curves.iter().flat_map(|(_, p)| p.iter());
-    let (x_lo, x_hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
-    let (x_lo, x_hi) = if x_lo > x_hi { (0.0, 1.0) } else { (x_lo, x_hi) };
-    let (lo, hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1 - p.2), hi.max(p.1 + p.2)));
+    let (x_lo, x_hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.0), hi.max(p.0))
+    });
+    let (x_lo, x_hi) = if x_lo > x_hi {
+        (0.0, 1.0)
+    } else {
+        (x_lo, x_hi)
+    };
+    let (lo, hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
+        (lo.min(p.1 - p.2), hi.max(p.1 + p.2))
+    });
     let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
     let pad = ((hi - lo) * 0.08).max(1e-3);
     // Whole-number axes (epochs, powers of ten or two) get a third of a step of margin.
-    let x_pad = if scale == XScale::Linear && x_hi - x_lo > 50.0 { (x_hi - x_lo) * 0.02 } else { 0.3 };
+    let x_pad = if scale == XScale::Linear && x_hi - x_lo > 50.0 {
+        (x_hi - x_lo) * 0.02
+    } else {
+        0.3
+    };
     let x_range = x_lo - x_pad..x_hi + x_pad;
     let y_range = match panel.y_range {
         Some((lo, hi)) => lo..hi,
         None => (lo - pad).max(panel.y_floor.unwrap_or(f64::MIN))..hi + pad,
     };
     let legend = match panel.legend {
-        Legend::Auto => emptiest_corner(&curves, (x_range.start, x_range.end), (y_range.start, y_range.end)),
+        Legend::Auto => emptiest_corner(
+            &curves,
+            (x_range.start, x_range.end),
+            (y_range.start, y_range.end),
+        ),
         fixed => fixed,
     };
 
     let mut chart = ChartBuilder::on(&area.margin(10, 10, 10, 20))
-        .caption(&panel.title, ("sans-serif", 22).into_font().style(FontStyle::Bold))
+        .caption(
+            &panel.title,
+            ("sans-serif", 22).into_font().style(FontStyle::Bold),
+        )
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(x_range, y_range)?;
@@ -313,7 +379,10 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         if points.iter().any(|p| p.2 > 0.0) {
             let upper = points.iter().map(|p| (p.0, p.1 + p.2));
             let lower = points.iter().rev().map(|p| (p.0, p.1 - p.2));
-            chart.draw_series(std::iter::once(Polygon::new(upper.chain(lower).collect::<Vec<_>>(), color.mix(0.18).filled())))?;
+            chart.draw_series(std::iter::once(Polygon::new(
+                upper.chain(lower).collect::<Vec<_>>(),
+                color.mix(0.18).filled(),
+            )))?;
         }
         let line = points.iter().map(|p| (p.0, p.1));
         let style = color.stroke_width(if curve.dashed { 2 } else { 3 });
@@ -327,14 +396,22 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         .legend(move |(x, y)| {
             // Dashed curves get a dashed key: two short strokes instead of one.
             let style = color.stroke_width(if dashed { 2 } else { 3 });
-            let (first, second) = if dashed { ((0, 9), (15, 24)) } else { ((0, 24), (0, 24)) };
+            let (first, second) = if dashed {
+                ((0, 9), (15, 24))
+            } else {
+                ((0, 24), (0, 24))
+            };
             EmptyElement::at((x, y))
                 + PathElement::new(vec![(first.0, 0), (first.1, 0)], style)
                 + PathElement::new(vec![(second.0, 0), (second.1, 0)], style)
         });
         if curve.markers {
             chart.draw_series(points.iter().map(|p| {
-                if dashed { Circle::new((p.0, p.1), 3, color.stroke_width(2)) } else { Circle::new((p.0, p.1), 4, color.filled()) }
+                if dashed {
+                    Circle::new((p.0, p.1), 3, color.stroke_width(2))
+                } else {
+                    Circle::new((p.0, p.1), 4, color.filled())
+                }
             }))?;
         }
     }
@@ -356,8 +433,17 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
 
 /// The legend corner that hides the fewest points: each corner's box is a third of the width
 /// and a third of the height of the plot.
-fn emptiest_corner(curves: &[(&Curve, Vec<(f64, f64, f64)>)], x: (f64, f64), y: (f64, f64)) -> Legend {
-    let corners = [Legend::LowerRight, Legend::UpperRight, Legend::LowerLeft, Legend::UpperLeft];
+fn emptiest_corner(
+    curves: &[(&Curve, Vec<(f64, f64, f64)>)],
+    x: (f64, f64),
+    y: (f64, f64),
+) -> Legend {
+    let corners = [
+        Legend::LowerRight,
+        Legend::UpperRight,
+        Legend::LowerLeft,
+        Legend::UpperLeft,
+    ];
     let hidden = |corner: Legend| {
         let (right, upper) = match corner {
             Legend::LowerRight => (true, false),
@@ -371,11 +457,22 @@ fn emptiest_corner(curves: &[(&Curve, Vec<(f64, f64, f64)>)], x: (f64, f64), y: 
             .filter(|p| {
                 let fx = (p.0 - x.0) / (x.1 - x.0);
                 let fy = (p.1 - y.0) / (y.1 - y.0);
-                (if right { fx > 2.0 / 3.0 } else { fx < 1.0 / 3.0 }) && (if upper { fy > 2.0 / 3.0 } else { fy < 1.0 / 3.0 })
+                (if right {
+                    fx > 2.0 / 3.0
+                } else {
+                    fx < 1.0 / 3.0
+                }) && (if upper {
+                    fy > 2.0 / 3.0
+                } else {
+                    fy < 1.0 / 3.0
+                })
             })
             .count()
     };
-    corners.into_iter().min_by_key(|c| hidden(*c)).unwrap_or(Legend::UpperRight)
+    corners
+        .into_iter()
+        .min_by_key(|c| hidden(*c))
+        .unwrap_or(Legend::UpperRight)
 }
 
 #[cfg(test)]
@@ -414,12 +511,20 @@ mod tests {
         let info = reader.next_frame(&mut buf).unwrap();
         assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
         // Not a blank canvas: the curves' colours are there.
-        assert!(buf.chunks(3).any(|px| px == [BN_COLOR.0, BN_COLOR.1, BN_COLOR.2]));
+        assert!(
+            buf.chunks(3)
+                .any(|px| px == [BN_COLOR.0, BN_COLOR.1, BN_COLOR.2])
+        );
 
         let svg_path = dir.path().join("c.svg");
         render(&svg_path, "test", &panels).unwrap();
         let svg = std::fs::read_to_string(svg_path).unwrap();
-        for text in ["Accuracy Comparison", "Loss Comparison", "With BN – Validation", "No BN – Training"] {
+        for text in [
+            "Accuracy Comparison",
+            "Loss Comparison",
+            "With BN – Validation",
+            "No BN – Training",
+        ] {
             assert!(svg.contains(text), "missing {text}");
         }
     }
@@ -437,18 +542,33 @@ mod tests {
 
     #[test]
     fn auto_legend_avoids_the_data() {
-        let rising = Curve::line("a", BN_COLOR, vec![(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)]);
+        let rising = Curve::line(
+            "a",
+            BN_COLOR,
+            vec![(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)],
+        );
         let points: Vec<(f64, f64, f64)> = rising.points.iter().map(|p| (p.0, p.1, 0.0)).collect();
         let corner = emptiest_corner(&[(&rising, points)], (0.0, 3.0), (0.0, 3.0));
-        assert!(matches!(corner, Legend::LowerRight | Legend::UpperLeft), "{corner:?}");
+        assert!(
+            matches!(corner, Legend::LowerRight | Legend::UpperLeft),
+            "{corner:?}"
+        );
     }
 
     #[test]
     fn a_single_panel_with_bands_and_a_diverged_point_renders() {
         let dir = tempfile::TempDir::new().unwrap();
-        let curve = Curve::line("BN", BN_COLOR, vec![(1e-4, 90.0), (1e-3, 97.0), (1e-2, f64::NAN)])
-            .with_spread(vec![1.0, 0.5, 0.0]);
-        let panel = Panel { x_scale: XScale::Log10, x_label: "Learning rate".into(), ..Panel::per_epoch("lr", "Accuracy (%)", vec![curve], Legend::Auto) };
+        let curve = Curve::line(
+            "BN",
+            BN_COLOR,
+            vec![(1e-4, 90.0), (1e-3, 97.0), (1e-2, f64::NAN)],
+        )
+        .with_spread(vec![1.0, 0.5, 0.0]);
+        let panel = Panel {
+            x_scale: XScale::Log10,
+            x_label: "Learning rate".into(),
+            ..Panel::per_epoch("lr", "Accuracy (%)", vec![curve], Legend::Auto)
+        };
         let path = dir.path().join("one.png");
         render(&path, "one panel", &[panel]).unwrap();
         let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());

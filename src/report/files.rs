@@ -35,12 +35,20 @@ impl RunMetrics {
 
     pub fn load(dir: &Path) -> Result<Self, ReportError> {
         let path = dir.join(METRICS_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ReportError::Read { path: path.clone(), source })?;
-        let metrics: RunMetrics = serde_json::from_str(&text)
-            .map_err(|e| ReportError::BadMetrics { path: path.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let metrics: RunMetrics =
+            serde_json::from_str(&text).map_err(|e| ReportError::BadMetrics {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         if metrics.epochs.is_empty() {
-            return Err(ReportError::BadMetrics { path, message: "it holds no epochs".into() });
+            return Err(ReportError::BadMetrics {
+                path,
+                message: "it holds no epochs".into(),
+            });
         }
         Ok(metrics)
     }
@@ -106,13 +114,20 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         std::fs::write(dir.path().join(METRICS_FILE), "{\"model\": ").unwrap();
         let message = RunMetrics::load(dir.path()).unwrap_err().to_string();
-        assert!(message.contains("metrics.json is not a valid bnx metrics file"), "{message}");
+        assert!(
+            message.contains("metrics.json is not a valid bnx metrics file"),
+            "{message}"
+        );
     }
 
     #[test]
     fn burn_version_matches_cargo_lock() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock")).unwrap();
         let entry = format!("name = \"burn\"\nversion = \"{BURN_VERSION}\"");
-        assert!(lock.contains(&entry), "Cargo.lock pins a different Burn than {BURN_VERSION}");
+        assert!(
+            lock.contains(&entry),
+            "Cargo.lock pins a different Burn than {BURN_VERSION}"
+        );
     }
 }

@@ -16,10 +16,16 @@ pub use summary::ComparisonSummary;
 #[derive(Debug, Error)]
 pub enum ReportError {
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("{path} is not a valid bnx metrics file: {message}")]
     BadMetrics { path: PathBuf, message: String },
@@ -27,13 +33,18 @@ pub enum ReportError {
     #[error("cannot render chart {path}: {message}")]
     Chart { path: PathBuf, message: String },
 
-    #[error("{path} holds no results: expected a run folder with metrics.json or a comparison folder with no-bn/ and bn/")]
+    #[error(
+        "{path} holds no results: expected a run folder with metrics.json or a comparison folder with no-bn/ and bn/"
+    )]
     NotAResultsDir { path: PathBuf },
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
-    let fail = |source| ReportError::Write { path: path.into(), source };
+    let fail = |source| ReportError::Write {
+        path: path.into(),
+        source,
+    };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -45,7 +56,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        file.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).map_err(fail)?;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(fail)?;
     }
     file.as_file().sync_all().map_err(fail)?;
     file.persist(path).map_err(|e| fail(e.error))?;

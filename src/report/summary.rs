@@ -16,11 +16,15 @@ pub struct VariantSummary {
 
 impl VariantSummary {
     pub fn from_metrics(metrics: &RunMetrics) -> Self {
-        let last = metrics.epochs.last().expect("loaded metrics hold at least one epoch");
-        let best = metrics
+        let last = metrics
             .epochs
-            .iter()
-            .fold(last, |best, e| if e.val_acc > best.val_acc { e } else { best });
+            .last()
+            .expect("loaded metrics hold at least one epoch");
+        let best =
+            metrics.epochs.iter().fold(
+                last,
+                |best, e| if e.val_acc > best.val_acc { e } else { best },
+            );
         let seconds: f64 = metrics.epochs.iter().map(|e| e.seconds).sum();
         Self {
             final_val_acc: last.val_acc,
@@ -55,7 +59,10 @@ pub struct ComparisonSummary {
 
 impl ComparisonSummary {
     pub fn new(no_bn: &RunMetrics, bn: &RunMetrics) -> Self {
-        let (a, b) = (VariantSummary::from_metrics(no_bn), VariantSummary::from_metrics(bn));
+        let (a, b) = (
+            VariantSummary::from_metrics(no_bn),
+            VariantSummary::from_metrics(bn),
+        );
         Self {
             model: bn.model.clone(),
             dataset: bn.dataset.clone(),
@@ -135,7 +142,10 @@ mod tests {
 
     #[test]
     fn summary_picks_final_and_best_and_differences() {
-        let summary = ComparisonSummary::new(&metrics(false, &[0.90, 0.95, 0.94]), &metrics(true, &[0.96, 0.97, 0.98]));
+        let summary = ComparisonSummary::new(
+            &metrics(false, &[0.90, 0.95, 0.94]),
+            &metrics(true, &[0.96, 0.97, 0.98]),
+        );
         assert_eq!(summary.no_bn.best_val_acc, 0.95);
         assert_eq!(summary.no_bn.best_epoch, 2);
         assert_eq!(summary.no_bn.final_val_acc, 0.94);

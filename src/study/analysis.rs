@@ -6,8 +6,8 @@ use super::plan::{BN_AFTER, BN_BEFORE, NO_BN, WITH_BN};
 use super::verdict::{self, Comparison, Outcome, Stat};
 use super::{Budget, RunOutcome, StudyKind, StudyOptions};
 use crate::model::{ModelKind, NormKind};
-use crate::train::STALE_SHARE;
 use crate::report::charts::{BN_COLOR, Curve, Legend, NO_BN_COLOR, PALETTE, Panel, XScale};
+use crate::train::STALE_SHARE;
 
 /// A Markdown-ready table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,7 +59,10 @@ pub fn accuracy_gap(run: &RunOutcome) -> f64 {
 /// 10 % of steps (the initial descent, which is not noise).
 pub fn roughness(losses: &[f32]) -> f64 {
     let skip = losses.len() / 10;
-    let changes: Vec<f64> = losses[skip..].windows(2).map(|w| f64::from(w[1]) - f64::from(w[0])).collect();
+    let changes: Vec<f64> = losses[skip..]
+        .windows(2)
+        .map(|w| f64::from(w[1]) - f64::from(w[0]))
+        .collect();
     if changes.len() < 2 {
         return f64::NAN;
     }
@@ -70,23 +73,48 @@ pub fn roughness(losses: &[f32]) -> f64 {
 /// and 85th percentiles, in units of its final 15–85 spread (scale-free, lower is steadier).
 pub fn drift(run: &RunOutcome) -> f64 {
     let probes = &run.probes;
-    let (Some(last), true) = (probes.last(), probes.len() >= 2) else { return f64::NAN };
+    let (Some(last), true) = (probes.last(), probes.len() >= 2) else {
+        return f64::NAN;
+    };
     let spread = f64::from(last.p85 - last.p15);
     let travel: f64 = probes
         .windows(2)
         .map(|w| {
-            f64::from((w[1].p15 - w[0].p15).abs() + (w[1].p50 - w[0].p50).abs() + (w[1].p85 - w[0].p85).abs())
+            f64::from(
+                (w[1].p15 - w[0].p15).abs()
+                    + (w[1].p50 - w[0].p50).abs()
+                    + (w[1].p85 - w[0].p85).abs(),
+            )
         })
         .sum();
-    if spread > 0.0 { travel / spread } else { f64::NAN }
+    if spread > 0.0 {
+        travel / spread
+    } else {
+        f64::NAN
+    }
 }
 
-fn runs_of<'a>(outcomes: &'a [RunOutcome], series: &'a str, point: &'a str) -> impl Iterator<Item = &'a RunOutcome> {
-    outcomes.iter().filter(move |o| o.spec.series == series && o.spec.point == point)
+fn runs_of<'a>(
+    outcomes: &'a [RunOutcome],
+    series: &'a str,
+    point: &'a str,
+) -> impl Iterator<Item = &'a RunOutcome> {
+    outcomes
+        .iter()
+        .filter(move |o| o.spec.series == series && o.spec.point == point)
 }
 
-fn stat_of(outcomes: &[RunOutcome], series: &str, point: &str, f: impl Fn(&RunOutcome) -> f64) -> Stat {
-    Stat::of(runs_of(outcomes, series, point).map(f).filter(|v| v.is_finite()))
+fn stat_of(
+    outcomes: &[RunOutcome],
+    series: &str,
+    point: &str,
+    f: impl Fn(&RunOutcome) -> f64,
+) -> Stat {
+    Stat::of(
+        runs_of(outcomes, series, point)
+            .map(f)
+            .filter(|v| v.is_finite()),
+    )
 }
 
 /// Grid points in plan order (first appearance).
@@ -111,7 +139,11 @@ fn series_names(outcomes: &[RunOutcome]) -> Vec<String> {
 }
 
 fn pct(stat: Stat) -> String {
-    if stat.n == 0 { "–".into() } else { stat.show(100.0, 2) }
+    if stat.n == 0 {
+        "–".into()
+    } else {
+        stat.show(100.0, 2)
+    }
 }
 
 fn color_of(series: &str, index: usize) -> plotters::style::RGBColor {
@@ -123,7 +155,12 @@ fn color_of(series: &str, index: usize) -> plotters::style::RGBColor {
 }
 
 /// Reduces a study's runs to its summary and verdict.
-pub fn analyze(study: StudyKind, options: &StudyOptions, outcomes: &[RunOutcome], data_note: &str) -> StudySummary {
+pub fn analyze(
+    study: StudyKind,
+    options: &StudyOptions,
+    outcomes: &[RunOutcome],
+    data_note: &str,
+) -> StudySummary {
     let mut caveats = Vec::new();
     let diverged = outcomes.iter().filter(|o| o.diverged.is_some()).count();
     if diverged > 0 {
@@ -188,13 +225,21 @@ fn stale_statistics_caveat(outcomes: &[RunOutcome]) -> Option<String> {
         }
         flagged_runs += 1;
         let epochs: Vec<String> = stale.iter().map(|(e, _)| e.to_string()).collect();
-        let place = format!("{} · {} (epoch {})", o.spec.series, o.spec.point, epochs.join(", "));
+        let place = format!(
+            "{} · {} (epoch {})",
+            o.spec.series,
+            o.spec.point,
+            epochs.join(", ")
+        );
         if !places.contains(&place) {
             places.push(place);
         }
         for (epoch, share) in stale {
             if share > worst.0 {
-                worst = (share, format!("{} · {}, epoch {epoch}", o.spec.series, o.spec.point));
+                worst = (
+                    share,
+                    format!("{} · {}, epoch {epoch}", o.spec.series, o.spec.point),
+                );
             }
         }
     }
@@ -210,10 +255,17 @@ fn stale_statistics_caveat(outcomes: &[RunOutcome]) -> Option<String> {
     })
 }
 
-fn setup(outcomes: &[RunOutcome], seeds: &[u64], data_note: &str, options: &StudyOptions) -> String {
+fn setup(
+    outcomes: &[RunOutcome],
+    seeds: &[u64],
+    data_note: &str,
+    options: &StudyOptions,
+) -> String {
     let mut parts: Vec<String> = Vec::new();
     for model in ModelKind::ALL {
-        let Some(run) = outcomes.iter().find(|o| o.spec.model() == model) else { continue };
+        let Some(run) = outcomes.iter().find(|o| o.spec.model() == model) else {
+            continue;
+        };
         let scale = run.spec.scale;
         let samples = |limit: Option<usize>, what: &str| match limit {
             Some(n) => format!("the first {n} {what} samples"),
@@ -248,18 +300,44 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
             let mut rows = Vec::new();
             let mut comparisons = Vec::new();
             for (point, _) in points(outcomes) {
-                let epochs = runs_of(outcomes, NO_BN, &point).map(|o| o.spec.scale.epochs).max().unwrap_or(0);
+                let epochs = runs_of(outcomes, NO_BN, &point)
+                    .map(|o| o.spec.scale.epochs)
+                    .max()
+                    .unwrap_or(0);
                 for epoch in 1..=epochs {
                     let none = stat_of(outcomes, NO_BN, &point, |o| o.val_acc_at(epoch));
                     let bn = stat_of(outcomes, WITH_BN, &point, |o| o.val_acc_at(epoch));
                     let c = Comparison::of(bn, none, true);
                     comparisons.push(c);
-                    rows.push(vec![point.clone(), epoch.to_string(), pct(none), pct(bn), c.word().into()]);
+                    rows.push(vec![
+                        point.clone(),
+                        epoch.to_string(),
+                        pct(none),
+                        pct(bn),
+                        c.word().into(),
+                    ]);
                 }
             }
-            let table = table(&["Network", "Epoch", "No BN val acc (%)", "With BN val acc (%)", "With BN is"], rows);
-            let detail = format!("With BN vs no BN, validation accuracy per network and epoch: {}.", verdict::tally(&comparisons));
-            (table, detail, verdict::over_grid(&comparisons), format!("Grid points: every (network, epoch). {grid_rule}."))
+            let table = table(
+                &[
+                    "Network",
+                    "Epoch",
+                    "No BN val acc (%)",
+                    "With BN val acc (%)",
+                    "With BN is",
+                ],
+                rows,
+            );
+            let detail = format!(
+                "With BN vs no BN, validation accuracy per network and epoch: {}.",
+                verdict::tally(&comparisons)
+            );
+            (
+                table,
+                detail,
+                verdict::over_grid(&comparisons),
+                format!("Grid points: every (network, epoch). {grid_rule}."),
+            )
         }
         StudyKind::Lr | StudyKind::Init | StudyKind::Depth => {
             let mut rows = Vec::new();
@@ -283,10 +361,23 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
                     pct(none),
                     pct(bn),
                     format!("{:+.2}", 100.0 * (bn.mean - none.mean)),
-                    if counted { c.word().into() } else { format!("({}; not counted)", c.word()) },
+                    if counted {
+                        c.word().into()
+                    } else {
+                        format!("({}; not counted)", c.word())
+                    },
                 ]);
             }
-            let table = table(&["Setting", "No BN val acc (%)", "With BN val acc (%)", "BN − no BN (pp)", "With BN is"], rows);
+            let table = table(
+                &[
+                    "Setting",
+                    "No BN val acc (%)",
+                    "With BN val acc (%)",
+                    "BN − no BN (pp)",
+                    "With BN is",
+                ],
+                rows,
+            );
             match study {
                 StudyKind::Lr => {
                     let best = |series: &str| {
@@ -305,13 +396,23 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
                         bn_best.0,
                         100.0 * bn_best.1
                     );
-                    (table, detail, verdict::over_grid(&comparisons), format!("Grid points: the learning rates above the default 1e-3, final validation accuracy. {grid_rule}."))
+                    (
+                        table,
+                        detail,
+                        verdict::over_grid(&comparisons),
+                        format!(
+                            "Grid points: the learning rates above the default 1e-3, final validation accuracy. {grid_rule}."
+                        ),
+                    )
                 }
                 StudyKind::Init => {
                     let range = |series: &str| {
-                        let means: Vec<f64> =
-                            points(outcomes).iter().map(|(p, _)| stat_of(outcomes, series, p, acc).mean).collect();
-                        means.iter().cloned().fold(f64::MIN, f64::max) - means.iter().cloned().fold(f64::MAX, f64::min)
+                        let means: Vec<f64> = points(outcomes)
+                            .iter()
+                            .map(|(p, _)| stat_of(outcomes, series, p, acc).mean)
+                            .collect();
+                        means.iter().cloned().fold(f64::MIN, f64::max)
+                            - means.iter().cloned().fold(f64::MAX, f64::min)
                     };
                     let detail = format!(
                         "At init scales other than 1, with BN is {}. Spread of mean accuracy across all scales: no BN {:.2} pp, with BN {:.2} pp.",
@@ -319,7 +420,14 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
                         100.0 * range(NO_BN),
                         100.0 * range(WITH_BN)
                     );
-                    (table, detail, verdict::over_grid(&comparisons), format!("Grid points: the init scales other than 1 (Keras' Glorot-uniform), final validation accuracy. {grid_rule}."))
+                    (
+                        table,
+                        detail,
+                        verdict::over_grid(&comparisons),
+                        format!(
+                            "Grid points: the init scales other than 1 (Keras' Glorot-uniform), final validation accuracy. {grid_rule}."
+                        ),
+                    )
                 }
                 _ => {
                     let (shallow, deep) = (advantages.first().cloned(), advantages.last().cloned());
@@ -360,17 +468,41 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
             let mut headers = vec!["Batch size".to_string()];
             headers.extend(norms.iter().map(|n| format!("{n} val acc (%)")));
             let table = Table { headers, rows };
-            let small: Vec<&String> = pts.iter().filter(|(_, x)| *x < 8.0).map(|(p, _)| p).collect();
+            let small: Vec<&String> = pts
+                .iter()
+                .filter(|(_, x)| *x < 8.0)
+                .map(|(p, _)| p)
+                .collect();
             let Some(reference) = reference else {
-                return (table, "batch 32 is missing from the grid".into(), Outcome::NotSupported, String::new());
+                return (
+                    table,
+                    "batch 32 is missing from the grid".into(),
+                    Outcome::NotSupported,
+                    String::new(),
+                );
             };
             let vs_32 = |norm: &str, point: &str| {
-                Comparison::of(stat_of(outcomes, norm, point, acc), stat_of(outcomes, norm, &reference, acc), true)
+                Comparison::of(
+                    stat_of(outcomes, norm, point, acc),
+                    stat_of(outcomes, norm, &reference, acc),
+                    true,
+                )
             };
-            let bn_worse = small.iter().filter(|p| vs_32("BatchNorm", p) == Comparison::Worse).count();
+            let bn_worse = small
+                .iter()
+                .filter(|p| vs_32("BatchNorm", p) == Comparison::Worse)
+                .count();
             let others: Vec<(&str, usize)> = ["LayerNorm", "GroupNorm"]
                 .iter()
-                .map(|n| (*n, small.iter().filter(|p| vs_32(n, p) == Comparison::Worse).count()))
+                .map(|n| {
+                    (
+                        *n,
+                        small
+                            .iter()
+                            .filter(|p| vs_32(n, p) == Comparison::Worse)
+                            .count(),
+                    )
+                })
                 .collect();
             let bn_degrades = !small.is_empty() && bn_worse == small.len();
             let others_hold = others.iter().all(|(_, worse)| *worse == 0);
@@ -399,37 +531,92 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
                 let after = stat_of(outcomes, BN_AFTER, &point, acc);
                 let c = Comparison::of(before, after, true);
                 comparisons.push(c);
-                rows.push(vec![point, pct(none), pct(before), pct(after), c.word().into()]);
+                rows.push(vec![
+                    point,
+                    pct(none),
+                    pct(before),
+                    pct(after),
+                    c.word().into(),
+                ]);
             }
-            let table = table(&["Network", "No BN val acc (%)", "BN before ReLU (%)", "BN after ReLU (%)", "Before is"], rows);
-            let detail = format!("BN before vs after the ReLU, final validation accuracy: {}.", verdict::tally(&comparisons));
-            (table, detail, verdict::over_grid(&comparisons), format!("Grid points: the networks (claim side: BN before the ReLU). {grid_rule}."))
+            let table = table(
+                &[
+                    "Network",
+                    "No BN val acc (%)",
+                    "BN before ReLU (%)",
+                    "BN after ReLU (%)",
+                    "Before is",
+                ],
+                rows,
+            );
+            let detail = format!(
+                "BN before vs after the ReLU, final validation accuracy: {}.",
+                verdict::tally(&comparisons)
+            );
+            (
+                table,
+                detail,
+                verdict::over_grid(&comparisons),
+                format!("Grid points: the networks (claim side: BN before the ReLU). {grid_rule}."),
+            )
         }
         StudyKind::Regularization | StudyKind::Smoothness | StudyKind::Shift => {
-            let point = points(outcomes).first().map(|p| p.0.clone()).unwrap_or_default();
+            let point = points(outcomes)
+                .first()
+                .map(|p| p.0.clone())
+                .unwrap_or_default();
             let m = |series: &str| stat_of(outcomes, series, &point, |o| measure(study, o));
             let (none, bn) = (m(NO_BN), m(WITH_BN));
             let c = Comparison::of(bn, none, false);
             let (name, factor, digits, unit) = match study {
                 StudyKind::Regularization => ("train − val accuracy gap", 100.0, 2, " pp"),
-                StudyKind::Smoothness => ("roughness (std of step-to-step loss change)", 1.0, 4, ""),
-                _ => ("drift of the probed percentiles (final 15–85 spreads travelled)", 1.0, 2, ""),
+                StudyKind::Smoothness => {
+                    ("roughness (std of step-to-step loss change)", 1.0, 4, "")
+                }
+                _ => (
+                    "drift of the probed percentiles (final 15–85 spreads travelled)",
+                    1.0,
+                    2,
+                    "",
+                ),
             };
             let mut rows = Vec::new();
             for series in [NO_BN, WITH_BN] {
                 let runs: Vec<&RunOutcome> = runs_of(outcomes, series, &point).collect();
                 let extra = match study {
                     StudyKind::Regularization => {
-                        let train = Stat::of(runs.iter().filter_map(|o| o.epochs.last()).map(|e| e.train_acc));
-                        format!("train {} %, val {} %", pct(train), pct(stat_of(outcomes, series, &point, acc)))
+                        let train = Stat::of(
+                            runs.iter()
+                                .filter_map(|o| o.epochs.last())
+                                .map(|e| e.train_acc),
+                        );
+                        format!(
+                            "train {} %, val {} %",
+                            pct(train),
+                            pct(stat_of(outcomes, series, &point, acc))
+                        )
                     }
                     StudyKind::Smoothness => {
-                        let last = Stat::of(runs.iter().filter_map(|o| o.epochs.last()).map(|e| e.train_loss));
+                        let last = Stat::of(
+                            runs.iter()
+                                .filter_map(|o| o.epochs.last())
+                                .map(|e| e.train_loss),
+                        );
                         format!("last-epoch train loss {}", last.show(1.0, 4))
                     }
                     _ => {
                         let ends = |f: fn(&crate::train::ProbePoint) -> f32, first: bool| {
-                            Stat::of(runs.iter().filter_map(|o| if first { o.probes.first() } else { o.probes.last() }).map(|p| f64::from(f(p))))
+                            Stat::of(
+                                runs.iter()
+                                    .filter_map(|o| {
+                                        if first {
+                                            o.probes.first()
+                                        } else {
+                                            o.probes.last()
+                                        }
+                                    })
+                                    .map(|p| f64::from(f(p))),
+                            )
                         };
                         format!(
                             "15/50/85th percentiles at start {:.2} / {:.2} / {:.2}, at end {:.2} / {:.2} / {:.2}",
@@ -443,7 +630,11 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
                     }
                 };
                 let stat = if series == NO_BN { none } else { bn };
-                rows.push(vec![series.to_string(), format!("{}{unit}", stat.show(factor, digits)), extra]);
+                rows.push(vec![
+                    series.to_string(),
+                    format!("{}{unit}", stat.show(factor, digits)),
+                    extra,
+                ]);
             }
             let table = table(&["Variant", name, "Context"], rows);
             let detail = format!(
@@ -452,14 +643,19 @@ fn decide(study: StudyKind, outcomes: &[RunOutcome]) -> (Table, String, Outcome,
                 bn.show(factor, digits),
                 c.word()
             );
-            let rule = format!("One comparison of the {name} (lower is better): **supported** if with BN is lower by more than the sum of the standard deviations over seeds, otherwise **not supported**.");
+            let rule = format!(
+                "One comparison of the {name} (lower is better): **supported** if with BN is lower by more than the sum of the standard deviations over seeds, otherwise **not supported**."
+            );
             (table, detail, verdict::over_grid(&[c]), rule)
         }
     }
 }
 
 fn table(headers: &[&str], rows: Vec<Vec<String>>) -> Table {
-    Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows }
+    Table {
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        rows,
+    }
 }
 
 /// The study's chart: means over seeds with a ±1 standard deviation band.
@@ -476,29 +672,46 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                     .into_iter()
                     .map(|(p, x)| (x, stat_of(outcomes, name, &p, f)))
                     .collect();
-                Curve::line(name.clone(), color_of(name, i), stats.iter().map(|(x, s)| (*x, s.mean)).collect())
-                    .with_spread(stats.iter().map(|(_, s)| s.std).collect())
+                Curve::line(
+                    name.clone(),
+                    color_of(name, i),
+                    stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
+                )
+                .with_spread(stats.iter().map(|(_, s)| s.std).collect())
             })
             .collect()
     };
     // Per-epoch curves of one grid point.
-    let per_epoch = |point: &str, f: &dyn Fn(&crate::train::EpochMetrics) -> f64, dashed: bool| -> Vec<Curve> {
-        series
-            .iter()
-            .enumerate()
-            .filter_map(|(i, name)| {
-                let runs: Vec<&RunOutcome> = runs_of(outcomes, name, point).collect();
-                let epochs = runs.iter().map(|o| o.spec.scale.epochs).max()?;
-                let stats: Vec<Stat> = (1..=epochs)
-                    .map(|e| Stat::of(runs.iter().filter_map(|o| o.epochs.get(e - 1)).map(f)))
-                    .collect();
-                let points = stats.iter().enumerate().map(|(e, s)| ((e + 1) as f64, s.mean)).collect();
-                let label = if dashed { format!("{name} – Training") } else { format!("{name} – Validation") };
-                let curve = Curve::line(label, color_of(name, i), points);
-                Some(if dashed { curve.dashed() } else { curve.with_spread(stats.iter().map(|s| s.std).collect()) })
-            })
-            .collect()
-    };
+    let per_epoch =
+        |point: &str, f: &dyn Fn(&crate::train::EpochMetrics) -> f64, dashed: bool| -> Vec<Curve> {
+            series
+                .iter()
+                .enumerate()
+                .filter_map(|(i, name)| {
+                    let runs: Vec<&RunOutcome> = runs_of(outcomes, name, point).collect();
+                    let epochs = runs.iter().map(|o| o.spec.scale.epochs).max()?;
+                    let stats: Vec<Stat> = (1..=epochs)
+                        .map(|e| Stat::of(runs.iter().filter_map(|o| o.epochs.get(e - 1)).map(f)))
+                        .collect();
+                    let points = stats
+                        .iter()
+                        .enumerate()
+                        .map(|(e, s)| ((e + 1) as f64, s.mean))
+                        .collect();
+                    let label = if dashed {
+                        format!("{name} – Training")
+                    } else {
+                        format!("{name} – Validation")
+                    };
+                    let curve = Curve::line(label, color_of(name, i), points);
+                    Some(if dashed {
+                        curve.dashed()
+                    } else {
+                        curve.with_spread(stats.iter().map(|s| s.std).collect())
+                    })
+                })
+                .collect()
+        };
     let sweep = |title: &str, x_label: &str, x_scale: XScale| Panel {
         title: title.into(),
         x_label: x_label.into(),
@@ -517,15 +730,39 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                 if study == StudyKind::Convergence {
                     curves.extend(per_epoch(&point, &|e| 100.0 * e.train_acc, true));
                 }
-                Panel::per_epoch(format!("{point}: validation accuracy"), "Accuracy (%)", curves, Legend::Auto)
+                Panel::per_epoch(
+                    format!("{point}: validation accuracy"),
+                    "Accuracy (%)",
+                    curves,
+                    Legend::Auto,
+                )
             })
             .collect(),
-        StudyKind::Lr => vec![sweep("Final validation accuracy vs learning rate", "Learning rate (Adam)", XScale::Log10)],
-        StudyKind::Init => vec![sweep("Final validation accuracy vs init scale", "Init scale (× Glorot-uniform bound)", XScale::Log10)],
-        StudyKind::Batch => vec![sweep("Final validation accuracy vs batch size", "Batch size", XScale::Log2)],
-        StudyKind::Depth => vec![sweep("Final validation accuracy vs depth", "Hidden layers (64 units each)", XScale::Log2)],
+        StudyKind::Lr => vec![sweep(
+            "Final validation accuracy vs learning rate",
+            "Learning rate (Adam)",
+            XScale::Log10,
+        )],
+        StudyKind::Init => vec![sweep(
+            "Final validation accuracy vs init scale",
+            "Init scale (× Glorot-uniform bound)",
+            XScale::Log10,
+        )],
+        StudyKind::Batch => vec![sweep(
+            "Final validation accuracy vs batch size",
+            "Batch size",
+            XScale::Log2,
+        )],
+        StudyKind::Depth => vec![sweep(
+            "Final validation accuracy vs depth",
+            "Hidden layers (64 units each)",
+            XScale::Log2,
+        )],
         StudyKind::Regularization => {
-            let point = points(outcomes).first().map(|p| p.0.clone()).unwrap_or_default();
+            let point = points(outcomes)
+                .first()
+                .map(|p| p.0.clone())
+                .unwrap_or_default();
             let mut accuracy = per_epoch(&point, &|e| 100.0 * e.val_acc, false);
             accuracy.extend(per_epoch(&point, &|e| 100.0 * e.train_acc, true));
             vec![
@@ -535,7 +772,10 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                     "Gap (percentage points)",
                     per_epoch(&point, &|e| 100.0 * (e.train_acc - e.val_acc), false)
                         .into_iter()
-                        .map(|c| Curve { label: c.label.replace(" – Validation", ""), ..c })
+                        .map(|c| Curve {
+                            label: c.label.replace(" – Validation", ""),
+                            ..c
+                        })
                         .collect(),
                     Legend::Auto,
                 ),
@@ -553,21 +793,36 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
                             .iter()
                             .filter(|o| &o.spec.series == name)
                             .map(|o| {
-                                let losses: Vec<f64> = o.step_losses.iter().map(|&l| f64::from(l)).collect();
-                                if of_changes { losses.windows(2).map(|w| w[1] - w[0]).collect() } else { losses }
+                                let losses: Vec<f64> =
+                                    o.step_losses.iter().map(|&l| f64::from(l)).collect();
+                                if of_changes {
+                                    losses.windows(2).map(|w| w[1] - w[0]).collect()
+                                } else {
+                                    losses
+                                }
                             })
                             .collect();
                         let steps = runs.iter().map(Vec::len).min().unwrap_or(0);
                         let window = (steps / 40).max(10);
                         let stride = (window / 5).max(1);
-                        let ends: Vec<usize> = (steps / 10 + window..=steps).step_by(stride).collect();
+                        let ends: Vec<usize> =
+                            (steps / 10 + window..=steps).step_by(stride).collect();
                         let stats: Vec<(f64, Stat)> = ends
                             .iter()
-                            .map(|&end| (end as f64, Stat::of(runs.iter().map(|r| f(&r[end - window..end])))))
+                            .map(|&end| {
+                                (
+                                    end as f64,
+                                    Stat::of(runs.iter().map(|r| f(&r[end - window..end]))),
+                                )
+                            })
                             .collect();
-                        Curve::line(name.clone(), color_of(name, i), stats.iter().map(|(x, s)| (*x, s.mean)).collect())
-                            .with_spread(stats.iter().map(|(_, s)| s.std).collect())
-                            .without_markers()
+                        Curve::line(
+                            name.clone(),
+                            color_of(name, i),
+                            stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
+                        )
+                        .with_spread(stats.iter().map(|(_, s)| s.std).collect())
+                        .without_markers()
                     })
                     .collect()
             };
@@ -576,48 +831,71 @@ pub fn panels(study: StudyKind, outcomes: &[RunOutcome]) -> Vec<Panel> {
             vec![
                 Panel {
                     x_label: "Optimizer step (end of a rolling window of 1/40 of training)".into(),
-                    ..Panel::per_epoch("Training loss, rolling mean", "Loss (cross-entropy)", rolled(mean, false), Legend::Auto)
+                    ..Panel::per_epoch(
+                        "Training loss, rolling mean",
+                        "Loss (cross-entropy)",
+                        rolled(mean, false),
+                        Legend::Auto,
+                    )
                 },
                 Panel {
                     x_label: "Optimizer step (end of a rolling window of 1/40 of training)".into(),
-                    ..Panel::per_epoch("Roughness: rolling std of step-to-step change", "Std of Δ loss", rolled(std, true), Legend::Auto)
+                    ..Panel::per_epoch(
+                        "Roughness: rolling std of step-to-step change",
+                        "Std of Δ loss",
+                        rolled(std, true),
+                        Legend::Auto,
+                    )
                 },
             ]
         }
-        StudyKind::Shift => shared_y_range(series
-            .iter()
-            .map(|name| {
-                let runs: Vec<&RunOutcome> = outcomes.iter().filter(|o| &o.spec.series == name).collect();
-                let readings = runs.iter().map(|o| o.probes.len()).min().unwrap_or(0);
-                let percentile = |label: &str, color, f: fn(&crate::train::ProbePoint) -> f32| {
-                    let stats: Vec<(f64, Stat)> = (0..readings)
-                        .map(|k| (runs[0].probes[k].step as f64, Stat::of(runs.iter().map(|o| f64::from(f(&o.probes[k]))))))
-                        .collect();
-                    Curve::line(label, color, stats.iter().map(|(x, s)| (*x, s.mean)).collect())
-                        .with_spread(stats.iter().map(|(_, s)| s.std).collect())
-                        .without_markers()
-                };
-                let base = if name == NO_BN { NO_BN_COLOR } else { BN_COLOR };
-                let light = plotters::style::RGBColor(
-                    ((base.0 as u16 + 255) / 2) as u8,
-                    ((base.1 as u16 + 255) / 2) as u8,
-                    ((base.2 as u16 + 255) / 2) as u8,
-                );
-                Panel {
-                    x_label: "Optimizer step".into(),
-                    ..Panel::per_epoch(
-                        format!("{name}: last hidden layer's ReLU input"),
-                        "Pre-activation value",
-                        vec![
-                            percentile("85th percentile", light, |p| p.p85),
-                            percentile("50th percentile", base, |p| p.p50),
-                            percentile("15th percentile", light, |p| p.p15),
-                        ],
-                        Legend::Auto,
-                    )
-                }
-            })
-            .collect()),
+        StudyKind::Shift => shared_y_range(
+            series
+                .iter()
+                .map(|name| {
+                    let runs: Vec<&RunOutcome> =
+                        outcomes.iter().filter(|o| &o.spec.series == name).collect();
+                    let readings = runs.iter().map(|o| o.probes.len()).min().unwrap_or(0);
+                    let percentile =
+                        |label: &str, color, f: fn(&crate::train::ProbePoint) -> f32| {
+                            let stats: Vec<(f64, Stat)> = (0..readings)
+                                .map(|k| {
+                                    (
+                                        runs[0].probes[k].step as f64,
+                                        Stat::of(runs.iter().map(|o| f64::from(f(&o.probes[k])))),
+                                    )
+                                })
+                                .collect();
+                            Curve::line(
+                                label,
+                                color,
+                                stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
+                            )
+                            .with_spread(stats.iter().map(|(_, s)| s.std).collect())
+                            .without_markers()
+                        };
+                    let base = if name == NO_BN { NO_BN_COLOR } else { BN_COLOR };
+                    let light = plotters::style::RGBColor(
+                        ((base.0 as u16 + 255) / 2) as u8,
+                        ((base.1 as u16 + 255) / 2) as u8,
+                        ((base.2 as u16 + 255) / 2) as u8,
+                    );
+                    Panel {
+                        x_label: "Optimizer step".into(),
+                        ..Panel::per_epoch(
+                            format!("{name}: last hidden layer's ReLU input"),
+                            "Pre-activation value",
+                            vec![
+                                percentile("85th percentile", light, |p| p.p85),
+                                percentile("50th percentile", base, |p| p.p50),
+                                percentile("15th percentile", light, |p| p.p15),
+                            ],
+                            Legend::Auto,
+                        )
+                    }
+                })
+                .collect(),
+        ),
     }
 }
 
@@ -631,7 +909,9 @@ fn shared_y_range(mut panels: Vec<Panel>) -> Vec<Panel> {
     });
     let (lo, hi) = values
         .filter(|v| v.0.is_finite() && v.1.is_finite())
-        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v.0), hi.max(v.1)));
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| {
+            (lo.min(v.0), hi.max(v.1))
+        });
     if lo < hi {
         let pad = (hi - lo) * 0.08;
         for panel in &mut panels {
@@ -659,10 +939,20 @@ mod tests {
     #[test]
     fn drift_is_travel_over_final_spread() {
         let spec = plan::runs(StudyKind::Shift, Budget::Tiny, 1, &Default::default()).remove(0);
-        let probe = |step, p50: f32| ProbePoint { step, p15: p50 - 1.0, p50, p85: p50 + 1.0 };
+        let probe = |step, p50: f32| ProbePoint {
+            step,
+            p15: p50 - 1.0,
+            p50,
+            p85: p50 + 1.0,
+        };
         let run = RunOutcome {
             spec,
-            context: crate::study::RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
+            context: crate::study::RunContext {
+                dataset_sha256: String::new(),
+                backend: "flex".into(),
+                adam: Default::default(),
+                bnx_version: String::new(),
+            },
             epochs: Vec::new(),
             diverged: None,
             bn_initial_variance_shares: Vec::new(),

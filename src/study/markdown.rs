@@ -9,15 +9,26 @@ use super::verdict::Outcome;
 pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String {
     let name = summary.study.name();
     let hashes = "#".repeat(level);
-    let image = if image_dir.is_empty() { format!("{name}.png") } else { format!("{image_dir}/{name}.png") };
+    let image = if image_dir.is_empty() {
+        format!("{name}.png")
+    } else {
+        format!("{image_dir}/{name}.png")
+    };
     let mut md = String::new();
     md.push_str(&format!("{hashes} `{name}` — {}\n\n", summary.title));
     md.push_str(&format!("**Claim.** {}\n\n", summary.claim));
-    md.push_str(&format!("**Verdict: {}** on this setup. {}\n\n", badge(summary.verdict), summary.verdict_detail));
+    md.push_str(&format!(
+        "**Verdict: {}** on this setup. {}\n\n",
+        badge(summary.verdict),
+        summary.verdict_detail
+    ));
     md.push_str(&format!("![{name} chart]({image})\n\n"));
     md.push_str(&markdown_table(&summary.table));
     md.push_str(&format!("\n**Rule.** {}\n\n", summary.rule));
-    md.push_str(&format!("**Setup.** {} {} runs.\n\n", summary.setup, summary.runs));
+    md.push_str(&format!(
+        "**Setup.** {} {} runs.\n\n",
+        summary.setup, summary.runs
+    ));
     for caveat in &summary.caveats {
         md.push_str(&format!("- {caveat}\n"));
     }
@@ -33,10 +44,27 @@ fn badge(outcome: Outcome) -> String {
 
 pub fn markdown_table(table: &Table) -> String {
     let escape = |cell: &str| cell.replace('|', "\\|");
-    let mut md = format!("| {} |\n", table.headers.iter().map(|h| escape(h)).collect::<Vec<_>>().join(" | "));
-    md.push_str(&format!("|{}\n", table.headers.iter().map(|_| "---|").collect::<String>()));
+    let mut md = format!(
+        "| {} |\n",
+        table
+            .headers
+            .iter()
+            .map(|h| escape(h))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    md.push_str(&format!(
+        "|{}\n",
+        table.headers.iter().map(|_| "---|").collect::<String>()
+    ));
     for row in &table.rows {
-        md.push_str(&format!("| {} |\n", row.iter().map(|c| escape(c)).collect::<Vec<_>>().join(" | ")));
+        md.push_str(&format!(
+            "| {} |\n",
+            row.iter()
+                .map(|c| escape(c))
+                .collect::<Vec<_>>()
+                .join(" | ")
+        ));
     }
     md
 }
@@ -95,12 +123,21 @@ mod tests {
 
     #[test]
     fn tables_escape_pipes() {
-        let table = Table { headers: vec!["a".into(), "b".into()], rows: vec![vec!["1 | 2".into(), "3".into()]] };
-        assert_eq!(markdown_table(&table), "| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n");
+        let table = Table {
+            headers: vec!["a".into(), "b".into()],
+            rows: vec![vec!["1 | 2".into(), "3".into()]],
+        };
+        assert_eq!(
+            markdown_table(&table),
+            "| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n"
+        );
     }
 
     #[test]
     fn anchors_follow_github() {
-        assert_eq!(anchor("Small batches: BatchNorm vs LayerNorm"), "small-batches-batchnorm-vs-layernorm");
+        assert_eq!(
+            anchor("Small batches: BatchNorm vs LayerNorm"),
+            "small-batches-batchnorm-vs-layernorm"
+        );
     }
 }

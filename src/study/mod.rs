@@ -11,9 +11,9 @@ pub mod plan;
 pub mod verdict;
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -64,15 +64,31 @@ impl StudyKind {
 
     pub fn claim(self) -> &'static str {
         match self {
-            StudyKind::Convergence => "With BatchNorm the network reaches a higher validation accuracy in fewer epochs.",
-            StudyKind::Lr => "BatchNorm lets the network train well at learning rates above the default 1e-3, where the plain network suffers.",
-            StudyKind::Init => "With BatchNorm, training is less sensitive to the scale of the initial weights.",
-            StudyKind::Batch => "BatchNorm degrades with batches smaller than about 8; LayerNorm and GroupNorm, which do not use batch statistics, do not.",
-            StudyKind::Position => "BatchNorm works better before the activation (Dense → BN → ReLU) than after it.",
+            StudyKind::Convergence => {
+                "With BatchNorm the network reaches a higher validation accuracy in fewer epochs."
+            }
+            StudyKind::Lr => {
+                "BatchNorm lets the network train well at learning rates above the default 1e-3, where the plain network suffers."
+            }
+            StudyKind::Init => {
+                "With BatchNorm, training is less sensitive to the scale of the initial weights."
+            }
+            StudyKind::Batch => {
+                "BatchNorm degrades with batches smaller than about 8; LayerNorm and GroupNorm, which do not use batch statistics, do not."
+            }
+            StudyKind::Position => {
+                "BatchNorm works better before the activation (Dense → BN → ReLU) than after it."
+            }
             StudyKind::Depth => "BatchNorm matters more the deeper the network.",
-            StudyKind::Regularization => "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is smaller.",
-            StudyKind::Smoothness => "With BatchNorm the training loss is smoother and more predictable from step to step.",
-            StudyKind::Shift => "BatchNorm keeps the distribution of a hidden layer's inputs stable during training (Ioffe & Szegedy 2015, figure 1).",
+            StudyKind::Regularization => {
+                "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is smaller."
+            }
+            StudyKind::Smoothness => {
+                "With BatchNorm the training loss is smoother and more predictable from step to step."
+            }
+            StudyKind::Shift => {
+                "BatchNorm keeps the distribution of a hidden layer's inputs stable during training (Ioffe & Szegedy 2015, figure 1)."
+            }
         }
     }
 }
@@ -120,7 +136,9 @@ pub struct RunSpec {
 impl RunSpec {
     /// `<series>/<point>/seed-<seed>`, in lower-case words joined by dashes.
     pub fn dir(&self) -> PathBuf {
-        PathBuf::from(slug(&self.series)).join(slug(&self.point)).join(format!("seed-{}", self.seed))
+        PathBuf::from(slug(&self.series))
+            .join(slug(&self.point))
+            .join(format!("seed-{}", self.seed))
     }
 
     pub fn model(&self) -> ModelKind {
@@ -192,7 +210,9 @@ impl RunOutcome {
 
     /// Validation accuracy after `epoch` (1-based); chance once the run has diverged.
     pub fn val_acc_at(&self, epoch: usize) -> f64 {
-        self.epochs.get(epoch - 1).map_or(CHANCE_ACCURACY, |e| e.val_acc)
+        self.epochs
+            .get(epoch - 1)
+            .map_or(CHANCE_ACCURACY, |e| e.val_acc)
     }
 }
 
@@ -230,13 +250,23 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     if plans.is_empty() {
         return Err(Error::Study(format!(
             "no study among {} trains the {}",
-            options.studies.iter().map(|k| k.name()).collect::<Vec<_>>().join(", "),
+            options
+                .studies
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(", "),
             options.model.map_or("chosen network", ModelKind::name)
         )));
     }
     let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
     let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
-    let subsets = Subsets::new(data, plans.iter().flat_map(|(_, runs)| runs.iter().map(|r| r.scale)));
+    let subsets = Subsets::new(
+        data,
+        plans
+            .iter()
+            .flat_map(|(_, runs)| runs.iter().map(|r| r.scale)),
+    );
     let shared = Shared {
         options,
         context: RunContext::of(&options.base, data),
@@ -260,7 +290,10 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
         let data_note = subsets.describe(options.budget);
         let summary = analysis::analyze(kind, options, &outcomes, &data_note);
         write_study(&options.out.join(kind.name()), &summary, &outcomes)?;
-        progress.line(format!("study {kind}: {} — {}", summary.verdict, summary.verdict_detail));
+        progress.line(format!(
+            "study {kind}: {} — {}",
+            summary.verdict, summary.verdict_detail
+        ));
         summaries.push(summary);
     }
     overall.finish_and_clear();
@@ -287,15 +320,31 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
     let outcomes: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; specs.len()]);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let worker = || {
-        while failure.lock().expect("no worker panics holding it").is_none() {
+        while failure
+            .lock()
+            .expect("no worker panics holding it")
+            .is_none()
+        {
             let index = next.fetch_add(1, Ordering::SeqCst);
             let Some(spec) = specs.get(index) else { break };
-            shared.overall.set_message(format!("{kind}: {} {} seed {}", spec.series, spec.point, spec.seed));
+            shared.overall.set_message(format!(
+                "{kind}: {} {} seed {}",
+                spec.series, spec.point, spec.seed
+            ));
             let run_dir = dir.join(spec.dir());
-            let reused = (!shared.options.rerun).then(|| load_outcome(&run_dir, spec, &shared.context)).flatten();
+            let reused = (!shared.options.rerun)
+                .then(|| load_outcome(&run_dir, spec, &shared.context))
+                .flatten();
             let result = match reused {
                 Some(outcome) => Ok(outcome),
-                None => execute(spec, &shared.context, shared.options, shared.subsets, &run_dir, shared.progress),
+                None => execute(
+                    spec,
+                    &shared.context,
+                    shared.options,
+                    shared.subsets,
+                    &run_dir,
+                    shared.progress,
+                ),
             };
             match result {
                 Ok(outcome) => {
@@ -308,7 +357,11 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
                         spec.point,
                         spec.seed,
                         100.0 * outcome.final_val_acc(),
-                        if outcome.diverged.is_some() { ", diverged" } else { "" },
+                        if outcome.diverged.is_some() {
+                            ", diverged"
+                        } else {
+                            ""
+                        },
                         outcome.seconds
                     ));
                     outcomes.lock().expect("no worker panics holding it")[index] = Some(outcome);
@@ -352,7 +405,9 @@ impl<'a> Subsets<'a> {
     }
 
     fn get(&self, scale: Scale) -> &LoadedData {
-        self.made.get(&(scale.limit_train, scale.limit_test)).expect("every planned scale was made up front")
+        self.made
+            .get(&(scale.limit_train, scale.limit_test))
+            .expect("every planned scale was made up front")
     }
 
     fn describe(&self, budget: Budget) -> String {
@@ -396,8 +451,20 @@ fn execute(
         every,
     });
     let started = Instant::now();
-    let outputs = RunOutputs { checkpoint: false, curves: false, step_losses: spec.record_steps };
-    let result = experiment::execute_run(&config, &spec.network, data, run_dir, outputs, probe, progress);
+    let outputs = RunOutputs {
+        checkpoint: false,
+        curves: false,
+        step_losses: spec.record_steps,
+    };
+    let result = experiment::execute_run(
+        &config,
+        &spec.network,
+        data,
+        run_dir,
+        outputs,
+        probe,
+        progress,
+    );
     let outcome = match result {
         Ok(run) => RunOutcome {
             spec: spec.clone(),
@@ -446,7 +513,11 @@ fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> R
     let panels = analysis::panels(summary.study, outcomes);
     let title = format!("{}: {}", summary.study.name(), summary.study.title());
     for ext in ["png", "svg"] {
-        charts::render(&dir.join(format!("{}.{ext}", summary.study.name())), &title, &panels)?;
+        charts::render(
+            &dir.join(format!("{}.{ext}", summary.study.name())),
+            &title,
+            &panels,
+        )?;
     }
     report::write_json(&dir.join(SUMMARY_FILE), summary)?;
     let section = markdown::section(summary, "", 2);
@@ -462,13 +533,22 @@ pub fn write_overall(out: &Path) -> Result<Vec<StudySummary>, Error> {
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read { path: path.clone(), source })?;
-        let summary: StudySummary = serde_json::from_str(&text)
-            .map_err(|e| ReportError::BadMetrics { path: path.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let summary: StudySummary =
+            serde_json::from_str(&text).map_err(|e| ReportError::BadMetrics {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
         summaries.push(summary);
     }
     report::write_json(&out.join(SUMMARY_FILE), &summaries)?;
-    report::write_atomic(&out.join(REPORT_FILE), markdown::report(&summaries).as_bytes())?;
+    report::write_atomic(
+        &out.join(REPORT_FILE),
+        markdown::report(&summaries).as_bytes(),
+    )?;
     Ok(summaries)
 }
 
@@ -499,10 +579,16 @@ mod tests {
 
     #[test]
     fn a_diverged_run_counts_as_chance() {
-        let spec = plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
+        let spec =
+            plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
         let outcome = RunOutcome {
             spec,
-            context: RunContext { dataset_sha256: String::new(), backend: "flex".into(), adam: Default::default(), bnx_version: String::new() },
+            context: RunContext {
+                dataset_sha256: String::new(),
+                backend: "flex".into(),
+                adam: Default::default(),
+                bnx_version: String::new(),
+            },
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),
             bn_initial_variance_shares: Vec::new(),

@@ -20,7 +20,11 @@ pub const BN_AFTER: &str = "BN after ReLU";
 
 /// The data and epochs a run of `study` on `model` gets under `budget`.
 pub fn scale(budget: Budget, study: StudyKind, model: ModelKind) -> Scale {
-    let scale = |train, test, epochs| Scale { limit_train: train, limit_test: test, epochs };
+    let scale = |train, test, epochs| Scale {
+        limit_train: train,
+        limit_test: test,
+        epochs,
+    };
     match (budget, study, model) {
         (Budget::Tiny, StudyKind::Regularization, _) => scale(None, None, 3),
         (Budget::Tiny, _, _) => scale(None, None, 2),
@@ -40,37 +44,77 @@ pub fn scale(budget: Budget, study: StudyKind, model: ModelKind) -> Scale {
 }
 
 /// Every run of `study`, `seeds` seeds each (starting at `base.seed`), in the order they train.
-pub fn runs(study: StudyKind, budget: Budget, seeds: usize, base: &ExperimentConfig) -> Vec<RunSpec> {
+pub fn runs(
+    study: StudyKind,
+    budget: Budget,
+    seeds: usize,
+    base: &ExperimentConfig,
+) -> Vec<RunSpec> {
     let guide = |model: ModelKind, norm: NormKind| NetworkConfig {
         norm_settings: base.batch_norm,
         ..NetworkConfig::guide(model, false).with_norm(norm)
     };
-    let bn_pair = |model| [(NO_BN, guide(model, NormKind::None)), (WITH_BN, guide(model, NormKind::Batch))];
+    let bn_pair = |model| {
+        [
+            (NO_BN, guide(model, NormKind::None)),
+            (WITH_BN, guide(model, NormKind::Batch)),
+        ]
+    };
     // (series, point, x, network, learning rate, batch size)
     let mut grid: Vec<(String, String, f64, NetworkConfig, f64, usize)> = Vec::new();
     let (lr, batch) = (base.learning_rate, base.batch_size);
     match study {
-        StudyKind::Convergence | StudyKind::Regularization | StudyKind::Smoothness | StudyKind::Shift => {
-            let models: &[ModelKind] =
-                if study == StudyKind::Convergence { &ModelKind::ALL } else { &[ModelKind::Mlp] };
+        StudyKind::Convergence
+        | StudyKind::Regularization
+        | StudyKind::Smoothness
+        | StudyKind::Shift => {
+            let models: &[ModelKind] = if study == StudyKind::Convergence {
+                &ModelKind::ALL
+            } else {
+                &[ModelKind::Mlp]
+            };
             for &model in models {
                 for (series, network) in bn_pair(model) {
-                    grid.push((series.into(), model.name().to_uppercase(), 0.0, network, lr, batch));
+                    grid.push((
+                        series.into(),
+                        model.name().to_uppercase(),
+                        0.0,
+                        network,
+                        lr,
+                        batch,
+                    ));
                 }
             }
         }
         StudyKind::Lr => {
             for rate in LEARNING_RATES {
                 for (series, network) in bn_pair(ModelKind::Mlp) {
-                    grid.push((series.into(), format!("lr {rate}"), rate, network, rate, batch));
+                    grid.push((
+                        series.into(),
+                        format!("lr {rate}"),
+                        rate,
+                        network,
+                        rate,
+                        batch,
+                    ));
                 }
             }
         }
         StudyKind::Init => {
             for init_scale in INIT_SCALES {
                 for (series, network) in bn_pair(ModelKind::Mlp) {
-                    let network = NetworkConfig { init_scale, ..network };
-                    grid.push((series.into(), format!("init {init_scale}"), init_scale, network, lr, batch));
+                    let network = NetworkConfig {
+                        init_scale,
+                        ..network
+                    };
+                    grid.push((
+                        series.into(),
+                        format!("init {init_scale}"),
+                        init_scale,
+                        network,
+                        lr,
+                        batch,
+                    ));
                 }
             }
         }
@@ -78,18 +122,39 @@ pub fn runs(study: StudyKind, budget: Budget, seeds: usize, base: &ExperimentCon
             for size in BATCH_SIZES {
                 for norm in NormKind::ALL {
                     let network = guide(ModelKind::Mlp, norm);
-                    grid.push((norm.title().into(), format!("batch {size}"), size as f64, network, lr, size));
+                    grid.push((
+                        norm.title().into(),
+                        format!("batch {size}"),
+                        size as f64,
+                        network,
+                        lr,
+                        size,
+                    ));
                 }
             }
         }
         StudyKind::Position => {
             // The CNN's nine runs would double the quick budget: it joins in the full one.
-            let models: &[ModelKind] = if budget == Budget::Full { &ModelKind::ALL } else { &[ModelKind::Mlp] };
+            let models: &[ModelKind] = if budget == Budget::Full {
+                &ModelKind::ALL
+            } else {
+                &[ModelKind::Mlp]
+            };
             for &model in models {
                 let point = model.name().to_uppercase();
                 let before = guide(model, NormKind::Batch);
-                let after = NetworkConfig { position: NormPosition::After, ..before.clone() };
-                grid.push((NO_BN.into(), point.clone(), 0.0, guide(model, NormKind::None), lr, batch));
+                let after = NetworkConfig {
+                    position: NormPosition::After,
+                    ..before.clone()
+                };
+                grid.push((
+                    NO_BN.into(),
+                    point.clone(),
+                    0.0,
+                    guide(model, NormKind::None),
+                    lr,
+                    batch,
+                ));
                 grid.push((BN_BEFORE.into(), point.clone(), 0.0, before, lr, batch));
                 grid.push((BN_AFTER.into(), point, 0.0, after, lr, batch));
             }
@@ -97,8 +162,18 @@ pub fn runs(study: StudyKind, budget: Budget, seeds: usize, base: &ExperimentCon
         StudyKind::Depth => {
             for depth in DEPTHS {
                 for (series, network) in bn_pair(ModelKind::Mlp) {
-                    let network = NetworkConfig { mlp_widths: vec![DEPTH_WIDTH; depth], ..network };
-                    grid.push((series.into(), format!("depth {depth}"), depth as f64, network, lr, batch));
+                    let network = NetworkConfig {
+                        mlp_widths: vec![DEPTH_WIDTH; depth],
+                        ..network
+                    };
+                    grid.push((
+                        series.into(),
+                        format!("depth {depth}"),
+                        depth as f64,
+                        network,
+                        lr,
+                        batch,
+                    ));
                 }
             }
         }
@@ -136,8 +211,15 @@ mod tests {
         assert_eq!(count(StudyKind::Lr), 7 * 2 * 3);
         assert_eq!(count(StudyKind::Batch), 6 * 4 * 3);
         assert_eq!(count(StudyKind::Position), 3 * 3);
-        assert_eq!(runs(StudyKind::Position, Budget::Full, 3, &base).len(), 2 * 3 * 3);
-        let seeds: std::collections::BTreeSet<u64> = runs(StudyKind::Depth, Budget::Quick, 3, &base).iter().map(|s| s.seed).collect();
+        assert_eq!(
+            runs(StudyKind::Position, Budget::Full, 3, &base).len(),
+            2 * 3 * 3
+        );
+        let seeds: std::collections::BTreeSet<u64> =
+            runs(StudyKind::Depth, Budget::Quick, 3, &base)
+                .iter()
+                .map(|s| s.seed)
+                .collect();
         assert_eq!(seeds.into_iter().collect::<Vec<_>>(), [42, 43, 44]);
     }
 
@@ -150,9 +232,17 @@ mod tests {
             assert_eq!(spec.x as usize, spec.batch_size);
         }
         let depth = runs(StudyKind::Depth, Budget::Quick, 1, &base);
-        assert!(depth.iter().all(|s| s.network.mlp_widths.len() as f64 == s.x && s.batch_size == 32));
+        assert!(
+            depth
+                .iter()
+                .all(|s| s.network.mlp_widths.len() as f64 == s.x && s.batch_size == 32)
+        );
         let shift = runs(StudyKind::Shift, Budget::Quick, 1, &base);
-        assert!(shift.iter().all(|s| s.probe_every == Some(PROBE_EVERY) && s.model() == ModelKind::Mlp));
+        assert!(
+            shift
+                .iter()
+                .all(|s| s.probe_every == Some(PROBE_EVERY) && s.model() == ModelKind::Mlp)
+        );
         let init = runs(StudyKind::Init, Budget::Quick, 1, &base);
         assert!(init.iter().all(|s| s.network.init_scale == s.x));
     }

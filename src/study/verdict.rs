@@ -18,7 +18,11 @@ impl Stat {
         let values: Vec<f64> = values.into_iter().collect();
         let n = values.len();
         if n == 0 {
-            return Self { mean: f64::NAN, std: f64::NAN, n };
+            return Self {
+                mean: f64::NAN,
+                std: f64::NAN,
+                n,
+            };
         }
         let mean = values.iter().sum::<f64>() / n as f64;
         let std = if n < 2 {
@@ -31,7 +35,11 @@ impl Stat {
 
     /// "97.31 ± 0.12" with `digits` decimals, after multiplying by `factor` (100 for percent).
     pub fn show(&self, factor: f64, digits: usize) -> String {
-        format!("{:.digits$} ± {:.digits$}", self.mean * factor, self.std * factor)
+        format!(
+            "{:.digits$} ± {:.digits$}",
+            self.mean * factor,
+            self.std * factor
+        )
     }
 }
 
@@ -51,7 +59,11 @@ impl Comparison {
     /// Compares `claimed` (e.g. with BN) against `other`; `higher_is_better` says which way wins.
     pub fn of(claimed: Stat, other: Stat, higher_is_better: bool) -> Self {
         let margin = claimed.std + other.std;
-        let ahead = if higher_is_better { claimed.mean - other.mean } else { other.mean - claimed.mean };
+        let ahead = if higher_is_better {
+            claimed.mean - other.mean
+        } else {
+            other.mean - claimed.mean
+        };
         if !ahead.is_finite() {
             Comparison::Tie
         } else if ahead > margin {
@@ -93,8 +105,14 @@ impl fmt::Display for Outcome {
 
 /// The rule most studies share, stated as `GRID_RULE`.
 pub fn over_grid(comparisons: &[Comparison]) -> Outcome {
-    let wins = comparisons.iter().filter(|c| **c == Comparison::Better).count();
-    let losses = comparisons.iter().filter(|c| **c == Comparison::Worse).count();
+    let wins = comparisons
+        .iter()
+        .filter(|c| **c == Comparison::Better)
+        .count();
+    let losses = comparisons
+        .iter()
+        .filter(|c| **c == Comparison::Worse)
+        .count();
     if wins == 0 {
         Outcome::NotSupported
     } else if 2 * wins >= comparisons.len() && losses == 0 {
@@ -166,7 +184,13 @@ mod tests {
 
     #[test]
     fn lower_is_better_flips_the_direction() {
-        assert_eq!(Comparison::of(stat(0.1, 0.01), stat(0.5, 0.01), false), Comparison::Better);
-        assert_eq!(Comparison::of(stat(0.1, 0.01), stat(f64::NAN, 0.01), false), Comparison::Tie);
+        assert_eq!(
+            Comparison::of(stat(0.1, 0.01), stat(0.5, 0.01), false),
+            Comparison::Better
+        );
+        assert_eq!(
+            Comparison::of(stat(0.1, 0.01), stat(f64::NAN, 0.01), false),
+            Comparison::Tie
+        );
     }
 }

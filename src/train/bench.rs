@@ -44,7 +44,10 @@ pub fn bench(
         .shuffle(0)
         .set_device(train_device.clone())
         .build(train.clone());
-    assert!(train.len() >= batch_size, "bench needs at least one full batch");
+    assert!(
+        train.len() >= batch_size,
+        "bench needs at least one full batch"
+    );
 
     let mut started = Instant::now();
     let mut done = 0;

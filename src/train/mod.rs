@@ -32,7 +32,11 @@ pub enum TrainError {
     #[error(
         "training diverged: the loss became {value} at epoch {epoch}, step {step}; try a lower learning rate (metrics of the completed epochs are kept)"
     )]
-    NonFiniteLoss { epoch: usize, step: usize, value: f32 },
+    NonFiniteLoss {
+        epoch: usize,
+        step: usize,
+        value: f32,
+    },
 
     #[error("data loader failed at epoch {epoch}: {message}")]
     Data { epoch: usize, message: String },
@@ -150,16 +154,29 @@ pub fn fit(
         let mut tally = StepTally::default();
         let mut last_readback = Instant::now();
         for (step, batch) in train_loader.iter().enumerate() {
-            let batch = batch.map_err(|e| TrainError::Data { epoch, message: e.to_string() })?;
-            let (next, loss, correct, size) =
-                train_step(model, &mut optimizer, &loss_fn, batch, options.learning_rate);
+            let batch = batch.map_err(|e| TrainError::Data {
+                epoch,
+                message: e.to_string(),
+            })?;
+            let (next, loss, correct, size) = train_step(
+                model,
+                &mut optimizer,
+                &loss_fn,
+                batch,
+                options.learning_rate,
+            );
             model = next;
             tally.push(loss, correct, size);
             steps_done += 1;
-            if let Some(probe) = options.probe.as_ref().filter(|p| steps_done % p.every.max(1) == 0) {
+            if let Some(probe) = options
+                .probe
+                .as_ref()
+                .filter(|p| steps_done % p.every.max(1) == 0)
+            {
                 probes.push(read_probe(&model.valid(), probe, steps_done));
             }
-            let due = tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
+            let due =
+                tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
             if due || step + 1 == steps {
                 tally.flush(epoch, step + 1)?;
                 last_readback = Instant::now();
@@ -208,7 +225,13 @@ pub fn fit(
         on_epoch(&metrics).map_err(TrainError::Observer)?;
         history.push(metrics);
     }
-    Ok(FitOutcome { network: model.valid(), epochs: history, step_losses, probes, initial_variance_shares })
+    Ok(FitOutcome {
+        network: model.valid(),
+        epochs: history,
+        step_losses,
+        probes,
+        initial_variance_shares,
+    })
 }
 
 /// The 15th, 50th and 85th percentiles of the probe layer's ReLU inputs.
@@ -221,7 +244,12 @@ fn read_probe(model: &Network, probe: &ProbeSpec, step: usize) -> ProbePoint {
         .try_to_vec::<f32>()
         .expect("f32 data");
     let [p15, p50, p85] = percentiles(values, [0.15, 0.50, 0.85]);
-    ProbePoint { step, p15, p50, p85 }
+    ProbePoint {
+        step,
+        p15,
+        p50,
+        p85,
+    }
 }
 
 /// Nearest-rank percentiles (NaN sorts last, so a diverged layer shows up as NaN).
@@ -250,7 +278,13 @@ pub fn initial_variance_share(model: &Network, steps_done: usize) -> Option<f64>
     let mut worst = 0.0f64;
     for bn in norms {
         let start = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
-        let variances = bn.running_var.value_sync().into_data().convert::<f32>().try_to_vec::<f32>().expect("f32 data");
+        let variances = bn
+            .running_var
+            .value_sync()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
         for variance in variances {
             // Inference divides by √(running_var + ε): the start matters relative to that, and a
             // dead channel (variance 0) is harmless once the start is small against ε.
@@ -326,8 +360,15 @@ pub fn evaluate(model: &Network, loader: &dyn DataLoader<ImageBatch>) -> (f64, f
 
 /// Writes the model's parameters and BN running statistics as a burnpack file, atomically.
 pub fn save_checkpoint(model: &Network, path: &Path) -> Result<(), TrainError> {
-    let fail = |message: String| TrainError::Checkpoint { path: path.into(), message };
-    let bytes = model.valid().into_record().into_bytes().map_err(|e| fail(e.to_string()))?;
+    let fail = |message: String| TrainError::Checkpoint {
+        path: path.into(),
+        message,
+    };
+    let bytes = model
+        .valid()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| fail(e.to_string()))?;
     crate::report::write_atomic(path, &bytes).map_err(|e| fail(e.to_string()))
 }
 
@@ -374,7 +415,11 @@ impl StepTally {
         let first_step = step + 1 - sizes.len();
         for (i, ((loss, hits), size)) in losses.iter().zip(&correct).zip(&sizes).enumerate() {
             if !loss.is_finite() {
-                return Err(TrainError::NonFiniteLoss { epoch, step: first_step + i, value: *loss });
+                return Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    step: first_step + i,
+                    value: *loss,
+                });
             }
             self.step_losses.push(*loss);
             self.loss_sum += f64::from(*loss) * *size as f64;
@@ -435,9 +480,17 @@ mod tests {
         let config = NetworkConfig::guide(ModelKind::Mlp, bn);
         let network = config.init(11, &device);
         let (train, test) = (separable_set(160, 0), separable_set(40, 3));
-        fit(network, &train, &test, &device, &options(epochs), &Progress::silent(), |_| Ok(()))
-            .unwrap()
-            .epochs
+        fit(
+            network,
+            &train,
+            &test,
+            &device,
+            &options(epochs),
+            &Progress::silent(),
+            |_| Ok(()),
+        )
+        .unwrap()
+        .epochs
     }
 
     #[test]
@@ -445,7 +498,10 @@ mod tests {
         for bn in [false, true] {
             let epochs = run(BackendKind::Flex, bn, 4);
             let (first, last) = (&epochs[0], &epochs[3]);
-            assert!(last.train_loss < 0.5 * first.train_loss, "bn={bn}: {epochs:?}");
+            assert!(
+                last.train_loss < 0.5 * first.train_loss,
+                "bn={bn}: {epochs:?}"
+            );
             assert!(last.val_acc >= 0.95, "bn={bn}: {epochs:?}");
             assert!(epochs.iter().all(|e| (0.0..=1.0).contains(&e.train_acc)));
         }
@@ -454,7 +510,10 @@ mod tests {
     #[test]
     fn same_seed_gives_identical_metrics_on_ndarray() {
         let strip = |epochs: Vec<EpochMetrics>| {
-            epochs.into_iter().map(|e| (e.train_loss, e.train_acc, e.val_loss, e.val_acc)).collect::<Vec<_>>()
+            epochs
+                .into_iter()
+                .map(|e| (e.train_loss, e.train_acc, e.val_loss, e.val_acc))
+                .collect::<Vec<_>>()
         };
         let a = strip(run(BackendKind::Ndarray, true, 2));
         let b = strip(run(BackendKind::Ndarray, true, 2));
@@ -469,16 +528,32 @@ mod tests {
         let mut opts = options(3);
         opts.learning_rate = 1e30;
         let mut recorded = 0;
-        let err = fit(network, &set, &set, &device, &opts, &Progress::silent(), |_| {
-            recorded += 1;
-            Ok(())
-        })
+        let err = fit(
+            network,
+            &set,
+            &set,
+            &device,
+            &opts,
+            &Progress::silent(),
+            |_| {
+                recorded += 1;
+                Ok(())
+            },
+        )
         .err()
         .expect("a learning rate of 1e30 must diverge");
-        let TrainError::NonFiniteLoss { epoch, step, .. } = err else { panic!("{err}") };
-        assert!(epoch >= 1 && step >= 1 && step <= 4, "epoch {epoch} step {step}");
+        let TrainError::NonFiniteLoss { epoch, step, .. } = err else {
+            panic!("{err}")
+        };
+        assert!(
+            epoch >= 1 && step >= 1 && step <= 4,
+            "epoch {epoch} step {step}"
+        );
         assert_eq!(recorded, epoch - 1, "completed epochs were handed over");
-        assert!(err.to_string().contains(&format!("epoch {epoch}, step {step}")));
+        assert!(
+            err.to_string()
+                .contains(&format!("epoch {epoch}, step {step}"))
+        );
     }
 
     #[test]
@@ -487,15 +562,37 @@ mod tests {
         let (train, test) = (separable_set(160, 0), separable_set(40, 3));
         let images = crate::data::ImageBatcher::images(&train, 0..32, &device);
         let mut opts = options(2);
-        opts.probe = Some(ProbeSpec { images, layer: 2, every: 4 });
+        opts.probe = Some(ProbeSpec {
+            images,
+            layer: 2,
+            every: 4,
+        });
         let network = NetworkConfig::guide(ModelKind::Mlp, true).init(1, &device);
-        let outcome = fit(network, &train, &test, &device, &opts, &Progress::silent(), |_| Ok(())).unwrap();
+        let outcome = fit(
+            network,
+            &train,
+            &test,
+            &device,
+            &opts,
+            &Progress::silent(),
+            |_| Ok(()),
+        )
+        .unwrap();
         assert_eq!(outcome.step_losses.len(), 2 * 10);
         let steps: Vec<usize> = outcome.probes.iter().map(|p| p.step).collect();
         assert_eq!(steps, [0, 4, 8, 12, 16, 20]);
-        assert!(outcome.probes.iter().all(|p| p.p15 <= p.p50 && p.p50 <= p.p85));
+        assert!(
+            outcome
+                .probes
+                .iter()
+                .all(|p| p.p15 <= p.p50 && p.p50 <= p.p85)
+        );
         // Keras-semantics epoch loss is the sample-weighted mean of the step losses.
-        let first_epoch: f64 = outcome.step_losses[..10].iter().map(|&l| f64::from(l) * 16.0).sum::<f64>() / 160.0;
+        let first_epoch: f64 = outcome.step_losses[..10]
+            .iter()
+            .map(|&l| f64::from(l) * 16.0)
+            .sum::<f64>()
+            / 160.0;
         assert!((first_epoch - outcome.epochs[0].train_loss).abs() < 1e-6);
     }
 
@@ -509,7 +606,13 @@ mod tests {
         // 100 steps later 0.99^100 = 0.366 of the start would be left of a variance of 1.
         let share = initial_variance_share(&network, 100).unwrap();
         assert!((share - 0.99f64.powi(100) / 1.001).abs() < 1e-9, "{share}");
-        assert_eq!(initial_variance_share(&NetworkConfig::guide(ModelKind::Mlp, false).init(1, &device), 5), None);
+        assert_eq!(
+            initial_variance_share(
+                &NetworkConfig::guide(ModelKind::Mlp, false).init(1, &device),
+                5
+            ),
+            None
+        );
     }
 
     #[test]
@@ -528,13 +631,30 @@ mod tests {
         let mut opts = options(1);
         opts.checkpoint = Some(path.clone());
         let set = separable_set(32, 0);
-        let trained = fit(config.init(1, &device), &set, &set, &device, &opts, &Progress::silent(), |_| Ok(()))
-            .unwrap()
-            .network;
+        let trained = fit(
+            config.init(1, &device),
+            &set,
+            &set,
+            &device,
+            &opts,
+            &Progress::silent(),
+            |_| Ok(()),
+        )
+        .unwrap()
+        .network;
         let loaded = config.init(99, &device).load_file(&path);
         let probe = Tensor::<4>::ones([2, 1, 28, 28], &device).mul_scalar(0.5);
-        let a = trained.forward(probe.clone()).into_data().try_to_vec::<f32>().unwrap();
-        let b = loaded.valid().forward(probe).into_data().try_to_vec::<f32>().unwrap();
+        let a = trained
+            .forward(probe.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let b = loaded
+            .valid()
+            .forward(probe)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         assert_eq!(a, b);
     }
 }

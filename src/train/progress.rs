@@ -25,11 +25,21 @@ impl Progress {
     /// Bars only when stdout is a terminal; lines unless quiet.
     pub fn new(verbosity: Verbosity) -> Self {
         let bars = verbosity == Verbosity::Normal && std::io::stdout().is_terminal();
-        Self { verbosity, bars, epoch_lines: true, multi: None }
+        Self {
+            verbosity,
+            bars,
+            epoch_lines: true,
+            multi: None,
+        }
     }
 
     pub fn silent() -> Self {
-        Self { verbosity: Verbosity::Quiet, bars: false, epoch_lines: false, multi: None }
+        Self {
+            verbosity: Verbosity::Quiet,
+            bars: false,
+            epoch_lines: false,
+            multi: None,
+        }
     }
 
     /// For many runs in a row: an overall bar over `runs` runs above each run's epoch bar,
@@ -86,7 +96,10 @@ impl Progress {
         // Join the multi-bar display before anything is drawn: a bar drawing on its own first
         // would leave a stray line above the display.
         let bar = match &self.multi {
-            Some(multi) => multi.add(ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::hidden())),
+            Some(multi) => multi.add(ProgressBar::with_draw_target(
+                Some(steps),
+                ProgressDrawTarget::hidden(),
+            )),
             None => ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stdout()),
         };
         bar.set_style(
