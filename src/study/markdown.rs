@@ -78,11 +78,12 @@ pub fn report(summaries: &[StudySummary]) -> String {
          printed with it (see `src/study/verdict.rs` and `src/study/analysis.rs`), never by hand. Means are \
          over seeds, ± one sample standard deviation; the charts shade ± one standard deviation.\n\n",
     );
-    let budgets: Vec<String> = {
-        let mut b: Vec<String> = summaries.iter().map(|s| s.budget.to_string()).collect();
-        b.dedup();
-        b
-    };
+    let mut budgets: Vec<String> = Vec::new();
+    for budget in summaries.iter().map(|s| s.budget.to_string()) {
+        if !budgets.contains(&budget) {
+            budgets.push(budget);
+        }
+    }
     if !budgets.is_empty() {
         md.push_str(&format!("Budget: {}.\n\n", budgets.join(", ")));
     }

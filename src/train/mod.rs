@@ -213,9 +213,9 @@ pub fn fit(
             metrics.seconds,
             train.len() as f64 / train_seconds,
         ));
-        if let Some(share) = initial_variance_share(&model, epoch * steps) {
+        if let Some(share) = initial_variance_share(&model, steps_done) {
             initial_variance_shares.push(share);
-            if let Some(warning) = stale_statistics_warning(share, epoch * steps) {
+            if let Some(warning) = stale_statistics_warning(share, steps_done) {
                 progress.epoch_line(warning);
             }
         }
@@ -379,7 +379,6 @@ struct StepTally {
     pending_correct: Vec<Tensor<1, Int>>,
     pending_sizes: Vec<usize>,
     step_losses: Vec<f32>,
-    steps_done: usize,
     loss_sum: f64,
     correct: u64,
     seen: u64,
@@ -426,7 +425,6 @@ impl StepTally {
             self.correct += *hits as u64;
             self.seen += *size as u64;
         }
-        self.steps_done = step;
         Ok(())
     }
 
