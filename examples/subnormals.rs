@@ -1,8 +1,9 @@
 //! Why the MLP without BatchNorm slows down as it trains: subnormal floats.
 //!
 //! Trains the guide's MLP without BatchNorm for 5 epochs on the bundled MNIST (flex backend,
-//! seed 42) twice: as bnx does, then with the CPU set to flush subnormal results to zero and
-//! treat subnormal inputs as zero (x86-64 MXCSR FTZ and DAZ, on this thread). Prints the epoch
+//! seed 42) twice: with exact IEEE subnormals (`--keep-subnormals`), then as bnx trains by
+//! default, with the CPU flushing subnormal results to zero and treating subnormal inputs as
+//! zero (x86-64 MXCSR FTZ and DAZ, on this thread and every rayon worker). Prints the epoch
 //! seconds and validation accuracies of both.
 //!
 //!     cargo run --release --example subnormals
@@ -10,12 +11,12 @@
 use bnx::config::ExperimentConfig;
 use bnx::model::{ModelKind, NetworkConfig};
 use bnx::train::progress::Progress;
-use bnx::train::{self, FitOptions};
+use bnx::train::{self, FitOptions, subnormals};
 
 fn main() -> anyhow::Result<()> {
     let config = ExperimentConfig::default();
     let data = bnx::experiment::load_data(&config)?;
-    let device = config.backend.device();
+    let device = config.backend.open()?.device;
     let options = FitOptions {
         epochs: 5,
         batch_size: config.batch_size,
@@ -27,7 +28,7 @@ fn main() -> anyhow::Result<()> {
         probe: None,
     };
     for flush in [false, true] {
-        if flush && !flush_subnormals() {
+        if !subnormals::set_flush(flush) {
             println!("flushing subnormals is only implemented for x86-64 here");
             break;
         }
@@ -52,33 +53,15 @@ fn main() -> anyhow::Result<()> {
             .map(|e| format!("{:.2}", 100.0 * e.val_acc))
             .collect();
         println!(
-            "{:<26} epoch seconds {}   val acc % {}",
+            "{:<28} epoch seconds {}   val acc % {}",
             if flush {
-                "subnormals flushed to 0:"
+                "flushed to 0 (bnx default):"
             } else {
-                "as bnx trains:"
+                "IEEE subnormals:"
             },
             seconds.join(" "),
             accuracy.join(" ")
         );
     }
     Ok(())
-}
-
-/// Sets FTZ and DAZ in this thread's MXCSR; false where that is not available.
-#[allow(deprecated)] // _mm_setcsr: deprecated in favour of inline assembly, still correct
-fn flush_subnormals() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
-        const FTZ: u32 = 1 << 15;
-        const DAZ: u32 = 1 << 6;
-        // SAFETY: only changes how this thread rounds subnormal floats.
-        unsafe { _mm_setcsr(_mm_getcsr() | FTZ | DAZ) };
-        true
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }

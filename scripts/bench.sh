@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
-# Training throughput of the four networks on each CPU backend: samples/s, ms/step and the
-# projected seconds of one 60,000-sample epoch, over a fixed number of steps after a warm-up.
+# Training speed of the guide's four networks: bnx's backends against PyTorch and Keras, on this
+# machine, same thread count, interleaved runs, median of several. Prints a Markdown table
+# (also written to results/bench.md) and keeps every sample in results/bench-samples.jsonl.
 #
-#   scripts/bench.sh                      # 100 timed steps, batch 32, flex and ndarray
-#   STEPS=300 scripts/bench.sh --batch-size 128
+#   scripts/bench.sh                                  # flex, ndarray, PyTorch, Keras; 3 rounds
+#   scripts/bench.sh --frameworks flex,wgpu,pytorch --batches 32 --rounds 5
 #
-# Extra arguments go to `bnx bench` (see `bnx bench --help`). The Markdown table is also
-# written to results/bench.md.
+# Arguments go to scripts/bench.py (see --help there). The first run installs the reference
+# frameworks (scripts/reference/requirements.txt: PyTorch, TensorFlow, Keras; about 4 GB) into
+# scripts/reference/.venv from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS="${STEPS:-100}"
-WARMUP="${WARMUP:-10}"
-echo "machine: $(nproc) cores, $(uname -m), $(date -u +%Y-%m-%d)"
-cargo run --release --quiet -- bench --steps "$STEPS" --warmup "$WARMUP" --markdown results/bench.md "$@"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bnx/target}"
+
+venv=scripts/reference/.venv
+if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/reference/requirements.txt "$venv/requirements.txt"; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/reference/requirements.txt
+    cp scripts/reference/requirements.txt "$venv/requirements.txt"
+fi
+
+cargo build --release --quiet
+rm -f results/bench-samples.jsonl
+exec python3 scripts/bench.py --bnx "$CARGO_TARGET_DIR/release/bnx" --python "$venv/bin/python" \
+    --markdown results/bench.md --samples results/bench-samples.jsonl "$@"

@@ -138,7 +138,8 @@ pub struct RunArgs {
     /// Seed for initial weights and the per-epoch shuffle [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Compute backend [default: flex].
+    /// Compute backend: flex and ndarray run on the CPU, wgpu and cuda on a GPU, auto picks
+    /// the fastest available [default: flex].
     #[arg(long, value_parser = named::<BackendKind>())]
     pub backend: Option<BackendKind>,
     /// Train on the first N training samples only.
@@ -147,6 +148,10 @@ pub struct RunArgs {
     /// Validate on the first N test samples only.
     #[arg(long, value_name = "N")]
     pub limit_test: Option<usize>,
+    /// Keep exact IEEE subnormal arithmetic on the CPU (slower); by default bnx flushes
+    /// subnormals to zero, as TensorFlow does.
+    #[arg(long)]
+    pub keep_subnormals: bool,
     /// No progress bars or epoch lines; results only.
     #[arg(long, short)]
     pub quiet: bool,
@@ -165,6 +170,7 @@ impl RunArgs {
             backend: self.backend,
             limit_train: self.limit_train,
             limit_test: self.limit_test,
+            flush_subnormals: self.keep_subnormals.then_some(false),
             ..network
         }
     }
@@ -237,6 +243,13 @@ pub enum ModelChoice {
     All,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VariantChoice {
+    NoBn,
+    Bn,
+    Both,
+}
+
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Network(s) to compare [default: the config's model, else mlp].
@@ -263,6 +276,9 @@ pub struct BenchArgs {
     /// Network(s) to time.
     #[arg(long, value_enum, default_value = "all")]
     pub model: ModelChoice,
+    /// Which variants to time.
+    #[arg(long, value_enum, default_value = "both")]
+    pub variant: VariantChoice,
     /// Backends to time, comma-separated.
     #[arg(long = "backends", value_delimiter = ',', value_parser = named::<BackendKind>(), default_value = "flex,ndarray")]
     pub backends: Vec<BackendKind>,
@@ -275,6 +291,9 @@ pub struct BenchArgs {
     /// Also write the Markdown table to this file.
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Print one JSON object per row instead of the table (for scripts/bench.py).
+    #[arg(long)]
+    pub json: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -355,11 +374,12 @@ fn study(args: StudyArgs) -> Result<()> {
     Ok(())
 }
 
+/// The run settings, validated, with the backend opened: a missing GPU or driver is reported
+/// before anything is loaded or written.
 fn resolve(run: &RunArgs, overrides: Overrides) -> Result<ExperimentConfig> {
-    Ok(ExperimentConfig::resolve(
-        run.config.as_deref(),
-        &run.overrides(overrides),
-    )?)
+    let config = ExperimentConfig::resolve(run.config.as_deref(), &run.overrides(overrides))?;
+    config.backend.open()?;
+    Ok(config)
 }
 
 fn train(args: TrainArgs) -> Result<()> {
@@ -468,15 +488,27 @@ fn bench(args: BenchArgs) -> Result<()> {
         );
     }
     let progress = args.run.progress();
+    let variants: &[bool] = match args.variant {
+        VariantChoice::NoBn => &[false],
+        VariantChoice::Bn => &[true],
+        VariantChoice::Both => &[false, true],
+    };
     let rows = experiment::bench(
         &config,
         &models,
+        variants,
         &args.backends,
         &data,
         args.warmup,
         args.steps,
         &progress,
-    );
+    )?;
+    if args.json {
+        for row in &rows {
+            println!("{}", serde_json::to_string(row)?);
+        }
+        return Ok(());
+    }
     let table = experiment::bench_table(&rows);
     println!("\n{table}");
     if let Some(path) = args.markdown {

@@ -81,6 +81,9 @@ pub struct ExperimentConfig {
     pub limit_test: Option<usize>,
     pub adam: AdamSettings,
     pub batch_norm: BatchNormSettings,
+    /// CPU backends: flush subnormal floats to zero (FTZ/DAZ), as TensorFlow does. Much faster
+    /// once small gradients decay; `false` keeps exact IEEE arithmetic.
+    pub flush_subnormals: bool,
 }
 
 impl Default for ExperimentConfig {
@@ -104,6 +107,7 @@ impl Default for ExperimentConfig {
             limit_test: None,
             adam: AdamSettings::default(),
             batch_norm: BatchNormSettings::default(),
+            flush_subnormals: true,
         }
     }
 }
@@ -127,6 +131,7 @@ pub struct Overrides {
     pub backend: Option<BackendKind>,
     pub limit_train: Option<usize>,
     pub limit_test: Option<usize>,
+    pub flush_subnormals: Option<bool>,
 }
 
 impl ExperimentConfig {
@@ -188,7 +193,8 @@ impl ExperimentConfig {
             batch_size,
             learning_rate,
             seed,
-            backend
+            backend,
+            flush_subnormals
         );
         if o.hidden_layers.is_some() {
             self.hidden_layers = o.hidden_layers;
@@ -438,6 +444,22 @@ mod tests {
                 .to_string();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn subnormals_flush_by_default_and_the_flag_or_file_keeps_them() {
+        assert!(ExperimentConfig::default().flush_subnormals);
+        let kept = Overrides {
+            flush_subnormals: Some(false),
+            ..Default::default()
+        };
+        assert!(
+            !ExperimentConfig::resolve(None, &kept)
+                .unwrap()
+                .flush_subnormals
+        );
+        let file = ExperimentConfig::from_json(r#"{"flush_subnormals": false}"#).unwrap();
+        assert!(!file.flush_subnormals);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::data::{self, LoadedData};
 use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE};
 use crate::report::{self, ComparisonSummary, ReportError, RunMetrics, RunRecord, charts};
-use crate::train::backend::BackendKind;
+use crate::train::backend::{Backend, BackendKind};
 use crate::train::progress::Progress;
 use crate::train::{self, FitOptions, bench::BenchResult};
 
@@ -41,8 +41,9 @@ pub fn train_run(
     progress: &Progress,
 ) -> Result<RunMetrics, Error> {
     let network = config.network();
+    let backend = config.backend.open()?;
     let parameters = network
-        .init(config.seed, &config.backend.device())
+        .init(config.seed, &backend.device)
         .parameter_counts();
     progress.line(format!(
         "{} on {} ({} train / {} test samples), backend {}, seed {}",
@@ -50,7 +51,7 @@ pub fn train_run(
         config.dataset,
         data.train.len(),
         data.test.len(),
-        config.backend,
+        describe_backend(config.backend, &backend),
         config.seed
     ));
     progress.line(format!("  {}", network.describe()));
@@ -113,16 +114,31 @@ pub fn execute_run(
     probe: Option<train::ProbeSpec>,
     progress: &Progress,
 ) -> Result<RunResult, FailedRun> {
-    let device = config.backend.device();
-    let model = network.init(config.seed, &device);
     let bn = network.norm == NormKind::Batch;
     let mut metrics = RunMetrics {
         model: config.model.to_string(),
         bn,
         dataset: config.dataset.to_string(),
         backend: config.backend.to_string(),
+        device: String::new(),
         epochs: Vec::new(),
     };
+    let backend = match config.backend.open() {
+        Ok(backend) => backend,
+        Err(error) => {
+            return Err(FailedRun {
+                error: error.into(),
+                metrics,
+            });
+        }
+    };
+    metrics.backend = backend.kind.to_string();
+    metrics.device = backend.device_name.clone();
+    let device = backend.device.clone();
+    if backend.kind.runs_on_cpu() {
+        train::subnormals::set_flush(config.flush_subnormals);
+    }
+    let model = network.init(config.seed, &device);
     let checkpoint = outputs.checkpoint.then(|| out.join(CHECKPOINT_FILE));
     let prepare = || -> Result<(), Error> {
         std::fs::create_dir_all(out).map_err(|source| ReportError::Write {
@@ -132,7 +148,8 @@ pub fn execute_run(
         RunRecord {
             bnx_version: env!("CARGO_PKG_VERSION").into(),
             burn_version: BURN_VERSION.into(),
-            backend: config.backend.to_string(),
+            backend: backend.kind.to_string(),
+            device: backend.device_name.clone(),
             seed: config.seed,
             bn,
             config: config.clone(),
@@ -274,23 +291,36 @@ pub struct BenchRow {
     pub model: ModelKind,
     pub bn: bool,
     pub backend: BackendKind,
+    pub device: String,
+    /// "bnx 0.1.0, Burn 0.22.1".
+    pub version: String,
     pub result: BenchResult,
 }
 
-/// Times `steps` training steps of each network on each backend.
+/// Times `steps` training steps of each network (`variants`: false = no BN, true = BN) on each
+/// backend. A backend that cannot be opened stops the bench with its reason.
+#[allow(clippy::too_many_arguments)]
 pub fn bench(
     config: &ExperimentConfig,
     models: &[ModelKind],
+    variants: &[bool],
     backends: &[BackendKind],
     data: &LoadedData,
     warmup: usize,
     steps: usize,
     progress: &Progress,
-) -> Vec<BenchRow> {
+) -> Result<Vec<BenchRow>, Error> {
+    let opened = backends
+        .iter()
+        .map(|kind| kind.open())
+        .collect::<Result<Vec<_>, _>>()?;
     let mut rows = Vec::new();
     for &model in models {
-        for bn in [false, true] {
-            for &backend in backends {
+        for &bn in variants {
+            for backend in &opened {
+                if backend.kind.runs_on_cpu() {
+                    train::subnormals::set_flush(config.flush_subnormals);
+                }
                 let network = ExperimentConfig {
                     model,
                     ..config.clone()
@@ -299,7 +329,7 @@ pub fn bench(
                 let result = train::bench::bench(
                     &network,
                     &data.train,
-                    &backend.device(),
+                    &backend.device,
                     config.batch_size,
                     warmup,
                     steps,
@@ -308,7 +338,7 @@ pub fn bench(
                 progress.line(format!(
                     "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch",
                     network.label(),
-                    backend,
+                    backend.kind,
                     result.samples_per_second,
                     result.milliseconds_per_step,
                     result.projected_epoch_seconds
@@ -316,13 +346,15 @@ pub fn bench(
                 rows.push(BenchRow {
                     model,
                     bn,
-                    backend,
+                    backend: backend.kind,
+                    device: backend.device_name.clone(),
+                    version: format!("{}, Burn {BURN_VERSION}", env!("CARGO_PKG_VERSION")),
                     result,
                 });
             }
         }
     }
-    rows
+    Ok(rows)
 }
 
 /// A Markdown table of bench rows.
@@ -343,6 +375,16 @@ pub fn bench_table(rows: &[BenchRow]) -> String {
         ));
     }
     table
+}
+
+/// "flex (AMD EPYC …)", or "auto → wgpu (NVIDIA …)" when `auto` chose.
+pub fn describe_backend(requested: BackendKind, backend: &Backend) -> String {
+    let chosen = format!("{} ({})", backend.kind, backend.device_name);
+    if requested == backend.kind {
+        chosen
+    } else {
+        format!("{requested} → {chosen}")
+    }
 }
 
 fn title(network: &NetworkConfig) -> String {

@@ -101,6 +101,8 @@ pub enum Error {
     Train(#[from] train::TrainError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Backend(#[from] train::backend::BackendError),
     #[error("{0}")]
     Study(String),
 }

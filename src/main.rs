@@ -14,6 +14,13 @@ fn main() -> ExitCode {
         eprintln!("error: internal error: {message} (this is a bug in bnx, please report it)");
     }));
 
+    // Mesa's Vulkan drivers print "error: XDG_RUNTIME_DIR is invalid or not set" on headless
+    // machines when wgpu probes them, although bnx never opens a window.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: no other thread exists yet to read the environment concurrently.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
+
     let cli = bnx::cli::Cli::parse();
     match bnx::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -119,8 +119,12 @@ fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
         assert_eq!(metrics["bn"], bn);
         assert_eq!(metrics["dataset"], "mnist");
         assert_eq!(metrics["backend"], "ndarray");
+        assert!(metrics["device"].as_str().unwrap().contains("threads"));
         let keys: Vec<&String> = metrics.as_object().unwrap().keys().collect();
-        assert_eq!(keys, ["backend", "bn", "dataset", "epochs", "model"]);
+        assert_eq!(
+            keys,
+            ["backend", "bn", "dataset", "device", "epochs", "model"]
+        );
         let epochs = metrics["epochs"].as_array().unwrap();
         assert_eq!(epochs.len(), 2);
         for (i, epoch) in epochs.iter().enumerate() {
@@ -135,6 +139,8 @@ fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
         }
         let config = read_json(&f.out.join(variant).join("config.json"));
         assert_eq!(config["backend"], "ndarray");
+        assert_eq!(config["device"], metrics["device"]);
+        assert_eq!(config["config"]["flush_subnormals"], true);
         assert_eq!(config["bn"], bn);
         assert_eq!(config["config"]["epochs"], 2);
         assert_eq!(config["dataset"]["sha256"].as_str().unwrap().len(), 64);
@@ -307,6 +313,45 @@ fn bad_flags_fail_with_a_clear_message() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("invalid value 'tpu'"));
+}
+
+#[test]
+fn unavailable_backends_say_what_is_missing_and_what_to_use() {
+    let f = fixture();
+    let train = |backend: &str| {
+        let mut command = f.bnx(&["train", "--epochs", "1", "--backend", backend], &f.out);
+        command.env("RUST_BACKTRACE", "1");
+        command
+    };
+    #[cfg(not(feature = "cuda"))]
+    train("cuda").assert().failure().stderr(
+        clean_error()
+            .and(predicate::str::contains(
+                "backend 'cuda' is not compiled into this bnx",
+            ))
+            .and(predicate::str::contains("--features cuda"))
+            .and(predicate::str::contains("--backend flex")),
+    );
+    // Hide every Vulkan driver and every EGL (OpenGL) vendor library: wgpu finds no adapter.
+    let without_drivers = |mut command: Command| {
+        let none = f.data.join("no-such-driver.json");
+        command
+            .env("VK_ICD_FILENAMES", &none)
+            .env("VK_DRIVER_FILES", &none)
+            .env("__EGL_VENDOR_LIBRARY_FILENAMES", &none);
+        command
+    };
+    without_drivers(train("wgpu")).assert().failure().stderr(
+        clean_error()
+            .and(predicate::str::contains("backend 'wgpu' is not available"))
+            .and(predicate::str::contains("--backend flex")),
+    );
+    // auto falls back to flex rather than fail, and says what it picked.
+    without_drivers(train("auto"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("backend auto → flex ("));
+    assert_eq!(read_json(&f.out.join("metrics.json"))["backend"], "flex");
 }
 
 #[test]

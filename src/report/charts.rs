@@ -486,6 +486,7 @@ mod tests {
             bn,
             dataset: "mnist".into(),
             backend: "flex".into(),
+            device: "test CPU".into(),
             epochs: (1..=3)
                 .map(|epoch| EpochMetrics {
                     epoch,

@@ -25,6 +25,10 @@ pub struct RunMetrics {
     pub bn: bool,
     pub dataset: String,
     pub backend: String,
+    /// What the device calls itself (GPU name, or CPU model and threads). Files written
+    /// before bnx recorded it have none.
+    #[serde(default)]
+    pub device: String,
     pub epochs: Vec<EpochMetrics>,
 }
 
@@ -59,7 +63,9 @@ impl RunMetrics {
 pub struct RunRecord {
     pub bnx_version: String,
     pub burn_version: String,
+    /// The backend that ran (what `auto` chose, if it was asked for).
     pub backend: String,
+    pub device: String,
     pub seed: u64,
     pub bn: bool,
     pub config: ExperimentConfig,
@@ -85,11 +91,13 @@ mod tests {
 
     #[test]
     fn metrics_json_has_exactly_the_documented_shape() {
+        // Issue #2's shape, plus the device name that #3 asks for after the backend.
         let metrics = RunMetrics {
             model: "mlp".into(),
             bn: true,
             dataset: "mnist".into(),
             backend: "ndarray".into(),
+            device: "AMD EPYC 7B13 (2 threads)".into(),
             epochs: vec![EpochMetrics {
                 epoch: 1,
                 train_loss: 0.5,
@@ -102,11 +110,24 @@ mod tests {
         let json = serde_json::to_string(&metrics).unwrap();
         assert_eq!(
             json,
-            r#"{"model":"mlp","bn":true,"dataset":"mnist","backend":"ndarray","epochs":[{"epoch":1,"train_loss":0.5,"train_acc":0.875,"val_loss":0.25,"val_acc":0.9375,"seconds":1.5}]}"#
+            r#"{"model":"mlp","bn":true,"dataset":"mnist","backend":"ndarray","device":"AMD EPYC 7B13 (2 threads)","epochs":[{"epoch":1,"train_loss":0.5,"train_acc":0.875,"val_loss":0.25,"val_acc":0.9375,"seconds":1.5}]}"#
         );
         let dir = tempfile::TempDir::new().unwrap();
         metrics.save(dir.path()).unwrap();
         assert_eq!(RunMetrics::load(dir.path()).unwrap(), metrics);
+    }
+
+    #[test]
+    fn metrics_written_before_device_names_still_load() {
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::write(
+            dir.path().join(METRICS_FILE),
+            r#"{"model":"cnn","bn":false,"dataset":"mnist","backend":"flex","epochs":[{"epoch":1,"train_loss":0.5,"train_acc":0.875,"val_loss":0.25,"val_acc":0.9375,"seconds":1.5}]}"#,
+        )
+        .unwrap();
+        let metrics = RunMetrics::load(dir.path()).unwrap();
+        assert_eq!(metrics.device, "");
+        assert_eq!(metrics.backend, "flex");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub struct ComparisonSummary {
     pub model: String,
     pub dataset: String,
     pub backend: String,
+    #[serde(default)]
+    pub device: String,
     pub epochs: usize,
     pub no_bn: VariantSummary,
     pub bn: VariantSummary,
@@ -67,6 +69,7 @@ impl ComparisonSummary {
             model: bn.model.clone(),
             dataset: bn.dataset.clone(),
             backend: bn.backend.clone(),
+            device: bn.device.clone(),
             epochs: bn.epochs.len(),
             bn_minus_no_bn: Difference {
                 final_val_acc: b.final_val_acc - a.final_val_acc,
@@ -93,11 +96,16 @@ impl ComparisonSummary {
         };
         let d = &self.bn_minus_no_bn;
         format!(
-            "{} on {} ({} epochs, {} backend)\n{:<12} {:>14} {:>17} {:>15} {:>14}\n{}{}{:<12} {:>+11.2} pp {:>+11.2} pp      {:>+15.4} {:>+14.1}\n",
+            "{} on {} ({} epochs, {} backend{})\n{:<12} {:>14} {:>17} {:>15} {:>14}\n{}{}{:<12} {:>+11.2} pp {:>+11.2} pp      {:>+15.4} {:>+14.1}\n",
             self.model.to_uppercase(),
             self.dataset,
             self.epochs,
             self.backend,
+            if self.device.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", self.device)
+            },
             "variant",
             "final val acc",
             "best val acc (ep)",
@@ -125,6 +133,7 @@ mod tests {
             bn,
             dataset: "mnist".into(),
             backend: "flex".into(),
+            device: "test CPU".into(),
             epochs: val_accs
                 .iter()
                 .enumerate()

@@ -952,6 +952,7 @@ mod tests {
                 backend: "flex".into(),
                 adam: Default::default(),
                 bnx_version: String::new(),
+                flush_subnormals: true,
             },
             epochs: Vec::new(),
             diverged: None,

@@ -24,6 +24,7 @@ use crate::data::{ImageBatcher, LoadedData};
 use crate::experiment::{self, RunOutputs};
 use crate::model::{ModelKind, NetworkConfig, NormKind};
 use crate::report::{self, ReportError, charts};
+use crate::train::backend::BackendKind;
 use crate::train::progress::{Progress, Verbosity};
 use crate::train::{EpochMetrics, ProbePoint, ProbeSpec, TrainError};
 
@@ -164,18 +165,23 @@ fn slug(text: &str) -> String {
 pub struct RunContext {
     /// SHA-256 naming the dataset's four files.
     pub dataset_sha256: String,
+    /// The backend that runs (what `auto` chose).
     pub backend: String,
     pub adam: crate::config::AdamSettings,
     pub bnx_version: String,
+    /// FTZ/DAZ on CPU backends; runs recorded before bnx flushed subnormals had it off.
+    #[serde(default)]
+    pub flush_subnormals: bool,
 }
 
 impl RunContext {
-    fn of(config: &ExperimentConfig, data: &LoadedData) -> Self {
+    fn of(config: &ExperimentConfig, backend: BackendKind, data: &LoadedData) -> Self {
         Self {
             dataset_sha256: data.provenance.sha256.clone(),
-            backend: config.backend.to_string(),
+            backend: backend.to_string(),
             adam: config.adam,
             bnx_version: env!("CARGO_PKG_VERSION").into(),
+            flush_subnormals: config.flush_subnormals && backend.runs_on_cpu(),
         }
     }
 }
@@ -259,6 +265,8 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
             options.model.map_or("chosen network", ModelKind::name)
         )));
     }
+    // Opened up front: an unavailable backend fails here, before any run starts.
+    let backend = options.base.backend.open()?.kind;
     let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
     let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
     let subsets = Subsets::new(
@@ -269,7 +277,7 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     );
     let shared = Shared {
         options,
-        context: RunContext::of(&options.base, data),
+        context: RunContext::of(&options.base, backend, data),
         subsets: &subsets,
         progress: &progress,
         overall: &overall,
@@ -445,8 +453,9 @@ fn execute(
         ..options.base.clone()
     };
     let data = subsets.get(spec.scale);
+    let device = config.backend.open()?.device;
     let probe = spec.probe_every.map(|every| ProbeSpec {
-        images: ImageBatcher::images(&data.test, 0..PROBE_SAMPLES, &config.backend.device()),
+        images: ImageBatcher::images(&data.test, 0..PROBE_SAMPLES, &device),
         layer: spec.network.mlp_widths.len() - 1,
         every,
     });
@@ -588,6 +597,7 @@ mod tests {
                 backend: "flex".into(),
                 adam: Default::default(),
                 bnx_version: String::new(),
+                flush_subnormals: true,
             },
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),

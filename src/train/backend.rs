@@ -1,7 +1,10 @@
-//! `--backend` → a Burn `Device`. Always explicit: `Device::default()` would silently
-//! prefer whatever GPU backend happens to be compiled in.
+//! `--backend` → a Burn `Device`, opened and named. Always explicit: `Device::default()` would
+//! silently prefer whatever GPU backend happens to be compiled in.
+
+use std::sync::OnceLock;
 
 use burn::prelude::Device;
+use thiserror::Error;
 
 named_enum! {
     pub enum BackendKind("backend") {
@@ -9,16 +12,186 @@ named_enum! {
         Flex => "flex",
         /// The classic ndarray CPU backend (deprecated upstream in favour of flex).
         Ndarray => "ndarray",
+        /// The portable GPU backend: Vulkan, Metal or DX12 through wgpu.
+        Wgpu => "wgpu",
+        /// NVIDIA GPUs through CUDA; needs a build with `--features cuda`.
+        Cuda => "cuda",
+        /// The fastest device this machine offers: CUDA, then a hardware wgpu adapter, then flex.
+        Auto => "auto",
     }
 }
 
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum BackendError {
+    #[error(
+        "backend 'wgpu' is not available: {reason}; install a Vulkan driver (on Debian, `apt-get install -y mesa-vulkan-drivers` gives a software one) or use --backend flex"
+    )]
+    WgpuUnavailable { reason: String },
+
+    #[error(
+        "backend 'cuda' is not compiled into this bnx: rebuild with `cargo build --release --features cuda`, or use --backend wgpu or --backend flex"
+    )]
+    CudaNotCompiled,
+
+    #[error(
+        "backend 'cuda' found no NVIDIA GPU (no CUDA driver library, or no device): use --backend wgpu or --backend flex"
+    )]
+    CudaUnavailable,
+}
+
+/// An opened device and what it is.
+#[derive(Debug, Clone)]
+pub struct Backend {
+    /// The backend actually used: never `Auto`.
+    pub kind: BackendKind,
+    /// The plain (inference) device; `.autodiff()` on it for training.
+    pub device: Device,
+    /// What the device calls itself: the GPU's name, or the CPU model for CPU backends.
+    pub device_name: String,
+    /// A software rasterizer or other CPU-backed adapter posing as a GPU (lavapipe).
+    pub software: bool,
+}
+
 impl BackendKind {
-    /// The plain (inference) device; call `.autodiff()` on it for training.
-    pub fn device(self) -> Device {
+    /// Opens the backend, or says in one sentence why it cannot and what to use instead.
+    pub fn open(self) -> Result<Backend, BackendError> {
         match self {
-            BackendKind::Flex => Device::flex(),
+            BackendKind::Flex => Ok(cpu(BackendKind::Flex, Device::flex())),
             #[allow(deprecated)] // the card asks for ndarray; it stays selectable and tested
-            BackendKind::Ndarray => Device::ndarray(),
+            BackendKind::Ndarray => Ok(cpu(BackendKind::Ndarray, Device::ndarray())),
+            BackendKind::Wgpu => wgpu().clone(),
+            BackendKind::Cuda => cuda(),
+            BackendKind::Auto => Ok(auto()),
         }
+    }
+
+    /// Whether the arithmetic runs on this machine's CPU threads (so FTZ/DAZ settings apply).
+    pub fn runs_on_cpu(self) -> bool {
+        matches!(self, BackendKind::Flex | BackendKind::Ndarray)
+    }
+
+    /// The plain device of a CPU backend. GPU backends go through [`BackendKind::open`], which
+    /// can fail.
+    pub fn cpu_device(self) -> Option<Device> {
+        match self {
+            BackendKind::Flex | BackendKind::Ndarray => self.open().ok().map(|b| b.device),
+            _ => None,
+        }
+    }
+}
+
+fn cpu(kind: BackendKind, device: Device) -> Backend {
+    Backend {
+        kind,
+        device,
+        device_name: cpu_name(),
+        software: false,
+    }
+}
+
+/// The CPU model and thread count, e.g. "AMD EPYC 7B13 (2 threads)".
+pub fn cpu_name() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, name)| name.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model} ({threads} threads)")
+}
+
+/// wgpu's runtime can be initialised once per process, so the answer is kept.
+fn wgpu() -> &'static Result<Backend, BackendError> {
+    static WGPU: OnceLock<Result<Backend, BackendError>> = OnceLock::new();
+    WGPU.get_or_init(|| {
+        let device =
+            Device::wgpu_options()
+                .init()
+                .map_err(|error| BackendError::WgpuUnavailable {
+                    reason: error.to_string(),
+                })?;
+        let identity = device.identity();
+        let device_name = identity
+            .as_ref()
+            .map_or_else(|| "unknown wgpu adapter".into(), |id| id.name.clone());
+        // cubecl reports no physical card for a CPU or a software rasterizer.
+        let software = identity.is_none_or(|id| id.physical.is_none());
+        Ok(Backend {
+            kind: BackendKind::Wgpu,
+            device,
+            device_name,
+            software,
+        })
+    })
+}
+
+#[cfg(feature = "cuda")]
+fn cuda() -> Result<Backend, BackendError> {
+    use burn::tensor::DeviceType;
+    // Enumeration asks for the driver library before loading it: no panic without one.
+    let device = Device::enumerate(DeviceType::Cuda)
+        .into_vec()
+        .into_iter()
+        .next()
+        .ok_or(BackendError::CudaUnavailable)?;
+    let device_name = device
+        .identity()
+        .map_or_else(|| "CUDA device 0".into(), |id| id.name);
+    Ok(Backend {
+        kind: BackendKind::Cuda,
+        device,
+        device_name,
+        software: false,
+    })
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda() -> Result<Backend, BackendError> {
+    Err(BackendError::CudaNotCompiled)
+}
+
+/// CUDA where there is an NVIDIA GPU, else a hardware wgpu adapter, else flex. A software
+/// adapter (lavapipe) is slower than flex on the same CPU, so it never wins.
+fn auto() -> Backend {
+    if let Ok(backend) = cuda() {
+        return backend;
+    }
+    match wgpu() {
+        Ok(backend) if !backend.software => backend.clone(),
+        _ => cpu(BackendKind::Flex, Device::flex()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_backends_open_and_name_the_cpu() {
+        for kind in [BackendKind::Flex, BackendKind::Ndarray] {
+            let backend = kind.open().unwrap();
+            assert_eq!(backend.kind, kind);
+            assert!(!backend.device_name.is_empty());
+            assert!(!backend.software);
+        }
+    }
+
+    #[test]
+    fn auto_never_answers_auto_and_never_picks_a_software_adapter() {
+        let backend = BackendKind::Auto.open().unwrap();
+        assert_ne!(backend.kind, BackendKind::Auto);
+        assert!(!backend.software, "auto picked {}", backend.device_name);
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn cuda_without_the_feature_says_how_to_get_it() {
+        let message = BackendKind::Cuda.open().unwrap_err().to_string();
+        assert!(message.contains("--features cuda"), "{message}");
+        assert!(message.contains("--backend flex"), "{message}");
     }
 }

@@ -8,7 +8,7 @@ use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{adam, train_step};
+use super::{READBACK_EVERY, adam, train_step};
 use crate::config::AdamSettings;
 use crate::data::{ImageBatcher, ImageSet};
 use crate::model::NetworkConfig;
@@ -25,7 +25,8 @@ pub struct BenchResult {
 }
 
 /// Times `steps` training steps (after `warmup` untimed ones) of `network` on `train`.
-/// Every step waits for the device, so the time is the real training time.
+/// The device is drained before the clock starts and before it stops, so the time is the real
+/// training time of `steps` steps.
 pub fn bench(
     network: &NetworkConfig,
     train: &ImageSet,
@@ -49,6 +50,14 @@ pub fn bench(
         "bench needs at least one full batch"
     );
 
+    // Losses are read back as the training loop does it: every READBACK_EVERY steps, and to
+    // close the warm-up and the timed steps, so the clock sees every step finished.
+    let mut pending: Vec<Tensor<1>> = Vec::new();
+    fn read_back(pending: &mut Vec<Tensor<1>>) {
+        if !pending.is_empty() {
+            let _ = Tensor::cat(std::mem::take(pending), 0).into_data();
+        }
+    }
     let mut started = Instant::now();
     let mut done = 0;
     'outer: loop {
@@ -59,14 +68,18 @@ pub fn bench(
             }
             let (next, loss, _, _) = train_step(model, &mut optimizer, &loss_fn, batch, 1e-3);
             model = next;
-            // Read the loss back: it forces the step to finish on asynchronous devices.
-            let _ = loss.into_scalar::<f32>();
+            pending.push(loss);
             done += 1;
             if done == warmup {
+                read_back(&mut pending);
                 started = Instant::now();
             }
             if done == warmup + steps {
+                read_back(&mut pending);
                 break 'outer;
+            }
+            if pending.len() >= READBACK_EVERY {
+                read_back(&mut pending);
             }
         }
     }
@@ -80,4 +93,41 @@ pub fn bench(
         milliseconds_per_step: 1000.0 * seconds / steps as f64,
         projected_epoch_seconds: epoch_samples as f64 / samples_per_second,
     }
+}
+
+/// The training losses of the first `steps` steps of `network` (initialised from `seed`, data
+/// shuffled from `seed`) on `device`: what every backend must agree on, since weights are drawn
+/// on the host and the data order does not depend on the backend.
+pub fn step_losses(
+    network: &NetworkConfig,
+    train: &ImageSet,
+    device: &Device,
+    batch_size: usize,
+    steps: usize,
+    seed: u64,
+) -> Vec<f32> {
+    let train_device = device.clone().autodiff();
+    let mut model = network.init(seed, &train_device).train();
+    let mut optimizer = adam(&AdamSettings::default()).init();
+    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
+    let loader = DataLoaderBuilder::new(ImageBatcher)
+        .batch_size(batch_size)
+        .shuffle(seed)
+        .set_device(train_device.clone())
+        .build(train.clone());
+    let mut losses = Vec::with_capacity(steps);
+    while losses.len() < steps {
+        let before = losses.len();
+        for batch in loader.iter().take(steps - losses.len()) {
+            let batch = batch.expect("in-memory data cannot fail to load");
+            let (next, loss, _, _) = train_step(model, &mut optimizer, &loss_fn, batch, 1e-3);
+            model = next;
+            losses.push(loss.into_scalar::<f32>());
+        }
+        assert!(
+            losses.len() > before,
+            "step_losses needs a non-empty training set"
+        );
+    }
+    losses
 }

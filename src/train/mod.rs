@@ -3,6 +3,7 @@
 pub mod backend;
 pub mod bench;
 pub mod progress;
+pub mod subnormals;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -474,7 +475,7 @@ mod tests {
     }
 
     fn run(backend: BackendKind, bn: bool, epochs: usize) -> Vec<EpochMetrics> {
-        let device = backend.device();
+        let device = backend.open().unwrap().device;
         let config = NetworkConfig::guide(ModelKind::Mlp, bn);
         let network = config.init(11, &device);
         let (train, test) = (separable_set(160, 0), separable_set(40, 3));
@@ -520,7 +521,7 @@ mod tests {
 
     #[test]
     fn a_diverging_run_stops_with_epoch_and_step() {
-        let device = BackendKind::Flex.device();
+        let device = BackendKind::Flex.open().unwrap().device;
         let network = NetworkConfig::guide(ModelKind::Mlp, false).init(1, &device);
         let set = separable_set(64, 0);
         let mut opts = options(3);
@@ -556,7 +557,7 @@ mod tests {
 
     #[test]
     fn step_losses_and_probes_are_recorded() {
-        let device = BackendKind::Flex.device();
+        let device = BackendKind::Flex.open().unwrap().device;
         let (train, test) = (separable_set(160, 0), separable_set(40, 3));
         let images = crate::data::ImageBatcher::images(&train, 0..32, &device);
         let mut opts = options(2);
@@ -596,7 +597,7 @@ mod tests {
 
     #[test]
     fn initial_variance_share_is_the_start_over_the_running_variance() {
-        let device = BackendKind::Flex.device();
+        let device = BackendKind::Flex.open().unwrap().device;
         let network = NetworkConfig::guide(ModelKind::Mlp, true).init(1, &device);
         // Untrained: the running variance is all start (against ε = 1e-3).
         let untrained = initial_variance_share(&network, 0).unwrap();
@@ -622,7 +623,7 @@ mod tests {
 
     #[test]
     fn checkpoint_round_trips() {
-        let device = BackendKind::Flex.device();
+        let device = BackendKind::Flex.open().unwrap().device;
         let config = NetworkConfig::guide(ModelKind::Mlp, true);
         let dir = tempfile::TempDir::new().unwrap();
         let path = dir.path().join("model.bpk");
