@@ -151,7 +151,7 @@ def render(args, frameworks, cells, samples, devices, versions):
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} compute threads for every "
         f"framework; {datetime.date.today().isoformat()}.",
         f"Frameworks: {used}.",
-        f"Command: `scripts/bench.sh {' '.join(sys.argv[1:])}`".rstrip() + "",
+        f"Command: `{os.environ.get('BNX_BENCH_COMMAND') or 'scripts/bench.py ' + ' '.join(sys.argv[1:])}`.",
         "",
         *lines,
         "",

@@ -22,5 +22,5 @@ fi
 
 cargo build --release --quiet
 rm -f results/bench-samples.jsonl
-exec python3 scripts/bench.py --bnx "$CARGO_TARGET_DIR/release/bnx" --python "$venv/bin/python" \
+BNX_BENCH_COMMAND="scripts/bench.sh${*:+ $*}" exec python3 scripts/bench.py --bnx "$CARGO_TARGET_DIR/release/bnx" --python "$venv/bin/python" \
     --markdown results/bench.md --samples results/bench-samples.jsonl "$@"

@@ -22,8 +22,9 @@ Examples:
   bnx train --model cnn --bn           one network, results in results/cnn-bn/
   bnx compare --dataset fashion-mnist  needs `apt-get install -y dataset-fashion-mnist` or --data-dir
   bnx compare --config configs/cnn.json --epochs 3 --backend ndarray
+  bnx train --model cnn --backend auto the fastest device here: CUDA, a GPU through wgpu, or flex
   bnx plot results/mlp                 re-render charts from saved metrics
-  bnx bench --steps 100                training throughput per network and CPU backend";
+  bnx bench --backends flex,wgpu       training throughput per network and backend";
 
 #[derive(Debug, Parser)]
 #[command(
