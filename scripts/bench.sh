@@ -11,7 +11,7 @@
 # scripts/reference/.venv from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bnx/target}"
+target="${CARGO_TARGET_DIR:-target}"
 
 venv=scripts/reference/.venv
 if [ ! -x "$venv/bin/python" ] || ! cmp -s scripts/reference/requirements.txt "$venv/requirements.txt"; then
@@ -22,5 +22,5 @@ fi
 
 cargo build --release --quiet
 rm -f results/bench-samples.jsonl
-BNX_BENCH_COMMAND="scripts/bench.sh${*:+ $*}" exec python3 scripts/bench.py --bnx "$CARGO_TARGET_DIR/release/bnx" --python "$venv/bin/python" \
+BNX_BENCH_COMMAND="scripts/bench.sh${*:+ $*}" exec python3 scripts/bench.py --bnx "$target/release/bnx" --python "$venv/bin/python" \
     --markdown results/bench.md --samples results/bench-samples.jsonl "$@"

@@ -8,9 +8,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Burn's build (about an hour cold on 2 cores, with wgpu) is kept between runs.
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/bnx/target}"
-
 has_vulkan_driver() {
     compgen -G '/usr/share/vulkan/icd.d/*.json' >/dev/null || compgen -G '/etc/vulkan/icd.d/*.json' >/dev/null
 }
