@@ -22,7 +22,7 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REFERENCE = os.path.join(ROOT, "scripts", "reference")
 BNX_BACKENDS = ("flex", "ndarray", "wgpu", "cuda")
-LABELS = {"pytorch": "PyTorch", "keras": "Keras"}
+LABELS = {"pytorch": "PyTorch", "pytorch-cuda": "PyTorch CUDA", "keras": "Keras"}
 
 # Timed steps per sample, sized so a sample takes a few seconds on a 2-core CPU.
 STEPS = {("mlp", 32): 1000, ("mlp", 128): 400, ("cnn", 32): 100, ("cnn", 128): 30}
@@ -36,7 +36,7 @@ def parse_args():
     p.add_argument("--batches", default="32,128", help="batch sizes, comma-separated")
     p.add_argument("--models", default="mlp,cnn")
     p.add_argument("--frameworks", default="flex,ndarray,pytorch,keras",
-                   help="bnx backends (flex, ndarray, wgpu, cuda) and pytorch, keras")
+                   help="bnx backends (flex, ndarray, wgpu, cuda) and pytorch, pytorch-cuda, keras")
     p.add_argument("--threads", type=int, default=os.cpu_count(),
                    help="compute threads for every framework")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every step count")
@@ -61,10 +61,13 @@ def command(args, framework, model, bn, batch):
         return [args.bnx, "bench", "--json", "--quiet", "--model", model,
                 "--variant", "bn" if bn else "no-bn", "--backends", framework,
                 "--batch-size", str(batch), "--steps", str(steps), "--warmup", str(warmup)]
-    script = {"pytorch": "torch_bench.py", "keras": "keras_bench.py"}[framework]
+    script = {"pytorch": "torch_bench.py", "pytorch-cuda": "torch_bench.py",
+              "keras": "keras_bench.py"}[framework]
     cmd = [args.python, os.path.join(REFERENCE, script), "--model", model,
            "--batch-size", str(batch), "--steps", str(steps), "--warmup", str(warmup),
            "--threads", str(args.threads)]
+    if framework == "pytorch-cuda":
+        cmd += ["--device", "cuda"]
     return cmd + (["--bn"] if bn else [])
 
 
@@ -125,10 +128,13 @@ def render(args, frameworks, cells, samples, devices, versions):
         return statistics.median(samples[key])
 
     bnx = [f for f in frameworks if f in BNX_BACKENDS]
-    has_torch = "pytorch" in frameworks
+    # Each bnx backend against PyTorch on the same kind of device, where both were run.
+    def reference(f):
+        wanted = "pytorch-cuda" if f in ("wgpu", "cuda") else "pytorch"
+        return wanted if wanted in frameworks else None
+    ratios = [f for f in bnx if reference(f)]
     head = ["network", "batch"] + [f"{LABELS.get(f, f)} s/epoch" for f in frameworks]
-    if has_torch:
-        head += [f"{f} / PyTorch" for f in bnx]
+    head += [f"{f} / {LABELS[reference(f)]}" for f in ratios]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
     for model, bn, batch in cells:
@@ -136,9 +142,8 @@ def render(args, frameworks, cells, samples, devices, versions):
         for f in frameworks:
             values = [60000 / s for s in samples[(f, model, bn, batch)]]
             row.append(f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})")
-        if has_torch:
-            torch_sps = median(("pytorch", model, bn, batch))
-            row += [f"{torch_sps / median((f, model, bn, batch)):.2f}" for f in bnx]
+        row += [f"{median((reference(f), model, bn, batch)) / median((f, model, bn, batch)):.2f}"
+                for f in ratios]
         lines.append("| " + " | ".join(row) + " |")
     used = ", ".join(
         f"{LABELS.get(f, 'bnx ' + f)} {versions[f]} on {devices[f] or cpu_model()}"
@@ -146,7 +151,7 @@ def render(args, frameworks, cells, samples, devices, versions):
     return "\n".join([
         f"Training speed, projected seconds per 60,000-sample epoch (training only): median of "
         f"{args.rounds} interleaved samples (min–max in brackets). "
-        f"Ratios are epoch time over PyTorch's: below 1 is faster than PyTorch.",
+        f"Ratios are epoch time over PyTorch's on the same kind of device: below 1 is faster.",
         "",
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} compute threads for every "
         f"framework; {datetime.date.today().isoformat()}.",

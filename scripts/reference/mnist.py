@@ -44,7 +44,7 @@ def load(data_dir=DEFAULT_DIR):
     return x_train, y_train, x_test, y_test
 
 
-def parse_args(framework):
+def parse_args(framework, devices=("cpu",)):
     parser = argparse.ArgumentParser(
         description=f"The Keras guide's networks in {framework}: time training steps, or train epochs."
     )
@@ -58,15 +58,17 @@ def parse_args(framework):
                         help="instead of timing, train this many epochs and print accuracies")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--data-dir", default=DEFAULT_DIR)
+    parser.add_argument("--device", choices=devices, default=devices[0])
     return parser.parse_args()
 
 
-def report_timing(framework, version, args, seconds):
+def report_timing(framework, version, args, seconds, device=None):
     """One JSON line, the same fields as `bnx bench --json` reports."""
     samples_per_second = args.steps * args.batch_size / seconds
     print(json.dumps({
         "framework": framework,
         "version": version,
+        "device": device,
         "model": args.model,
         "bn": args.bn,
         "threads": args.threads,

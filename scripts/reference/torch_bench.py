@@ -4,6 +4,7 @@ epsilon 1e-7, softmax cross-entropy. An eager training loop as a PyTorch user wr
 
     python torch_bench.py --model cnn --bn --batch-size 32 --steps 100   # one JSON line
     python torch_bench.py --model mlp --bn --epochs 3                     # accuracies
+    python torch_bench.py --model cnn --bn --device cuda                  # on an NVIDIA GPU
 """
 
 import time
@@ -46,20 +47,21 @@ def network(model, bn):
 
 
 def main():
-    args = mnist.parse_args("PyTorch")
+    args = mnist.parse_args("PyTorch", devices=("cpu", "cuda"))
+    device = torch.device(args.device)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     x_train, y_train, x_test, y_test = mnist.load(args.data_dir)
-    x_train = torch.from_numpy(x_train).unsqueeze(1)
-    y_train = torch.from_numpy(y_train)
-    net = network(args.model, args.bn)
+    x_train = torch.from_numpy(x_train).unsqueeze(1).to(device)
+    y_train = torch.from_numpy(y_train).to(device)
+    net = network(args.model, args.bn).to(device)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = nn.CrossEntropyLoss()
     generator = torch.Generator().manual_seed(args.seed)
 
     def batches():
         while True:  # reshuffled every epoch, the last partial batch dropped
-            order = torch.randperm(len(y_train), generator=generator)
+            order = torch.randperm(len(y_train), generator=generator).to(device)
             for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
                 index = order[start:start + args.batch_size]
                 yield x_train[index], y_train[index]
@@ -87,20 +89,28 @@ def main():
             seconds = time.perf_counter() - started
             net.eval()
             with torch.no_grad():
-                logits = net(torch.from_numpy(x_test).unsqueeze(1))
-                val_acc = (logits.argmax(1).numpy() == y_test).mean()
+                logits = net(torch.from_numpy(x_test).unsqueeze(1).to(device))
+                val_acc = (logits.argmax(1).cpu().numpy() == y_test).mean()
             print(f"epoch {epoch}: train loss {loss_sum / per_epoch:.4f} "
                   f"acc {hits / (per_epoch * args.batch_size):.4f}  val acc {val_acc:.4f}  {seconds:.1f} s",
                   flush=True)
         return
 
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
     stream = batches()
     for _ in range(args.warmup):
         step(*next(stream))
+    sync()
     started = time.perf_counter()
     for _ in range(args.steps):
         step(*next(stream))
-    mnist.report_timing("pytorch", torch.__version__, args, time.perf_counter() - started)
+    sync()
+    name = "pytorch" if device.type == "cpu" else "pytorch-cuda"
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else None
+    mnist.report_timing(name, torch.__version__, args, time.perf_counter() - started, where)
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ impl BatchNormSettings {
 pub fn group_count(channels: usize) -> usize {
     (1..=MAX_GROUPS.min(channels))
         .rev()
-        .find(|g| channels % g == 0)
+        .find(|g| channels.is_multiple_of(*g))
         .unwrap_or(1)
 }
 

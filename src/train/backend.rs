@@ -131,13 +131,9 @@ fn wgpu() -> &'static Result<Backend, BackendError> {
 
 #[cfg(feature = "cuda")]
 fn cuda() -> Result<Backend, BackendError> {
-    use burn::tensor::DeviceType;
     // Enumeration asks for the driver library before loading it: no panic without one.
-    let device = Device::enumerate(DeviceType::Cuda)
-        .into_vec()
-        .into_iter()
-        .next()
-        .ok_or(BackendError::CudaUnavailable)?;
+    let device =
+        first_device(burn::tensor::DeviceType::Cuda).ok_or(BackendError::CudaUnavailable)?;
     let device_name = device
         .identity()
         .map_or_else(|| "CUDA device 0".into(), |id| id.name);
@@ -147,6 +143,12 @@ fn cuda() -> Result<Backend, BackendError> {
         device_name,
         software: false,
     })
+}
+
+/// The first device of a kind this machine has, if any.
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))] // used by CUDA; tested on flex
+fn first_device(device_type: burn::tensor::DeviceType) -> Option<Device> {
+    Device::enumerate(device_type).into_vec().into_iter().next()
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -185,6 +187,12 @@ mod tests {
         let backend = BackendKind::Auto.open().unwrap();
         assert_ne!(backend.kind, BackendKind::Auto);
         assert!(!backend.software, "auto picked {}", backend.device_name);
+    }
+
+    #[test]
+    fn enumeration_finds_the_cpu_device() {
+        let device = first_device(burn::tensor::DeviceType::Flex).unwrap();
+        assert_eq!(device, Device::flex());
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -172,7 +172,7 @@ pub fn fit(
             if let Some(probe) = options
                 .probe
                 .as_ref()
-                .filter(|p| steps_done % p.every.max(1) == 0)
+                .filter(|p| steps_done.is_multiple_of(p.every.max(1)))
             {
                 probes.push(read_probe(&model.valid(), probe, steps_done));
             }
@@ -545,7 +545,7 @@ mod tests {
             panic!("{err}")
         };
         assert!(
-            epoch >= 1 && step >= 1 && step <= 4,
+            epoch >= 1 && (1..=4).contains(&step),
             "epoch {epoch} step {step}"
         );
         assert_eq!(recorded, epoch - 1, "completed epochs were handed over");
