@@ -39,15 +39,7 @@ impl RunMetrics {
 
     pub fn load(dir: &Path) -> Result<Self, ReportError> {
         let path = dir.join(METRICS_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let metrics: RunMetrics =
-            serde_json::from_str(&text).map_err(|e| ReportError::BadMetrics {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let metrics: RunMetrics = super::read_json(&path)?;
         if metrics.epochs.is_empty() {
             return Err(ReportError::BadMetrics {
                 path,

@@ -66,6 +66,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
 }
 
 /// Pretty JSON with a trailing newline, written atomically.
+/// Reads and parses a JSON file bnx wrote; a file that does not parse is named in the error.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ReportError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Read {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| ReportError::BadMetrics {
+        path: path.into(),
+        message: e.to_string(),
+    })
+}
+
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), ReportError> {
     let mut text = serde_json::to_string_pretty(value).expect("results serialize to JSON");
     text.push('\n');

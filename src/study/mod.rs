@@ -23,7 +23,7 @@ use crate::config::ExperimentConfig;
 use crate::data::{ImageBatcher, LoadedData};
 use crate::experiment::{self, RunOutputs};
 use crate::model::{ModelKind, NetworkConfig, NormKind};
-use crate::report::{self, ReportError, charts};
+use crate::report::{self, charts};
 use crate::train::backend::BackendKind;
 use crate::train::progress::{Progress, Verbosity};
 use crate::train::{EpochMetrics, ProbePoint, ProbeSpec, TrainError};
@@ -542,15 +542,7 @@ pub fn write_overall(out: &Path) -> Result<Vec<StudySummary>, Error> {
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ReportError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let summary: StudySummary =
-            serde_json::from_str(&text).map_err(|e| ReportError::BadMetrics {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
+        let summary: StudySummary = report::read_json(&path)?;
         summaries.push(summary);
     }
     report::write_json(&out.join(SUMMARY_FILE), &summaries)?;

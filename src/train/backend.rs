@@ -69,15 +69,6 @@ impl BackendKind {
     pub fn runs_on_cpu(self) -> bool {
         matches!(self, BackendKind::Flex | BackendKind::Ndarray)
     }
-
-    /// The plain device of a CPU backend. GPU backends go through [`BackendKind::open`], which
-    /// can fail.
-    pub fn cpu_device(self) -> Option<Device> {
-        match self {
-            BackendKind::Flex | BackendKind::Ndarray => self.open().ok().map(|b| b.device),
-            _ => None,
-        }
-    }
 }
 
 fn cpu(kind: BackendKind, device: Device) -> Backend {
@@ -89,8 +80,13 @@ fn cpu(kind: BackendKind, device: Device) -> Backend {
     }
 }
 
-/// The CPU model and thread count, e.g. "AMD EPYC 7B13 (2 threads)".
+/// The CPU model and thread count, e.g. "AMD EPYC 7B13 (2 threads)"; read once per process.
 pub fn cpu_name() -> String {
+    static NAME: OnceLock<String> = OnceLock::new();
+    NAME.get_or_init(read_cpu_name).clone()
+}
+
+fn read_cpu_name() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
