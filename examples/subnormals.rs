@@ -8,47 +8,39 @@
 //!
 //!     cargo run --release --example subnormals
 
-use bnx::config::ExperimentConfig;
+use bnx::config::{ExperimentConfig, TrainingConfig};
 use bnx::model::{ModelKind, NetworkConfig};
-use bnx::train::progress::Progress;
-use bnx::train::{self, FitOptions, subnormals};
+use bnx::runtime::{Backend, BackendKind, Progress};
+use bnx::train::{Trainer, fit};
 
 fn main() -> anyhow::Result<()> {
     let config = ExperimentConfig::default();
-    let data = bnx::experiment::load_data(&config)?;
-    let device = config.backend.open()?.device;
-    let options = FitOptions {
+    let data = bnx::experiment::load_data(&config.data)?;
+    let training = TrainingConfig {
         epochs: 5,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
-        seed: config.seed,
-        adam: config.adam,
-        label: "mlp".into(),
-        checkpoint: None,
-        probe: None,
+        ..config.training
     };
     for flush in [false, true] {
-        if !subnormals::set_flush(flush) {
+        // Opening the backend applies the setting to every compute thread.
+        let backend = Backend::open(BackendKind::Flex, flush)?;
+        if flush && !backend.flush_subnormals {
             println!("flushing subnormals is only implemented for x86-64 here");
             break;
         }
-        let network = NetworkConfig::guide(ModelKind::Mlp, false).init(config.seed, &device);
-        let fitted = train::fit(
-            network,
+        let network =
+            NetworkConfig::guide(ModelKind::Mlp, false).init(training.seed, &backend.device);
+        let mut trainer = Trainer::new(network, &backend.device, &training);
+        let epochs = fit(
+            &mut trainer,
             &data.train,
             &data.test,
-            &device,
-            &options,
+            &training,
+            "mlp",
             &Progress::silent(),
-            |_| Ok(()),
+            &mut [],
         )?;
-        let seconds: Vec<String> = fitted
-            .epochs
-            .iter()
-            .map(|e| format!("{:.2}", e.seconds))
-            .collect();
-        let accuracy: Vec<String> = fitted
-            .epochs
+        let seconds: Vec<String> = epochs.iter().map(|e| format!("{:.2}", e.seconds)).collect();
+        let accuracy: Vec<String> = epochs
             .iter()
             .map(|e| format!("{:.2}", 100.0 * e.val_acc))
             .collect();

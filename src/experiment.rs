@@ -1,98 +1,53 @@
-//! What the commands do, end to end: load data, build networks, train, write results.
-//! The CLI only parses arguments and calls these.
+//! One run, end to end — data, network, training, result files — and what `train`, `compare`,
+//! `plot` and `bench` build from it. The commands and studies call these with a resolved config
+//! and the backend the process opened.
 
 use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
 use crate::Error;
-use crate::config::ExperimentConfig;
+use crate::config::{DataConfig, ExperimentConfig};
 use crate::data::{self, LoadedData};
 use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
-use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE};
-use crate::report::{self, ComparisonSummary, ReportError, RunMetrics, RunRecord, charts};
-use crate::train::backend::{Backend, BackendKind};
-use crate::train::progress::Progress;
-use crate::train::{self, FitOptions, bench::BenchResult};
+use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
+use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
+use crate::runtime::{Backend, FileError, Progress, write_json};
+use crate::train::hooks::{Checkpoint, StaleStatistics};
+use crate::train::{self, EpochMetrics, Hook, TrainError, Trainer, bench::BenchResult};
+
+/// Where runs go unless `--out` says otherwise. Git ignores it: the committed evidence lives in
+/// `results/`, which a user's run never overwrites.
+pub const RUNS_DIR: &str = "runs";
 
 /// Loads the configured dataset and applies the sample limits.
-pub fn load_data(config: &ExperimentConfig) -> Result<LoadedData, Error> {
+pub fn load_data(config: &DataConfig) -> Result<LoadedData, Error> {
     let dir = data::datasets::resolve_dir(config.dataset, config.data_dir.as_deref())?;
     let loaded = data::datasets::load(config.dataset, &dir)?;
     Ok(loaded.limited(config.limit_train, config.limit_test))
 }
 
-/// The default output folder: `results/<model>`, `results/<model>-bn`, `results/mlp-ln-after`, …
-pub fn default_run_dir(config: &ExperimentConfig) -> PathBuf {
-    let network = config.network();
-    let mut name = network.label().replace('+', "-").replace('×', "-init");
-    if name.is_empty() {
-        name = config.model.to_string();
-    }
-    PathBuf::from("results").join(name)
+/// The default output folder: `runs/<model>`, `runs/<model>-bn`, `runs/mlp-ln-after`, …
+pub fn default_run_dir(network: &NetworkConfig) -> PathBuf {
+    let name = network.label().replace('+', "-").replace('×', "-init");
+    PathBuf::from(RUNS_DIR).join(name)
 }
 
-/// Trains one network (as `config` describes it) and writes `config.json`, `metrics.json`
-/// (after every epoch), `model.bpk` and `curves.png` into `out`.
-pub fn train_run(
-    config: &ExperimentConfig,
-    data: &LoadedData,
-    out: &Path,
-    progress: &Progress,
-) -> Result<RunMetrics, Error> {
-    let network = config.network();
-    let backend = config.backend.open()?;
-    let parameters = network
-        .init(config.seed, &backend.device)
-        .parameter_counts();
-    progress.line(format!(
-        "{} on {} ({} train / {} test samples), backend {}, seed {}",
-        title(&network),
-        config.dataset,
-        data.train.len(),
-        data.test.len(),
-        describe_backend(config.backend, &backend),
-        config.seed
-    ));
-    progress.line(format!("  {}", network.describe()));
-    progress.line(format!(
-        "  parameters: {} trainable{}",
-        thousands(parameters.trainable),
-        if parameters.running_statistics > 0 {
-            format!(
-                " + {} BatchNorm running statistics",
-                thousands(parameters.running_statistics)
-            )
-        } else {
-            String::new()
-        }
-    ));
-    let outputs = RunOutputs {
-        checkpoint: true,
-        curves: true,
-        step_losses: false,
-    };
-    let run = execute_run(config, &network, data, out, outputs, None, progress)
-        .map_err(|failed| failed.error)?;
-    Ok(run.metrics)
-}
-
-/// Which files a run writes besides `config.json` and `metrics.json`.
+/// What a run writes and says besides `config.json` and `metrics.json`.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOutputs {
+    /// `model.bpk` after every epoch.
     pub checkpoint: bool,
+    /// `curves.png` at the end.
     pub curves: bool,
-    /// Hand back every step's training loss.
-    pub step_losses: bool,
+    /// The network, data and backend in a few lines before training.
+    pub header: bool,
 }
 
-/// A finished run: its metrics and the per-step record.
+/// A finished run: its metrics and the BatchNorm running-variance shares after each epoch
+/// (see `train::hooks::initial_variance_share`; empty without BatchNorm).
 pub struct RunResult {
     pub metrics: RunMetrics,
-    pub step_losses: Vec<f32>,
-    pub probes: Vec<train::ProbePoint>,
-    /// Per epoch, the share of a BatchNorm running variance still at its initial value (see
-    /// `train::initial_variance_share`); empty without BatchNorm.
     pub initial_variance_shares: Vec<f64>,
 }
 
@@ -103,107 +58,131 @@ pub struct FailedRun {
     pub metrics: RunMetrics,
 }
 
-/// Trains `network` with the loop settings of `config` (epochs, batch size, learning rate,
-/// seed, backend) and records it in `out`, `metrics.json` after every epoch.
+/// Rewrites `metrics.json` after every epoch, so a run killed mid-way keeps what it finished.
+struct MetricsFile<'a> {
+    metrics: RunMetrics,
+    dir: &'a Path,
+}
+
+impl Hook for MetricsFile<'_> {
+    fn on_epoch(
+        &mut self,
+        _trainer: &mut Trainer,
+        metrics: &EpochMetrics,
+        _steps_done: usize,
+    ) -> Result<(), TrainError> {
+        self.metrics.epochs.push(metrics.clone());
+        Ok(self.metrics.save(self.dir)?)
+    }
+}
+
+/// Trains `config.network` as `config` says on `backend` and records it in `out`. `hooks` hear
+/// the training after bnx's own (stale-statistics notes, checkpoint, `metrics.json`).
 pub fn execute_run(
     config: &ExperimentConfig,
-    network: &NetworkConfig,
+    backend: &Backend,
     data: &LoadedData,
     out: &Path,
     outputs: RunOutputs,
-    probe: Option<train::ProbeSpec>,
+    hooks: &mut [&mut dyn Hook],
     progress: &Progress,
 ) -> Result<RunResult, FailedRun> {
-    let bn = network.norm == NormKind::Batch;
-    let mut metrics = RunMetrics {
-        model: config.model.to_string(),
-        bn,
-        dataset: config.dataset.to_string(),
-        backend: config.backend.to_string(),
-        device: String::new(),
+    let network = &config.network;
+    let metrics = RunMetrics {
+        model: network.model,
+        bn: network.norm == NormKind::Batch,
+        dataset: config.data.dataset,
+        backend: backend.kind,
+        device: backend.device_name.clone(),
         epochs: Vec::new(),
     };
-    let backend = match config.backend.open() {
-        Ok(backend) => backend,
-        Err(error) => {
-            return Err(FailedRun {
-                error: error.into(),
-                metrics,
-            });
-        }
-    };
-    metrics.backend = backend.kind.to_string();
-    metrics.device = backend.device_name.clone();
-    let device = backend.device.clone();
-    if backend.kind.runs_on_cpu() {
-        train::subnormals::set_flush(config.flush_subnormals);
+    let model = network.init(config.training.seed, &backend.device);
+    let parameters = model.parameter_counts();
+    if outputs.header {
+        progress.line(format!(
+            "{} on {} ({} train / {} test samples), backend {}, seed {}",
+            title(network),
+            config.data.dataset,
+            data.train.len(),
+            data.test.len(),
+            backend.describe(config.runtime.backend),
+            config.training.seed
+        ));
+        progress.line(format!("  {}", network.describe()));
+        let statistics = match parameters.running_statistics {
+            0 => String::new(),
+            n => format!(" + {} BatchNorm running statistics", thousands(n)),
+        };
+        progress.line(format!(
+            "  parameters: {} trainable{statistics}",
+            thousands(parameters.trainable)
+        ));
     }
-    let model = network.init(config.seed, &device);
     let checkpoint = outputs.checkpoint.then(|| out.join(CHECKPOINT_FILE));
-    let prepare = || -> Result<(), Error> {
-        std::fs::create_dir_all(out).map_err(|source| ReportError::Write {
+    let record = RunRecord {
+        bnx_version: env!("CARGO_PKG_VERSION").into(),
+        burn_version: BURN_VERSION.into(),
+        backend: backend.kind,
+        device: backend.device_name.clone(),
+        cpu_simd: backend.cpu_simd().map(String::from),
+        threads: backend.kind.runs_on_cpu().then(rayon::current_num_threads),
+        subnormals_flushed: backend.flush_subnormals,
+        config: config.clone(),
+        dataset: data.provenance.clone(),
+        train_samples: data.train.len(),
+        test_samples: data.test.len(),
+        parameters,
+        checkpoint: checkpoint.clone(),
+    };
+    let prepare = || -> Result<(), FileError> {
+        std::fs::create_dir_all(out).map_err(|source| FileError::Write {
             path: out.into(),
             source,
         })?;
-        RunRecord {
-            bnx_version: env!("CARGO_PKG_VERSION").into(),
-            burn_version: BURN_VERSION.into(),
-            backend: backend.kind.to_string(),
-            device: backend.device_name.clone(),
-            seed: config.seed,
-            bn,
-            config: config.clone(),
-            network: network.clone(),
-            dataset: data.provenance.clone(),
-            train_samples: data.train.len(),
-            test_samples: data.test.len(),
-            parameters: model.parameter_counts(),
-            checkpoint: checkpoint.clone(),
-        }
-        .save(out)?;
+        record.save(out)?;
         // Rewrite an empty record first, so a stale metrics.json from an earlier run never survives.
-        metrics.save(out)?;
-        Ok(())
+        metrics.save(out)
     };
     if let Err(error) = prepare() {
-        return Err(FailedRun { error, metrics });
+        return Err(FailedRun {
+            error: ReportError::from(error).into(),
+            metrics,
+        });
     }
-    let options = FitOptions {
-        epochs: config.epochs,
-        batch_size: config.batch_size,
-        learning_rate: config.learning_rate,
-        seed: config.seed,
-        adam: config.adam,
-        label: network.label(),
-        checkpoint,
-        probe,
-    };
-    let record_steps = outputs.step_losses;
+
+    let mut trainer = Trainer::new(model, &backend.device, &config.training);
+    let mut stale = StaleStatistics::new(progress);
+    let mut checkpoint = checkpoint.map(|path| Checkpoint { path });
+    let mut file = MetricsFile { metrics, dir: out };
+    let mut all: Vec<&mut dyn Hook> = vec![&mut stale];
+    if let Some(checkpoint) = checkpoint.as_mut() {
+        all.push(checkpoint);
+    }
+    all.push(&mut file);
+    for hook in hooks.iter_mut() {
+        all.push(&mut **hook);
+    }
     let fitted = train::fit(
-        model,
+        &mut trainer,
         &data.train,
         &data.test,
-        &device,
-        &options,
+        &config.training,
+        &network.label(),
         progress,
-        |epoch| {
-            metrics.epochs.push(epoch.clone());
-            metrics.save(out).map_err(|e| e.to_string())
-        },
+        &mut all,
     );
-    let outcome = match fitted {
-        Ok(outcome) => outcome,
-        Err(error) => {
-            return Err(FailedRun {
-                error: error.into(),
-                metrics,
-            });
-        }
-    };
+    drop(all);
+    let metrics = file.metrics;
+    if let Err(error) = fitted {
+        return Err(FailedRun {
+            error: error.into(),
+            metrics,
+        });
+    }
     if outputs.curves {
         let chart = charts::render(
             &out.join("curves.png"),
-            &chart_title(&metrics, None),
+            &metrics.chart_title(None),
             &charts::run_panels(&metrics),
         );
         if let Err(error) = chart {
@@ -215,31 +194,57 @@ pub fn execute_run(
     }
     Ok(RunResult {
         metrics,
-        step_losses: if record_steps {
-            outcome.step_losses
-        } else {
-            Vec::new()
-        },
-        probes: outcome.probes,
-        initial_variance_shares: outcome.initial_variance_shares,
+        initial_variance_shares: stale.shares,
     })
 }
 
-/// Trains both variants with the same seed, data order and initial Dense/Conv weights into
-/// `out/no-bn` and `out/bn`, then writes the charts and `summary.json`.
+/// Trains one network as `config` describes it and writes `config.json`, `metrics.json` (after
+/// every epoch), `model.bpk` and `curves.png` into `out`.
+pub fn train_run(
+    config: &ExperimentConfig,
+    backend: &Backend,
+    data: &LoadedData,
+    out: &Path,
+    progress: &Progress,
+) -> Result<RunMetrics, Error> {
+    let outputs = RunOutputs {
+        checkpoint: true,
+        curves: true,
+        header: true,
+    };
+    execute_run(config, backend, data, out, outputs, &mut [], progress)
+        .map(|run| run.metrics)
+        .map_err(|failed| failed.error)
+}
+
+/// Trains `config.network` without and with BatchNorm (same seed, data order and initial
+/// Dense/Conv weights) into `out/no-bn` and `out/bn`, then writes the charts and `summary.json`.
 pub fn compare(
     config: &ExperimentConfig,
+    backend: &Backend,
     data: &LoadedData,
     out: &Path,
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
-    let variant = |bn: bool| ExperimentConfig {
-        bn,
-        norm: NormKind::None,
-        ..config.clone()
+    let variant = |norm: NormKind| {
+        let mut variant = config.clone();
+        variant.network.norm = norm;
+        variant
     };
-    let no_bn = train_run(&variant(false), data, &out.join("no-bn"), progress)?;
-    let bn = train_run(&variant(true), data, &out.join("bn"), progress)?;
+    let no_bn = train_run(
+        &variant(NormKind::None),
+        backend,
+        data,
+        &out.join("no-bn"),
+        progress,
+    )?;
+    let bn = train_run(
+        &variant(NormKind::Batch),
+        backend,
+        data,
+        &out.join("bn"),
+        progress,
+    )?;
     write_comparison(out, &no_bn, &bn)
 }
 
@@ -250,20 +255,18 @@ fn write_comparison(
 ) -> Result<ComparisonSummary, Error> {
     let summary = ComparisonSummary::new(no_bn, bn);
     let panels = charts::comparison_panels(no_bn, bn);
-    let title = chart_title(bn, Some("with vs without BatchNorm"));
+    let title = bn.chart_title(Some("with vs without BatchNorm"));
     for name in ["comparison.png", "comparison.svg"] {
         charts::render(&out.join(name), &title, &panels)?;
     }
-    report::write_json(&out.join("summary.json"), &summary)?;
+    write_json(&out.join("summary.json"), &summary).map_err(ReportError::from)?;
     Ok(summary)
 }
 
 /// Re-renders the charts of a comparison folder (`no-bn/` + `bn/`) or a single run folder.
 pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let (no_bn, bn) = (dir.join("no-bn"), dir.join("bn"));
-    if no_bn.join(report::files::METRICS_FILE).is_file()
-        && bn.join(report::files::METRICS_FILE).is_file()
-    {
+    if no_bn.join(METRICS_FILE).is_file() && bn.join(METRICS_FILE).is_file() {
         let (no_bn, bn) = (RunMetrics::load(&no_bn)?, RunMetrics::load(&bn)?);
         write_comparison(dir, &no_bn, &bn)?;
         return Ok(vec![
@@ -272,12 +275,12 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             dir.join("summary.json"),
         ]);
     }
-    if dir.join(report::files::METRICS_FILE).is_file() {
+    if dir.join(METRICS_FILE).is_file() {
         let metrics = RunMetrics::load(dir)?;
         let path = dir.join("curves.png");
         charts::render(
             &path,
-            &chart_title(&metrics, None),
+            &metrics.chart_title(None),
             &charts::run_panels(&metrics),
         )?;
         return Ok(vec![path]);
@@ -290,7 +293,7 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 pub struct BenchRow {
     pub model: ModelKind,
     pub bn: bool,
-    pub backend: BackendKind,
+    pub backend: crate::runtime::BackendKind,
     pub device: String,
     /// "bnx 0.1.0, Burn 0.22.1".
     pub version: String,
@@ -298,39 +301,32 @@ pub struct BenchRow {
 }
 
 /// Times `steps` training steps of each network (`variants`: false = no BN, true = BN) on each
-/// backend. A backend that cannot be opened stops the bench with its reason.
+/// backend, trained as `config.training` says.
 #[allow(clippy::too_many_arguments)]
 pub fn bench(
     config: &ExperimentConfig,
     models: &[ModelKind],
     variants: &[bool],
-    backends: &[BackendKind],
+    backends: &[Backend],
     data: &LoadedData,
     warmup: usize,
     steps: usize,
     progress: &Progress,
-) -> Result<Vec<BenchRow>, Error> {
-    let opened = backends
-        .iter()
-        .map(|kind| kind.open())
-        .collect::<Result<Vec<_>, _>>()?;
+) -> Vec<BenchRow> {
     let mut rows = Vec::new();
     for &model in models {
         for &bn in variants {
-            for backend in &opened {
-                if backend.kind.runs_on_cpu() {
-                    train::subnormals::set_flush(config.flush_subnormals);
-                }
-                let network = ExperimentConfig {
+            for backend in backends {
+                let network = NetworkConfig {
                     model,
-                    ..config.clone()
-                }
-                .network_with(if bn { NormKind::Batch } else { NormKind::None });
+                    norm: if bn { NormKind::Batch } else { NormKind::None },
+                    ..config.network.clone()
+                };
                 let result = train::bench::bench(
                     &network,
                     &data.train,
                     &backend.device,
-                    config.batch_size,
+                    &config.training,
                     warmup,
                     steps,
                     60_000,
@@ -354,37 +350,40 @@ pub fn bench(
             }
         }
     }
-    Ok(rows)
+    rows
 }
 
-/// A Markdown table of bench rows.
-pub fn bench_table(rows: &[BenchRow]) -> String {
-    let mut table = String::from(
-        "| network | backend | batch | samples/s | ms/step | epoch s (60k) |\n|---|---|---:|---:|---:|---:|\n",
-    );
-    for row in rows {
-        table.push_str(&format!(
-            "| {}{} | {} | {} | {:.0} | {:.2} | {:.1} |\n",
-            row.model.name().to_uppercase(),
-            if row.bn { "+BN" } else { "" },
-            row.backend,
-            row.result.batch_size,
-            row.result.samples_per_second,
-            row.result.milliseconds_per_step,
-            row.result.projected_epoch_seconds
-        ));
-    }
-    table
-}
-
-/// "flex (AMD EPYC …)", or "auto → wgpu (NVIDIA …)" when `auto` chose.
-pub fn describe_backend(requested: BackendKind, backend: &Backend) -> String {
-    let chosen = format!("{} ({})", backend.kind, backend.device_name);
-    if requested == backend.kind {
-        chosen
-    } else {
-        format!("{requested} → {chosen}")
-    }
+/// The bench rows as a table.
+pub fn bench_table(rows: &[BenchRow]) -> Table {
+    let rows = rows
+        .iter()
+        .map(|row| {
+            vec![
+                format!(
+                    "{}{}",
+                    row.model.name().to_uppercase(),
+                    if row.bn { "+BN" } else { "" }
+                ),
+                row.backend.to_string(),
+                row.result.batch_size.to_string(),
+                format!("{:.0}", row.result.samples_per_second),
+                format!("{:.2}", row.result.milliseconds_per_step),
+                format!("{:.1}", row.result.projected_epoch_seconds),
+            ]
+        })
+        .collect();
+    Table::new(
+        &[
+            "network",
+            "backend",
+            "batch",
+            "samples/s",
+            "ms/step",
+            "epoch s (60k)",
+        ],
+        rows,
+    )
+    .numeric()
 }
 
 fn title(network: &NetworkConfig) -> String {
@@ -396,23 +395,6 @@ fn title(network: &NetworkConfig) -> String {
         }
     }
     title
-}
-
-fn chart_title(metrics: &RunMetrics, what: Option<&str>) -> String {
-    let model = metrics.model.to_uppercase();
-    let dataset = match metrics.dataset.as_str() {
-        "mnist" => "MNIST",
-        "fashion-mnist" => "Fashion-MNIST",
-        other => other,
-    };
-    match what {
-        Some(what) => format!("{model} on {dataset}: {what} ({} backend)", metrics.backend),
-        None => format!(
-            "{model}{} on {dataset} ({} backend)",
-            if metrics.bn { " + BatchNorm" } else { "" },
-            metrics.backend
-        ),
-    }
 }
 
 fn thousands(n: usize) -> String {
@@ -436,5 +418,16 @@ mod tests {
         assert_eq!(thousands(111_594), "111,594");
         assert_eq!(thousands(448), "448");
         assert_eq!(thousands(1_000), "1,000");
+    }
+
+    #[test]
+    fn default_run_dirs_are_git_ignored_and_name_the_variant() {
+        let mut network = NetworkConfig::guide(ModelKind::Cnn, true);
+        assert_eq!(default_run_dir(&network), Path::new("runs/cnn-bn"));
+        network.init_scale = 0.1;
+        assert_eq!(default_run_dir(&network), Path::new("runs/cnn-bn-init0.1"));
+        let ignore =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.gitignore")).unwrap();
+        assert!(ignore.lines().any(|line| line == "/runs/"), "{ignore}");
     }
 }

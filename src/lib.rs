@@ -1,7 +1,9 @@
 //! bnx: what does Batch Normalization actually do to training?
 //!
-//! Data flows one way: [`config`] → [`data`] + [`model`] → [`train`] → [`report`];
-//! [`experiment`] strings them together for the commands in `cli`.
+//! Data flows one way, and a module imports only from those before it:
+//! [`runtime`] (backend, threads, progress, atomic files) and [`data`] → [`model`] →
+//! [`config`] → [`train`] → [`report`] → [`experiment`] (one run end to end) → [`study`] →
+//! [`commands`] (one module per command) → [`cli`] (the top-level clap definition).
 
 /// A fieldless enum whose variants have fixed names, shared by the command line, config
 /// files, JSON results and messages.
@@ -80,11 +82,13 @@ macro_rules! named_enum {
 }
 
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod data;
 pub mod experiment;
 pub mod model;
 pub mod report;
+pub mod runtime;
 pub mod study;
 pub mod train;
 
@@ -102,7 +106,7 @@ pub enum Error {
     #[error(transparent)]
     Report(#[from] report::ReportError),
     #[error(transparent)]
-    Backend(#[from] train::backend::BackendError),
+    Backend(#[from] runtime::BackendError),
     #[error("{0}")]
     Study(String),
 }

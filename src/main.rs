@@ -25,8 +25,8 @@ fn main() -> ExitCode {
     match bnx::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let chain: Vec<String> = err.chain().map(|e| e.to_string()).collect();
-            eprintln!("error: {}", chain.join(": "));
+            // `{:#}`: the context, then each cause once, joined by ": ".
+            eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
     }

@@ -5,10 +5,10 @@
 //! The wgpu test needs a Vulkan driver; `scripts/test.sh` installs Mesa's software one
 //! (lavapipe) where there is none. `BNX_SKIP_WGPU=1` skips it on machines that cannot have one.
 
-use bnx::config::ExperimentConfig;
+use bnx::config::{DataConfig, TrainingConfig};
 use bnx::data::ImageSet;
 use bnx::model::{ModelKind, NetworkConfig};
-use bnx::train::backend::BackendKind;
+use bnx::runtime::{Backend, BackendKind};
 use bnx::train::bench::step_losses;
 
 const STEPS: usize = 5;
@@ -17,16 +17,26 @@ const SEED: u64 = 42;
 /// Largest |a − b| / max(|a|, 1) allowed between two backends' first losses: same weights, same
 /// batch, only the order of f32 sums differs.
 const FIRST_STEP_TOLERANCE: f32 = 1e-5;
-/// The same over all five steps. Adam divides each gradient by its own running magnitude, so
-/// rounding-level differences in near-zero gradients become full-size steps, and the losses
-/// drift apart step by step: measured up to 8e-4 (CNN+BN, wgpu on lavapipe against flex).
-const TOLERANCE: f32 = 5e-3;
+/// The same over all five steps, per backend and network: about ten times what was measured on
+/// an Intel Xeon with AVX-512 and on an AMD EPYC with AVX2, so that a bug in a backward pass or
+/// in Adam, which moves the losses by 1e-3 and more from the second step on, fails.
+fn tolerance(kind: BackendKind, model: ModelKind, bn: bool) -> f32 {
+    match (kind, model, bn) {
+        // Adam divides each gradient by its own running magnitude, so rounding-level differences
+        // in the CNN+BN's near-zero gradients become full-size steps and the losses drift apart
+        // step by step: measured 8.0e-4 on lavapipe against flex, on both CPUs.
+        (BackendKind::Wgpu, ModelKind::Cnn, true) => 4e-3,
+        // Measured: ndarray ≤ 3.7e-6 (CNN+BN on the AMD machine, 2.1e-6 on the Intel one), wgpu
+        // ≤ 2.1e-7.
+        _ => 5e-5,
+    }
+}
 
 fn train_set() -> ImageSet {
-    let config = ExperimentConfig {
+    let config = DataConfig {
         limit_train: Some(STEPS * BATCH),
         limit_test: Some(1),
-        ..ExperimentConfig::default()
+        ..DataConfig::default()
     };
     bnx::experiment::load_data(&config)
         .expect("bundled MNIST")
@@ -34,14 +44,19 @@ fn train_set() -> ImageSet {
 }
 
 fn losses(kind: BackendKind, model: ModelKind, bn: bool, train: &ImageSet) -> Vec<f32> {
-    let backend = kind.open().unwrap_or_else(|e| panic!("{e}"));
+    // Exact IEEE arithmetic on every backend: GPUs do not flush subnormals the way FTZ/DAZ does.
+    let backend = Backend::open(kind, false).unwrap_or_else(|e| panic!("{e}"));
+    let training = TrainingConfig {
+        batch_size: BATCH,
+        seed: SEED,
+        ..TrainingConfig::default()
+    };
     step_losses(
         &NetworkConfig::guide(model, bn),
         train,
         &backend.device,
-        BATCH,
+        &training,
         STEPS,
-        SEED,
     )
 }
 
@@ -69,9 +84,10 @@ fn assert_backend_agrees_with_flex(kind: BackendKind) {
                 first <= FIRST_STEP_TOLERANCE,
                 "{model} bn={bn}: {kind}'s first loss differs from flex's by {first:.2e} > {FIRST_STEP_TOLERANCE:.0e}\nflex {reference:?}\n{kind} {other:?}"
             );
+            let tolerance = tolerance(kind, model, bn);
             assert!(
-                worst <= TOLERANCE,
-                "{model} bn={bn}: {kind} disagrees with flex by {worst:.2e} > {TOLERANCE:.0e}\nflex {reference:?}\n{kind} {other:?}"
+                worst <= tolerance,
+                "{model} bn={bn}: {kind} disagrees with flex by {worst:.2e} > {tolerance:.0e}\nflex {reference:?}\n{kind} {other:?}"
             );
         }
     }

@@ -20,9 +20,21 @@ pub const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
 pub const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
 
 named_enum! {
+    #[derive(Default)]
     pub enum DatasetKind("dataset") {
+        #[default]
         Mnist => "mnist",
         FashionMnist => "fashion-mnist",
+    }
+}
+
+impl DatasetKind {
+    /// "MNIST", "Fashion-MNIST": for titles.
+    pub fn title(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "MNIST",
+            DatasetKind::FashionMnist => "Fashion-MNIST",
+        }
     }
 }
 
@@ -56,7 +68,7 @@ pub enum DataError {
         expected: String,
     },
 
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

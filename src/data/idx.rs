@@ -27,10 +27,10 @@ pub const NUM_CLASSES: usize = 10;
 
 #[derive(Debug, Error)]
 pub enum IdxError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Io { path: PathBuf, source: io::Error },
 
-    #[error("{path}: not a valid gzip stream ({source}); expected an IDX file, raw or gzipped")]
+    #[error("{path}: not a valid gzip stream (expected an IDX file, raw or gzipped)")]
     Gzip { path: PathBuf, source: io::Error },
 
     #[error("{path}: file is {found} bytes long, too short for the {expected}-byte IDX header")]

@@ -7,7 +7,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-use super::{ReportError, RunMetrics, write_atomic};
+use super::{ReportError, RunMetrics};
+use crate::runtime::write_atomic;
+use crate::train::EpochMetrics;
 
 /// DejaVu Sans, shipped in `assets/fonts/` with its license.
 static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
@@ -183,14 +185,13 @@ impl Panel {
 
 /// The guide's two panels for a with/without-BatchNorm comparison.
 pub fn comparison_panels(no_bn: &RunMetrics, bn: &RunMetrics) -> Vec<Panel> {
-    let series = |m: &RunMetrics, f: fn(&crate::train::EpochMetrics) -> f64| {
+    let series = |m: &RunMetrics, f: fn(&EpochMetrics) -> f64| {
         m.epochs
             .iter()
             .map(|e| (e.epoch as f64, f(e)))
             .collect::<Vec<_>>()
     };
-    let curves = |train: fn(&crate::train::EpochMetrics) -> f64,
-                  val: fn(&crate::train::EpochMetrics) -> f64| {
+    let curves = |train: fn(&EpochMetrics) -> f64, val: fn(&EpochMetrics) -> f64| {
         vec![
             Curve::line("No BN – Training", NO_BN_COLOR, series(no_bn, train)).dashed(),
             Curve::line("No BN – Validation", NO_BN_COLOR, series(no_bn, val)),
@@ -218,9 +219,8 @@ pub fn comparison_panels(no_bn: &RunMetrics, bn: &RunMetrics) -> Vec<Panel> {
 /// Training and validation curves of a single run.
 pub fn run_panels(run: &RunMetrics) -> Vec<Panel> {
     let color = if run.bn { BN_COLOR } else { NO_BN_COLOR };
-    let points = |f: fn(&crate::train::EpochMetrics) -> f64| {
-        run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect()
-    };
+    let points =
+        |f: fn(&EpochMetrics) -> f64| run.epochs.iter().map(|e| (e.epoch as f64, f(e))).collect();
     vec![
         Panel::per_epoch(
             "Accuracy",
@@ -260,7 +260,7 @@ pub fn render(path: &Path, title: &str, panels: &[Panel]) -> Result<(), ReportEr
             root.present().map_err(|e| fail(&e))?;
         }
         let bytes = encode_png(&rgb, width, height).map_err(|e| fail(&e))?;
-        write_atomic(path, &bytes)
+        Ok(write_atomic(path, &bytes)?)
     } else {
         let mut svg = String::new();
         {
@@ -268,7 +268,7 @@ pub fn render(path: &Path, title: &str, panels: &[Panel]) -> Result<(), ReportEr
             draw(&root, title, panels).map_err(|e| fail(&e))?;
             root.present().map_err(|e| fail(&e))?;
         }
-        write_atomic(path, svg.as_bytes())
+        Ok(write_atomic(path, svg.as_bytes())?)
     }
 }
 
@@ -478,14 +478,13 @@ fn emptiest_corner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::EpochMetrics;
 
     fn metrics(bn: bool) -> RunMetrics {
         RunMetrics {
-            model: "mlp".into(),
+            model: crate::model::ModelKind::Mlp,
             bn,
-            dataset: "mnist".into(),
-            backend: "flex".into(),
+            dataset: crate::data::DatasetKind::Mnist,
+            backend: crate::runtime::BackendKind::Flex,
             device: "test CPU".into(),
             epochs: (1..=3)
                 .map(|epoch| EpochMetrics {

@@ -4,10 +4,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ReportError, write_json};
+use super::ReportError;
 use crate::config::ExperimentConfig;
-use crate::data::DatasetProvenance;
-use crate::model::{NetworkConfig, ParameterCounts};
+use crate::data::{DatasetKind, DatasetProvenance};
+use crate::model::{ModelKind, ParameterCounts};
+use crate::runtime::{BackendKind, FileError, read_json, write_json};
 use crate::train::EpochMetrics;
 
 pub const METRICS_FILE: &str = "metrics.json";
@@ -21,10 +22,11 @@ pub const BURN_VERSION: &str = "0.22.1";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunMetrics {
-    pub model: String,
+    pub model: ModelKind,
     pub bn: bool,
-    pub dataset: String,
-    pub backend: String,
+    pub dataset: DatasetKind,
+    /// The backend that ran (what `auto` chose).
+    pub backend: BackendKind,
     /// What the device calls itself (GPU name, or CPU model and threads). Files written
     /// before bnx recorded it have none.
     #[serde(default)]
@@ -33,13 +35,16 @@ pub struct RunMetrics {
 }
 
 impl RunMetrics {
-    pub fn save(&self, dir: &Path) -> Result<(), ReportError> {
+    pub fn save(&self, dir: &Path) -> Result<(), FileError> {
         write_json(&dir.join(METRICS_FILE), self)
     }
 
     pub fn load(dir: &Path) -> Result<Self, ReportError> {
         let path = dir.join(METRICS_FILE);
-        let metrics: RunMetrics = super::read_json(&path)?;
+        let metrics: RunMetrics = read_json(&path).map_err(|error| match error {
+            FileError::Parse { path, message } => ReportError::BadMetrics { path, message },
+            other => other.into(),
+        })?;
         if metrics.epochs.is_empty() {
             return Err(ReportError::BadMetrics {
                 path,
@@ -48,21 +53,43 @@ impl RunMetrics {
         }
         Ok(metrics)
     }
+
+    /// "MLP + BatchNorm on MNIST (flex backend)", or with `what` in place of the variant:
+    /// "MLP on MNIST: with vs without BatchNorm (flex backend)".
+    pub fn chart_title(&self, what: Option<&str>) -> String {
+        let model = self.model.name().to_uppercase();
+        let dataset = self.dataset.title();
+        match what {
+            Some(what) => format!("{model} on {dataset}: {what} ({} backend)", self.backend),
+            None => format!(
+                "{model}{} on {dataset} ({} backend)",
+                if self.bn { " + BatchNorm" } else { "" },
+                self.backend
+            ),
+        }
+    }
 }
 
-/// `config.json`: the resolved configuration and everything needed to reproduce the run.
+/// `config.json`: the resolved configuration of the run and everything else needed to
+/// reproduce it. The numbers are bit-identical on the same CPU kind (`cpu_simd`) with the same
+/// thread count; elsewhere floating-point sums run in another order and results differ within
+/// seed-to-seed noise.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRecord {
     pub bnx_version: String,
     pub burn_version: String,
-    /// The backend that ran (what `auto` chose, if it was asked for).
-    pub backend: String,
+    /// The backend that ran (what `auto` chose, if it was asked for; `config.runtime.backend`
+    /// says what was asked for).
+    pub backend: BackendKind,
     pub device: String,
-    pub seed: u64,
-    pub bn: bool,
+    /// CPU backends: the widest vector instruction set the kernels use here ("avx512",
+    /// "avx2+fma", …) and the compute threads.
+    pub cpu_simd: Option<String>,
+    pub threads: Option<usize>,
+    /// Whether FTZ/DAZ was in force on the compute threads.
+    pub subnormals_flushed: bool,
+    /// Everything the run was told: network, training, data and runtime.
     pub config: ExperimentConfig,
-    /// The network as built: model, norm kind and position, init scale, MLP widths.
-    pub network: NetworkConfig,
     pub dataset: DatasetProvenance,
     pub train_samples: usize,
     pub test_samples: usize,
@@ -72,7 +99,7 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
-    pub fn save(&self, dir: &Path) -> Result<(), ReportError> {
+    pub fn save(&self, dir: &Path) -> Result<(), FileError> {
         write_json(&dir.join(CONFIG_FILE), self)
     }
 }
@@ -85,10 +112,10 @@ mod tests {
     fn metrics_json_has_exactly_the_documented_shape() {
         // Issue #2's shape, plus the device name that #3 asks for after the backend.
         let metrics = RunMetrics {
-            model: "mlp".into(),
+            model: ModelKind::Mlp,
             bn: true,
-            dataset: "mnist".into(),
-            backend: "ndarray".into(),
+            dataset: DatasetKind::Mnist,
+            backend: BackendKind::Ndarray,
             device: "AMD EPYC 7B13 (2 threads)".into(),
             epochs: vec![EpochMetrics {
                 epoch: 1,
@@ -119,7 +146,7 @@ mod tests {
         .unwrap();
         let metrics = RunMetrics::load(dir.path()).unwrap();
         assert_eq!(metrics.device, "");
-        assert_eq!(metrics.backend, "flex");
+        assert_eq!(metrics.backend, BackendKind::Flex);
     }
 
     #[test]
@@ -130,6 +157,27 @@ mod tests {
         assert!(
             message.contains("metrics.json is not a valid bnx metrics file"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn chart_titles_name_model_variant_dataset_and_backend() {
+        let mut metrics = RunMetrics {
+            model: ModelKind::Cnn,
+            bn: true,
+            dataset: DatasetKind::FashionMnist,
+            backend: BackendKind::Flex,
+            device: String::new(),
+            epochs: Vec::new(),
+        };
+        assert_eq!(
+            metrics.chart_title(None),
+            "CNN + BatchNorm on Fashion-MNIST (flex backend)"
+        );
+        metrics.dataset = DatasetKind::Mnist;
+        assert_eq!(
+            metrics.chart_title(Some("with vs without BatchNorm")),
+            "CNN on MNIST: with vs without BatchNorm (flex backend)"
         );
     }
 

@@ -2,7 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::RunMetrics;
+use super::{RunMetrics, Table};
+use crate::data::DatasetKind;
+use crate::model::ModelKind;
+use crate::runtime::BackendKind;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantSummary {
@@ -48,9 +51,9 @@ pub struct Difference {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonSummary {
-    pub model: String,
-    pub dataset: String,
-    pub backend: String,
+    pub model: ModelKind,
+    pub dataset: DatasetKind,
+    pub backend: BackendKind,
     #[serde(default)]
     pub device: String,
     pub epochs: usize,
@@ -66,9 +69,9 @@ impl ComparisonSummary {
             VariantSummary::from_metrics(bn),
         );
         Self {
-            model: bn.model.clone(),
-            dataset: bn.dataset.clone(),
-            backend: bn.backend.clone(),
+            model: bn.model,
+            dataset: bn.dataset,
+            backend: bn.backend,
             device: bn.device.clone(),
             epochs: bn.epochs.len(),
             bn_minus_no_bn: Difference {
@@ -82,22 +85,46 @@ impl ComparisonSummary {
         }
     }
 
-    /// A fixed-width table for the terminal (and the README).
-    pub fn table(&self) -> String {
+    /// The comparison as a table: per variant, then the difference.
+    pub fn table(&self) -> Table {
         let row = |name: &str, v: &VariantSummary| {
-            format!(
-                "{name:<12} {:>13.2}% {:>11.2}% ({:>2}) {:>15.4} {:>14.1}\n",
-                100.0 * v.final_val_acc,
-                100.0 * v.best_val_acc,
-                v.best_epoch,
-                v.final_val_loss,
-                v.mean_epoch_seconds
-            )
+            vec![
+                name.to_string(),
+                format!("{:.2}%", 100.0 * v.final_val_acc),
+                format!("{:.2}% ({})", 100.0 * v.best_val_acc, v.best_epoch),
+                format!("{:.4}", v.final_val_loss),
+                format!("{:.1}", v.mean_epoch_seconds),
+            ]
         };
         let d = &self.bn_minus_no_bn;
+        Table::new(
+            &[
+                "variant",
+                "final val acc",
+                "best val acc (epoch)",
+                "final val loss",
+                "mean epoch s",
+            ],
+            vec![
+                row("no BN", &self.no_bn),
+                row("BN", &self.bn),
+                vec![
+                    "BN − no BN".into(),
+                    format!("{:+.2} pp", 100.0 * d.final_val_acc),
+                    format!("{:+.2} pp", 100.0 * d.best_val_acc),
+                    format!("{:+.4}", d.final_val_loss),
+                    format!("{:+.1}", d.mean_epoch_seconds),
+                ],
+            ],
+        )
+        .numeric()
+    }
+
+    /// What the terminal shows: a heading line, then the table.
+    pub fn describe(&self) -> String {
         format!(
-            "{} on {} ({} epochs, {} backend{})\n{:<12} {:>14} {:>17} {:>15} {:>14}\n{}{}{:<12} {:>+11.2} pp {:>+11.2} pp      {:>+15.4} {:>+14.1}\n",
-            self.model.to_uppercase(),
+            "{} on {} ({} epochs, {} backend{})\n{}",
+            self.model.name().to_uppercase(),
             self.dataset,
             self.epochs,
             self.backend,
@@ -106,18 +133,7 @@ impl ComparisonSummary {
             } else {
                 format!(" on {}", self.device)
             },
-            "variant",
-            "final val acc",
-            "best val acc (ep)",
-            "final val loss",
-            "mean epoch s",
-            row("no BN", &self.no_bn),
-            row("BN", &self.bn),
-            "BN − no BN",
-            100.0 * d.final_val_acc,
-            100.0 * d.best_val_acc,
-            d.final_val_loss,
-            d.mean_epoch_seconds
+            self.table().terminal()
         )
     }
 }
@@ -129,10 +145,10 @@ mod tests {
 
     fn metrics(bn: bool, val_accs: &[f64]) -> RunMetrics {
         RunMetrics {
-            model: "mlp".into(),
+            model: ModelKind::Mlp,
             bn,
-            dataset: "mnist".into(),
-            backend: "flex".into(),
+            dataset: DatasetKind::Mnist,
+            backend: BackendKind::Flex,
             device: "test CPU".into(),
             epochs: val_accs
                 .iter()
@@ -161,8 +177,15 @@ mod tests {
         assert_eq!(summary.bn.best_epoch, 3);
         assert!((summary.bn_minus_no_bn.final_val_acc - 0.04).abs() < 1e-12);
         assert_eq!(summary.no_bn.mean_epoch_seconds, 3.0);
-        let table = summary.table();
-        assert!(table.contains("+4.00 pp"), "{table}");
-        assert!(table.contains("95.00% ( 2)"), "{table}");
+        let text = summary.describe();
+        assert!(text.starts_with("MLP on mnist (3 epochs, flex backend on test CPU)\n"));
+        assert!(text.contains("+4.00 pp"), "{text}");
+        assert!(text.contains("95.00% (2)"), "{text}");
+        assert!(
+            summary
+                .table()
+                .markdown()
+                .contains("| BN − no BN | +4.00 pp |")
+        );
     }
 }

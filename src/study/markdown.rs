@@ -1,7 +1,6 @@
 //! `REPORT.md`: GitHub-renderable Markdown from study summaries.
 
 use super::StudySummary;
-use super::analysis::Table;
 use super::verdict::Outcome;
 
 /// One study's section. `image_dir` is the chart's folder relative to the Markdown file
@@ -23,7 +22,7 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
         summary.verdict_detail
     ));
     md.push_str(&format!("![{name} chart]({image})\n\n"));
-    md.push_str(&markdown_table(&summary.table));
+    md.push_str(&summary.table.markdown());
     md.push_str(&format!("\n**Rule.** {}\n\n", summary.rule));
     md.push_str(&format!(
         "**Setup.** {} {} runs.\n\n",
@@ -40,33 +39,6 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
 
 fn badge(outcome: Outcome) -> String {
     outcome.to_string().to_uppercase()
-}
-
-pub fn markdown_table(table: &Table) -> String {
-    let escape = |cell: &str| cell.replace('|', "\\|");
-    let mut md = format!(
-        "| {} |\n",
-        table
-            .headers
-            .iter()
-            .map(|h| escape(h))
-            .collect::<Vec<_>>()
-            .join(" | ")
-    );
-    md.push_str(&format!(
-        "|{}\n",
-        table.headers.iter().map(|_| "---|").collect::<String>()
-    ));
-    for row in &table.rows {
-        md.push_str(&format!(
-            "| {} |\n",
-            row.iter()
-                .map(|c| escape(c))
-                .collect::<Vec<_>>()
-                .join(" | ")
-        ));
-    }
-    md
 }
 
 /// The whole report: an overview table of verdicts, then every study's section.
@@ -124,14 +96,8 @@ mod tests {
 
     #[test]
     fn tables_escape_pipes() {
-        let table = Table {
-            headers: vec!["a".into(), "b".into()],
-            rows: vec![vec!["1 | 2".into(), "3".into()]],
-        };
-        assert_eq!(
-            markdown_table(&table),
-            "| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n"
-        );
+        let table = crate::report::Table::new(&["a", "b"], vec![vec!["1 | 2".into(), "3".into()]]);
+        assert_eq!(table.markdown(), "| a | b |\n|---|---|\n| 1 \\| 2 | 3 |\n");
     }
 
     #[test]

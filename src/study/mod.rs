@@ -6,8 +6,11 @@
 //! a verdict (`analysis`) and written up as Markdown (`markdown`).
 
 pub mod analysis;
+mod decide;
 pub mod markdown;
+mod panels;
 pub mod plan;
+pub mod runs;
 pub mod verdict;
 
 use std::collections::HashMap;
@@ -16,19 +19,18 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
-
 use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::{ImageBatcher, LoadedData};
 use crate::experiment::{self, RunOutputs};
-use crate::model::{ModelKind, NetworkConfig, NormKind};
-use crate::report::{self, charts};
-use crate::train::backend::BackendKind;
-use crate::train::progress::{Progress, Verbosity};
-use crate::train::{EpochMetrics, ProbePoint, ProbeSpec, TrainError};
+use crate::model::ModelKind;
+use crate::report::{ReportError, charts};
+use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
+use crate::train::hooks::{Probe, StepLosses};
+use crate::train::{Hook, TrainError};
 
 pub use analysis::StudySummary;
+pub use runs::{RunContext, RunOutcome, RunSpec, Scale};
 
 /// Validation accuracy credited to a run whose loss became non-finite: a network with NaN
 /// weights is no better than guessing one of ten classes.
@@ -106,122 +108,6 @@ named_enum! {
     }
 }
 
-/// The data and epochs of one run: the first `limit_train` / `limit_test` samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Scale {
-    pub limit_train: Option<usize>,
-    pub limit_test: Option<usize>,
-    pub epochs: usize,
-}
-
-/// One run of a study's grid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSpec {
-    /// The curve this run belongs to, e.g. "No BN", "With BN", "LayerNorm".
-    pub series: String,
-    /// The grid point, e.g. "lr 0.01", "batch 4", "MLP".
-    pub point: String,
-    /// The grid point's value on the chart's x axis (0 where there is no axis).
-    pub x: f64,
-    pub network: NetworkConfig,
-    pub learning_rate: f64,
-    pub batch_size: usize,
-    pub seed: u64,
-    pub scale: Scale,
-    /// Record hidden-layer percentiles every this many steps (the shift study).
-    pub probe_every: Option<usize>,
-    /// Keep every step's training loss (the smoothness study).
-    pub record_steps: bool,
-}
-
-impl RunSpec {
-    /// `<series>/<point>/seed-<seed>`, in lower-case words joined by dashes.
-    pub fn dir(&self) -> PathBuf {
-        PathBuf::from(slug(&self.series))
-            .join(slug(&self.point))
-            .join(format!("seed-{}", self.seed))
-    }
-
-    pub fn model(&self) -> ModelKind {
-        self.network.model
-    }
-}
-
-fn slug(text: &str) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() || c == '.' {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    out.trim_end_matches('-').to_string()
-}
-
-/// What else decides a run besides its spec: an earlier `run.json` is reused only when all
-/// of it matches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunContext {
-    /// SHA-256 naming the dataset's four files.
-    pub dataset_sha256: String,
-    /// The backend that runs (what `auto` chose).
-    pub backend: String,
-    pub adam: crate::config::AdamSettings,
-    pub bnx_version: String,
-    /// FTZ/DAZ on CPU backends; runs recorded before bnx flushed subnormals had it off.
-    #[serde(default)]
-    pub flush_subnormals: bool,
-}
-
-impl RunContext {
-    fn of(config: &ExperimentConfig, backend: BackendKind, data: &LoadedData) -> Self {
-        Self {
-            dataset_sha256: data.provenance.sha256.clone(),
-            backend: backend.to_string(),
-            adam: config.adam,
-            bnx_version: env!("CARGO_PKG_VERSION").into(),
-            flush_subnormals: config.flush_subnormals && backend.runs_on_cpu(),
-        }
-    }
-}
-
-/// One finished run, as `run.json` keeps it next to the run's `metrics.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunOutcome {
-    pub spec: RunSpec,
-    pub context: RunContext,
-    pub epochs: Vec<EpochMetrics>,
-    /// Why the run stopped early (a non-finite loss), if it did.
-    pub diverged: Option<String>,
-    /// After each epoch, the share of a BatchNorm running variance still at its initial value
-    /// 1, at worst over channels: validation uses it, so a large share understates the network.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bn_initial_variance_shares: Vec<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub step_losses: Vec<f32>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<ProbePoint>,
-    pub seconds: f64,
-}
-
-impl RunOutcome {
-    /// Final validation accuracy; chance level for a diverged run.
-    pub fn final_val_acc(&self) -> f64 {
-        match (&self.diverged, self.epochs.last()) {
-            (None, Some(last)) => last.val_acc,
-            _ => CHANCE_ACCURACY,
-        }
-    }
-
-    /// Validation accuracy after `epoch` (1-based); chance once the run has diverged.
-    pub fn val_acc_at(&self, epoch: usize) -> f64 {
-        self.epochs
-            .get(epoch - 1)
-            .map_or(CHANCE_ACCURACY, |e| e.val_acc)
-    }
-}
-
 /// What `bnx study` was asked to do.
 #[derive(Debug, Clone)]
 pub struct StudyOptions {
@@ -230,8 +116,10 @@ pub struct StudyOptions {
     pub model: Option<ModelKind>,
     pub budget: Budget,
     pub seeds: usize,
-    /// Dataset, backend, optimizer and norm settings; its `seed` is the first seed.
+    /// Dataset, optimizer and norm settings; its `training.seed` is the first seed.
     pub base: ExperimentConfig,
+    /// Opened once for the whole study.
+    pub backend: Backend,
     pub out: PathBuf,
     /// Retrain runs whose `run.json` already matches the plan.
     pub rerun: bool,
@@ -265,19 +153,17 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
             options.model.map_or("chosen network", ModelKind::name)
         )));
     }
-    // Opened up front: an unavailable backend fails here, before any run starts.
-    let backend = options.base.backend.open()?.kind;
     let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
     let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
     let subsets = Subsets::new(
         data,
         plans
             .iter()
-            .flat_map(|(_, runs)| runs.iter().map(|r| r.scale)),
+            .flat_map(|(_, runs)| runs.iter().map(RunSpec::scale)),
     );
     let shared = Shared {
         options,
-        context: RunContext::of(&options.base, backend, data),
+        context: RunContext::of(&options.backend, data),
         subsets: &subsets,
         progress: &progress,
         overall: &overall,
@@ -328,6 +214,7 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
     let outcomes: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; specs.len()]);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
     let worker = || {
+        shared.options.backend.enter_thread();
         while failure
             .lock()
             .expect("no worker panics holding it")
@@ -337,7 +224,9 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
             let Some(spec) = specs.get(index) else { break };
             shared.overall.set_message(format!(
                 "{kind}: {} {} seed {}",
-                spec.series, spec.point, spec.seed
+                spec.series,
+                spec.point,
+                spec.seed()
             ));
             let run_dir = dir.join(spec.dir());
             let reused = (!shared.options.rerun)
@@ -363,7 +252,7 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
                         shared.total,
                         spec.series,
                         spec.point,
-                        spec.seed,
+                        spec.seed(),
                         100.0 * outcome.final_val_acc(),
                         if outcome.diverged.is_some() {
                             ", diverged"
@@ -438,68 +327,58 @@ fn execute(
     run_dir: &Path,
     progress: &Progress,
 ) -> Result<RunOutcome, Error> {
-    let config = ExperimentConfig {
-        model: spec.model(),
-        bn: spec.network.norm == NormKind::Batch,
-        norm: spec.network.norm,
-        norm_position: spec.network.position,
-        init_scale: spec.network.init_scale,
-        epochs: spec.scale.epochs,
-        batch_size: spec.batch_size,
-        learning_rate: spec.learning_rate,
-        seed: spec.seed,
-        limit_train: spec.scale.limit_train,
-        limit_test: spec.scale.limit_test,
-        ..options.base.clone()
-    };
-    let data = subsets.get(spec.scale);
-    let device = config.backend.open()?.device;
-    let probe = spec.probe_every.map(|every| ProbeSpec {
-        images: ImageBatcher::images(&data.test, 0..PROBE_SAMPLES, &device),
-        layer: spec.network.mlp_widths.len() - 1,
-        every,
+    let data = subsets.get(spec.scale());
+    let backend = &options.backend;
+    let mut probe = spec.probe_every.map(|every| {
+        let images = ImageBatcher::images(&data.test, 0..PROBE_SAMPLES, &backend.device);
+        Probe::new(images, spec.config.network.mlp_widths.len() - 1, every)
     });
+    let mut step_losses = StepLosses::default();
+    let mut hooks: Vec<&mut dyn Hook> = Vec::new();
+    if let Some(probe) = probe.as_mut() {
+        hooks.push(probe);
+    }
+    if spec.record_steps {
+        hooks.push(&mut step_losses);
+    }
     let started = Instant::now();
     let outputs = RunOutputs {
         checkpoint: false,
         curves: false,
-        step_losses: spec.record_steps,
+        header: false,
     };
     let result = experiment::execute_run(
-        &config,
-        &spec.network,
+        &spec.config,
+        backend,
         data,
         run_dir,
         outputs,
-        probe,
+        &mut hooks,
         progress,
     );
-    let outcome = match result {
-        Ok(run) => RunOutcome {
-            spec: spec.clone(),
-            context: context.clone(),
-            bn_initial_variance_shares: run.initial_variance_shares,
-            epochs: run.metrics.epochs,
-            diverged: None,
-            step_losses: run.step_losses,
-            probes: run.probes,
-            seconds: started.elapsed().as_secs_f64(),
-        },
+    drop(hooks);
+    let (epochs, diverged, shares) = match result {
+        Ok(run) => (run.metrics.epochs, None, run.initial_variance_shares),
         Err(failed) => match failed.error {
-            Error::Train(error @ TrainError::NonFiniteLoss { .. }) => RunOutcome {
-                spec: spec.clone(),
-                context: context.clone(),
-                bn_initial_variance_shares: Vec::new(),
-                epochs: failed.metrics.epochs,
-                diverged: Some(error.to_string()),
-                step_losses: Vec::new(),
-                probes: Vec::new(),
-                seconds: started.elapsed().as_secs_f64(),
-            },
+            Error::Train(error @ TrainError::NonFiniteLoss { .. }) => {
+                step_losses.0.clear();
+                probe = None;
+                (failed.metrics.epochs, Some(error.to_string()), Vec::new())
+            }
             other => return Err(other),
         },
     };
-    report::write_json(&run_dir.join(RUN_FILE), &outcome)?;
+    let outcome = RunOutcome {
+        spec: spec.clone(),
+        context: context.clone(),
+        epochs,
+        diverged,
+        bn_initial_variance_shares: shares,
+        step_losses: step_losses.0,
+        probes: probe.map(|p| p.points).unwrap_or_default(),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write_json(&run_dir.join(RUN_FILE), &outcome).map_err(ReportError::from)?;
     Ok(outcome)
 }
 
@@ -519,7 +398,7 @@ fn load_outcome(run_dir: &Path, spec: &RunSpec, context: &RunContext) -> Option<
 
 /// The chart (PNG and SVG), `summary.json` and `REPORT.md` of one study.
 fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> Result<(), Error> {
-    let panels = analysis::panels(summary.study, outcomes);
+    let panels = panels::panels(summary.study, outcomes);
     let title = format!("{}: {}", summary.study.name(), summary.study.title());
     for ext in ["png", "svg"] {
         charts::render(
@@ -528,9 +407,9 @@ fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> R
             &panels,
         )?;
     }
-    report::write_json(&dir.join(SUMMARY_FILE), summary)?;
+    write_json(&dir.join(SUMMARY_FILE), summary).map_err(ReportError::from)?;
     let section = markdown::section(summary, "", 2);
-    report::write_atomic(&dir.join(REPORT_FILE), section.as_bytes())?;
+    write_atomic(&dir.join(REPORT_FILE), section.as_bytes()).map_err(ReportError::from)?;
     Ok(())
 }
 
@@ -542,26 +421,31 @@ pub fn write_overall(out: &Path) -> Result<Vec<StudySummary>, Error> {
         if !path.is_file() {
             continue;
         }
-        let summary: StudySummary = report::read_json(&path)?;
+        let summary: StudySummary = read_json(&path).map_err(ReportError::from)?;
         summaries.push(summary);
     }
-    report::write_json(&out.join(SUMMARY_FILE), &summaries)?;
-    report::write_atomic(
+    write_json(&out.join(SUMMARY_FILE), &summaries).map_err(ReportError::from)?;
+    write_atomic(
         &out.join(REPORT_FILE),
         markdown::report(&summaries).as_bytes(),
-    )?;
+    )
+    .map_err(ReportError::from)?;
     Ok(summaries)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::BackendKind;
 
     #[test]
     fn run_folders_are_readable_slugs() {
         let spec = plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default())
             .into_iter()
-            .find(|s| s.learning_rate == 0.01 && s.network.norm == NormKind::Batch)
+            .find(|s| {
+                s.config.training.learning_rate == 0.01
+                    && s.config.network.norm == crate::model::NormKind::Batch
+            })
             .unwrap();
         assert_eq!(spec.dir(), PathBuf::from("with-bn/lr-0.01/seed-42"));
     }
@@ -586,8 +470,7 @@ mod tests {
             spec,
             context: RunContext {
                 dataset_sha256: String::new(),
-                backend: "flex".into(),
-                adam: Default::default(),
+                backend: BackendKind::Flex,
                 bnx_version: String::new(),
                 flush_subnormals: true,
             },

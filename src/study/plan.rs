@@ -43,7 +43,8 @@ pub fn scale(budget: Budget, study: StudyKind, model: ModelKind) -> Scale {
     }
 }
 
-/// Every run of `study`, `seeds` seeds each (starting at `base.seed`), in the order they train.
+/// Every run of `study`, `seeds` seeds each (starting at `base.training.seed`), in the order
+/// they train. Each run's config is `base` with what the study varies and the budget's scale.
 pub fn runs(
     study: StudyKind,
     budget: Budget,
@@ -51,7 +52,7 @@ pub fn runs(
     base: &ExperimentConfig,
 ) -> Vec<RunSpec> {
     let guide = |model: ModelKind, norm: NormKind| NetworkConfig {
-        norm_settings: base.batch_norm,
+        norm_settings: base.network.norm_settings,
         ..NetworkConfig::guide(model, false).with_norm(norm)
     };
     let bn_pair = |model| {
@@ -62,7 +63,7 @@ pub fn runs(
     };
     // (series, point, x, network, learning rate, batch size)
     let mut grid: Vec<(String, String, f64, NetworkConfig, f64, usize)> = Vec::new();
-    let (lr, batch) = (base.learning_rate, base.batch_size);
+    let (lr, batch) = (base.training.learning_rate, base.training.batch_size);
     match study {
         StudyKind::Convergence
         | StudyKind::Regularization
@@ -180,17 +181,22 @@ pub fn runs(
     }
     let mut specs = Vec::with_capacity(grid.len() * seeds);
     // Seed-major order: after the first seed every grid point has a result.
-    for seed in (0..seeds as u64).map(|i| base.seed + i) {
+    for seed in (0..seeds as u64).map(|i| base.training.seed + i) {
         for (series, point, x, network, learning_rate, batch_size) in &grid {
+            let scale = scale(budget, study, network.model);
+            let mut config = base.clone();
+            config.network = network.clone();
+            config.training.learning_rate = *learning_rate;
+            config.training.batch_size = *batch_size;
+            config.training.seed = seed;
+            config.training.epochs = scale.epochs;
+            config.data.limit_train = scale.limit_train;
+            config.data.limit_test = scale.limit_test;
             specs.push(RunSpec {
                 series: series.clone(),
                 point: point.clone(),
                 x: *x,
-                scale: scale(budget, study, network.model),
-                network: network.clone(),
-                learning_rate: *learning_rate,
-                batch_size: *batch_size,
-                seed,
+                config,
                 probe_every: (study == StudyKind::Shift).then_some(PROBE_EVERY),
                 record_steps: study == StudyKind::Smoothness,
             });
@@ -218,7 +224,7 @@ mod tests {
         let seeds: std::collections::BTreeSet<u64> =
             runs(StudyKind::Depth, Budget::Quick, 3, &base)
                 .iter()
-                .map(|s| s.seed)
+                .map(|s| s.seed())
                 .collect();
         assert_eq!(seeds.into_iter().collect::<Vec<_>>(), [42, 43, 44]);
     }
@@ -227,15 +233,16 @@ mod tests {
     fn variants_differ_only_in_what_the_study_varies() {
         let base = ExperimentConfig::default();
         for spec in runs(StudyKind::Batch, Budget::Quick, 1, &base) {
-            assert_eq!(spec.learning_rate, 1e-3);
-            assert_eq!(spec.network.mlp_widths, [128, 64, 32]);
-            assert_eq!(spec.x as usize, spec.batch_size);
+            assert_eq!(spec.config.training.learning_rate, 1e-3);
+            assert_eq!(spec.config.network.mlp_widths, [128, 64, 32]);
+            assert_eq!(spec.x as usize, spec.config.training.batch_size);
         }
         let depth = runs(StudyKind::Depth, Budget::Quick, 1, &base);
         assert!(
             depth
                 .iter()
-                .all(|s| s.network.mlp_widths.len() as f64 == s.x && s.batch_size == 32)
+                .all(|s| s.config.network.mlp_widths.len() as f64 == s.x
+                    && s.config.training.batch_size == 32)
         );
         let shift = runs(StudyKind::Shift, Budget::Quick, 1, &base);
         assert!(
@@ -244,7 +251,7 @@ mod tests {
                 .all(|s| s.probe_every == Some(PROBE_EVERY) && s.model() == ModelKind::Mlp)
         );
         let init = runs(StudyKind::Init, Budget::Quick, 1, &base);
-        assert!(init.iter().all(|s| s.network.init_scale == s.x));
+        assert!(init.iter().all(|s| s.config.network.init_scale == s.x));
     }
 
     #[test]

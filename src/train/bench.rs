@@ -1,16 +1,16 @@
-//! Training throughput, measured: a fixed number of optimizer steps after a warm-up.
+//! Training throughput, measured: a fixed number of optimizer steps after a warm-up; and the
+//! first losses of a run, which every backend must agree on.
 
 use std::time::Instant;
 
-use burn::data::dataloader::DataLoaderBuilder;
 use burn::data::dataset::Dataset;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::{READBACK_EVERY, adam, train_step};
-use crate::config::AdamSettings;
-use crate::data::{ImageBatcher, ImageSet};
+use super::Trainer;
+use super::fit::READBACK_EVERY;
+use crate::config::TrainingConfig;
+use crate::data::ImageSet;
 use crate::model::NetworkConfig;
 
 #[derive(Debug, Clone, Serialize)]
@@ -24,31 +24,25 @@ pub struct BenchResult {
     pub projected_epoch_seconds: f64,
 }
 
-/// Times `steps` training steps (after `warmup` untimed ones) of `network` on `train`.
-/// The device is drained before the clock starts and before it stops, so the time is the real
-/// training time of `steps` steps.
+/// Times `steps` training steps (after `warmup` untimed ones) of `network`, trained as
+/// `training` says, on `train`; only full batches are timed. The device is drained before the
+/// clock starts and before it stops, so the time is the real training time of `steps` steps.
 pub fn bench(
     network: &NetworkConfig,
     train: &ImageSet,
     device: &Device,
-    batch_size: usize,
+    training: &TrainingConfig,
     warmup: usize,
     steps: usize,
     epoch_samples: usize,
 ) -> BenchResult {
-    let train_device = device.clone().autodiff();
-    let mut model = network.init(0, &train_device).train();
-    let mut optimizer = adam(&AdamSettings::default()).init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let loader = DataLoaderBuilder::new(ImageBatcher)
-        .batch_size(batch_size)
-        .shuffle(0)
-        .set_device(train_device.clone())
-        .build(train.clone());
+    let batch_size = training.batch_size;
     assert!(
         train.len() >= batch_size,
         "bench needs at least one full batch"
     );
+    let mut trainer = Trainer::new(network.init(training.seed, device), device, training);
+    let loader = trainer.loader(train, batch_size, training.seed);
 
     // Losses are read back as the training loop does it: every READBACK_EVERY steps, and to
     // close the warm-up and the timed steps, so the clock sees every step finished.
@@ -66,9 +60,7 @@ pub fn bench(
             if batch.len() < batch_size {
                 continue; // keep every timed step the same size
             }
-            let (next, loss, _, _) = train_step(model, &mut optimizer, &loss_fn, batch, 1e-3);
-            model = next;
-            pending.push(loss);
+            pending.push(trainer.step(batch).loss);
             done += 1;
             if done == warmup {
                 read_back(&mut pending);
@@ -95,34 +87,24 @@ pub fn bench(
     }
 }
 
-/// The training losses of the first `steps` steps of `network` (initialised from `seed`, data
-/// shuffled from `seed`) on `device`: what every backend must agree on, since weights are drawn
-/// on the host and the data order does not depend on the backend.
+/// The training losses of the first `steps` steps of `network` (initialised from
+/// `training.seed`, data shuffled from it) on `device`: what every backend must agree on, since
+/// weights are drawn on the host and the data order does not depend on the backend.
 pub fn step_losses(
     network: &NetworkConfig,
     train: &ImageSet,
     device: &Device,
-    batch_size: usize,
+    training: &TrainingConfig,
     steps: usize,
-    seed: u64,
 ) -> Vec<f32> {
-    let train_device = device.clone().autodiff();
-    let mut model = network.init(seed, &train_device).train();
-    let mut optimizer = adam(&AdamSettings::default()).init();
-    let loss_fn = CrossEntropyLossConfig::new().init(&train_device);
-    let loader = DataLoaderBuilder::new(ImageBatcher)
-        .batch_size(batch_size)
-        .shuffle(seed)
-        .set_device(train_device.clone())
-        .build(train.clone());
+    let mut trainer = Trainer::new(network.init(training.seed, device), device, training);
+    let loader = trainer.loader(train, training.batch_size, training.seed);
     let mut losses = Vec::with_capacity(steps);
     while losses.len() < steps {
         let before = losses.len();
         for batch in loader.iter().take(steps - losses.len()) {
             let batch = batch.expect("in-memory data cannot fail to load");
-            let (next, loss, _, _) = train_step(model, &mut optimizer, &loss_fn, batch, 1e-3);
-            model = next;
-            losses.push(loss.into_scalar::<f32>());
+            losses.push(trainer.step(batch).loss.into_scalar::<f32>());
         }
         assert!(
             losses.len() > before,

@@ -1,10 +1,13 @@
-//! `--backend` → a Burn `Device`, opened and named. Always explicit: `Device::default()` would
-//! silently prefer whatever GPU backend happens to be compiled in.
+//! `--backend` → a Burn `Device`, opened once per process, named, and with its CPU thread
+//! settings applied. Always explicit: `Device::default()` would silently prefer whatever GPU
+//! backend happens to be compiled in.
 
 use std::sync::OnceLock;
 
 use burn::prelude::Device;
 use thiserror::Error;
+
+use super::subnormals;
 
 named_enum! {
     pub enum BackendKind("backend") {
@@ -50,11 +53,77 @@ pub struct Backend {
     pub device_name: String,
     /// A software rasterizer or other CPU-backed adapter posing as a GPU (lavapipe).
     pub software: bool,
+    /// Whether subnormal floats are flushed to zero (FTZ/DAZ) on the compute threads: only
+    /// CPU backends on x86-64, and only when asked for.
+    pub flush_subnormals: bool,
+}
+
+impl Backend {
+    /// Opens `kind` (or says in one sentence why it cannot and what to use instead) and, for a
+    /// CPU backend, sets FTZ/DAZ as `flush_subnormals` asks on this thread and every thread of
+    /// the rayon pool the CPU kernels run on. Open it once per process and pass it down.
+    pub fn open(kind: BackendKind, flush_subnormals: bool) -> Result<Self, BackendError> {
+        let mut backend = kind.connect()?;
+        if backend.kind.runs_on_cpu() {
+            backend.flush_subnormals = subnormals::set_flush(flush_subnormals) && flush_subnormals;
+        }
+        Ok(backend)
+    }
+
+    /// Gives a thread the caller spawned (a study's worker) the same subnormal handling as the
+    /// thread that opened the backend.
+    pub fn enter_thread(&self) {
+        if self.kind.runs_on_cpu() {
+            subnormals::set_flush_on_this_thread(self.flush_subnormals);
+        }
+    }
+
+    /// "flex (AMD EPYC …)", or "auto → wgpu (NVIDIA …)" when `auto` chose.
+    pub fn describe(&self, requested: BackendKind) -> String {
+        let chosen = format!("{} ({})", self.kind, self.device_name);
+        if requested == self.kind {
+            chosen
+        } else {
+            format!("{requested} → {chosen}")
+        }
+    }
+
+    /// The vector instructions the CPU kernels can use here (see [`cpu_simd`]); `None` for a
+    /// GPU backend.
+    pub fn cpu_simd(&self) -> Option<&'static str> {
+        self.kind.runs_on_cpu().then(cpu_simd)
+    }
+}
+
+/// The widest vector instruction set this CPU offers: flex's kernels pick theirs at run time,
+/// so the same seed sums in a different order (and rounds differently) on an AVX-512 machine
+/// than on an AVX2 one. Recorded with every run for that reason.
+pub fn cpu_simd() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") {
+            "avx512"
+        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            "avx2+fma"
+        } else if std::is_x86_feature_detected!("sse4.1") {
+            "sse4.1"
+        } else {
+            "sse2"
+        }
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "neon"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "scalar"
+    }
 }
 
 impl BackendKind {
-    /// Opens the backend, or says in one sentence why it cannot and what to use instead.
-    pub fn open(self) -> Result<Backend, BackendError> {
+    /// Opens the device, or says in one sentence why it cannot and what to use instead.
+    fn connect(self) -> Result<Backend, BackendError> {
         match self {
             BackendKind::Flex => Ok(cpu(BackendKind::Flex, Device::flex())),
             #[allow(deprecated)] // the card asks for ndarray; it stays selectable and tested
@@ -77,6 +146,7 @@ fn cpu(kind: BackendKind, device: Device) -> Backend {
         device,
         device_name: cpu_name(),
         software: false,
+        flush_subnormals: false,
     }
 }
 
@@ -121,6 +191,7 @@ fn wgpu() -> &'static Result<Backend, BackendError> {
             device,
             device_name,
             software,
+            flush_subnormals: false,
         })
     })
 }
@@ -138,6 +209,7 @@ fn cuda() -> Result<Backend, BackendError> {
         device,
         device_name,
         software: false,
+        flush_subnormals: false,
     })
 }
 
@@ -171,7 +243,7 @@ mod tests {
     #[test]
     fn cpu_backends_open_and_name_the_cpu() {
         for kind in [BackendKind::Flex, BackendKind::Ndarray] {
-            let backend = kind.open().unwrap();
+            let backend = kind.connect().unwrap();
             assert_eq!(backend.kind, kind);
             assert!(!backend.device_name.is_empty());
             assert!(!backend.software);
@@ -180,9 +252,20 @@ mod tests {
 
     #[test]
     fn auto_never_answers_auto_and_never_picks_a_software_adapter() {
-        let backend = BackendKind::Auto.open().unwrap();
+        let backend = BackendKind::Auto.connect().unwrap();
         assert_ne!(backend.kind, BackendKind::Auto);
         assert!(!backend.software, "auto picked {}", backend.device_name);
+    }
+
+    #[test]
+    fn describe_names_what_auto_chose() {
+        let flex = BackendKind::Flex.connect().unwrap();
+        assert!(flex.describe(BackendKind::Flex).starts_with("flex ("));
+        assert!(
+            flex.describe(BackendKind::Auto)
+                .starts_with("auto → flex (")
+        );
+        assert_eq!(flex.cpu_simd(), Some(cpu_simd()));
     }
 
     #[test]
@@ -194,7 +277,7 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn cuda_without_the_feature_says_how_to_get_it() {
-        let message = BackendKind::Cuda.open().unwrap_err().to_string();
+        let message = BackendKind::Cuda.connect().unwrap_err().to_string();
         assert!(message.contains("--features cuda"), "{message}");
         assert!(message.contains("--backend flex"), "{message}");
     }

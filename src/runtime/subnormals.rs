@@ -4,8 +4,8 @@
 //! into the subnormal range, where x86 arithmetic takes a slow microcode path: the guide's MLP
 //! slows from 1.7 s to 2.7 s an epoch (`cargo run --release --example subnormals`). TensorFlow,
 //! and so Keras, runs its CPU kernels with FTZ and DAZ set for the same reason; bnx does too by
-//! default (`flush_subnormals` in the config), on the calling thread and on every thread of the
-//! rayon pool that flex's kernels run on.
+//! default (`runtime.flush_subnormals` in the config), on the calling thread and on every thread
+//! of the rayon pool that flex's kernels run on, when the backend is opened.
 
 /// Sets (or clears) FTZ and DAZ on this thread and every thread of the current rayon pool. Returns whether the
 /// platform supports it (x86-64 only; elsewhere this does nothing and returns false).
@@ -44,8 +44,9 @@ fn mxcsr() -> u32 {
     unsafe { std::arch::x86_64::_mm_getcsr() }
 }
 
+/// Sets (or clears) FTZ and DAZ on the calling thread only; false where unsupported.
 #[allow(deprecated)] // _mm_setcsr: deprecated in favour of inline assembly, still correct
-fn set_flush_on_this_thread(on: bool) -> bool {
+pub fn set_flush_on_this_thread(on: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         let csr = if on {

@@ -1,0 +1,88 @@
+//! `bnx compare`: a network with and without BatchNorm, charted side by side.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{BackendArg, CommonArgs, NetworkArgs, OptimizerArgs, ScheduleArgs, Session};
+use crate::experiment::{self, RUNS_DIR};
+use crate::model::ModelKind;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModelChoice {
+    Mlp,
+    Cnn,
+    All,
+}
+
+impl ModelChoice {
+    pub fn models(self) -> Vec<ModelKind> {
+        match self {
+            ModelChoice::Mlp => vec![ModelKind::Mlp],
+            ModelChoice::Cnn => vec![ModelKind::Cnn],
+            ModelChoice::All => ModelKind::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Network(s) to compare [default: the config's model, else mlp].
+    #[arg(long, value_enum)]
+    pub model: Option<ModelChoice>,
+    /// Output folder [default: runs/<model>; with --model all, DIR/mlp and DIR/cnn].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub optimizer: OptimizerArgs,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+}
+
+pub fn exec(args: CompareArgs) -> Result<()> {
+    let mut models = Vec::new();
+    let session = Session::open(&args.common, args.backend.backend, |config| {
+        models = match args.model {
+            Some(choice) => choice.models(),
+            None => vec![config.network.model],
+        };
+        args.optimizer.apply(config);
+        args.schedule.apply(config);
+        args.network.apply(config, &models)
+    })?;
+    for &model in &models {
+        let mut config = session.config.clone();
+        config.network.model = model;
+        let out = match (&args.out, models.len()) {
+            (Some(dir), 1) => dir.clone(),
+            (Some(dir), _) => dir.join(model.name()),
+            (None, _) => PathBuf::from(RUNS_DIR).join(model.name()),
+        };
+        let summary = experiment::compare(
+            &config,
+            &session.backend,
+            &session.data,
+            &out,
+            &session.progress,
+        )
+        .with_context(|| {
+            format!(
+                "comparing {model} with and without BatchNorm (results so far are in {})",
+                out.display()
+            )
+        })?;
+        println!("\n{}", summary.describe());
+        println!(
+            "charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json",
+            out.display()
+        );
+    }
+    Ok(())
+}

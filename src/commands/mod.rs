@@ -1,0 +1,376 @@
+//! One module per command, as cargo lays them out: each holds its clap arguments and `exec`.
+//! What they share lives here: the flag groups, and [`Session`], the one place where a config
+//! file and the flags become the run's settings, the backend is opened and the data loaded.
+
+pub mod bench;
+pub mod compare;
+pub mod plot;
+pub mod study;
+pub mod train;
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser};
+
+use crate::Named;
+use crate::config::ExperimentConfig;
+use crate::data::{DatasetKind, LoadedData};
+use crate::experiment;
+use crate::model::{ModelKind, NormPosition};
+use crate::runtime::{Backend, BackendKind, Progress, Verbosity};
+
+/// Parses one of a [`Named`] enum's names; `--help` lists them.
+pub fn named<T: Named + Clone + Send + Sync>() -> impl TypedValueParser<Value = T> {
+    PossibleValuesParser::new(T::all().iter().map(|v| v.name()))
+        .map(|s| T::from_name(&s).expect("listed value"))
+}
+
+/// A count of at least 1.
+pub fn at_least_one() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::<usize>::new().range(1..)
+}
+
+/// A finite number above 0.
+pub fn positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        Ok(value) => Err(format!("{value} is not a finite number above 0")),
+        Err(_) => Err(format!("'{text}' is not a number")),
+    }
+}
+
+/// What every command that trains takes: where the settings and data come from, and how it
+/// reports.
+#[derive(Debug, Args)]
+pub struct CommonArgs {
+    /// JSON config (see configs/); flags override its values.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Dataset [default: mnist, bundled in assets/mnist].
+    #[arg(long, value_parser = named::<DatasetKind>())]
+    pub dataset: Option<DatasetKind>,
+    /// Folder holding the four IDX files (.gz or raw).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Keep exact IEEE subnormal arithmetic on the CPU (slower); by default bnx flushes
+    /// subnormals to zero, as TensorFlow does.
+    #[arg(long)]
+    pub keep_subnormals: bool,
+    /// No progress bars or epoch lines; results only.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl CommonArgs {
+    fn apply(&self, config: &mut ExperimentConfig) {
+        if let Some(dataset) = self.dataset {
+            config.data.dataset = dataset;
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data.data_dir = Some(dir.clone());
+        }
+        if self.keep_subnormals {
+            config.runtime.flush_subnormals = false;
+        }
+    }
+
+    pub fn verbosity(&self) -> Verbosity {
+        if self.quiet {
+            Verbosity::Quiet
+        } else {
+            Verbosity::Normal
+        }
+    }
+}
+
+/// `--backend`, for the commands that train on one backend.
+#[derive(Debug, Args)]
+pub struct BackendArg {
+    /// Compute backend: flex and ndarray run on the CPU, wgpu and cuda on a GPU, auto picks
+    /// the fastest available [default: flex].
+    #[arg(long, value_parser = named::<BackendKind>())]
+    pub backend: Option<BackendKind>,
+}
+
+/// The optimizer's settings and the seed.
+#[derive(Debug, Args)]
+pub struct OptimizerArgs {
+    /// Batch size [default: 32].
+    #[arg(long, value_parser = at_least_one())]
+    pub batch_size: Option<usize>,
+    /// Adam learning rate [default: 0.001].
+    #[arg(long = "lr", value_name = "LR", value_parser = positive)]
+    pub learning_rate: Option<f64>,
+    /// Seed for initial weights and the per-epoch shuffle [default: 42].
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+impl OptimizerArgs {
+    fn apply(&self, config: &mut ExperimentConfig) {
+        let training = &mut config.training;
+        if let Some(batch_size) = self.batch_size {
+            training.batch_size = batch_size;
+        }
+        if let Some(rate) = self.learning_rate {
+            training.learning_rate = rate;
+        }
+        if let Some(seed) = self.seed {
+            training.seed = seed;
+        }
+    }
+}
+
+/// How long a run trains and on how much data (a study's budget decides these instead).
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// Epochs [default: 10].
+    #[arg(long, value_parser = at_least_one())]
+    pub epochs: Option<usize>,
+    /// Train on the first N training samples only.
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    pub limit_train: Option<usize>,
+    /// Validate on the first N test samples only.
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    pub limit_test: Option<usize>,
+}
+
+impl ScheduleArgs {
+    fn apply(&self, config: &mut ExperimentConfig) {
+        if let Some(epochs) = self.epochs {
+            config.training.epochs = epochs;
+        }
+        if let Some(limit) = self.limit_train {
+            config.data.limit_train = Some(limit);
+        }
+        if let Some(limit) = self.limit_test {
+            config.data.limit_test = Some(limit);
+        }
+    }
+}
+
+/// Network shape options beyond the guide's four networks.
+#[derive(Debug, Args)]
+pub struct NetworkArgs {
+    /// Normalization before (the guide) or after the ReLU [default: before].
+    #[arg(long, value_parser = named::<NormPosition>())]
+    pub norm_position: Option<NormPosition>,
+    /// Multiply the Glorot-uniform bound of every layer by X [default: 1].
+    #[arg(long, value_name = "X", value_parser = positive)]
+    pub init_scale: Option<f64>,
+    /// MLP: N hidden layers of --width units instead of 128-64-32 [default: 3].
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    pub hidden_layers: Option<usize>,
+    /// MLP: width of every hidden layer, with --hidden-layers [default: 64].
+    #[arg(long, value_name = "W", value_parser = at_least_one())]
+    pub width: Option<usize>,
+}
+
+impl NetworkArgs {
+    /// Applies the flags to `config.network`; the widths only shape the MLP, so they are
+    /// refused for any of `models` that is not one.
+    fn apply(&self, config: &mut ExperimentConfig, models: &[ModelKind]) -> Result<()> {
+        let network = &mut config.network;
+        if let Some(position) = self.norm_position {
+            network.position = position;
+        }
+        if let Some(scale) = self.init_scale {
+            network.init_scale = scale;
+        }
+        if self.hidden_layers.is_some() || self.width.is_some() {
+            if models.contains(&ModelKind::Cnn) {
+                anyhow::bail!(
+                    "--hidden-layers and --width shape the MLP only; leave them out for the CNN"
+                );
+            }
+            network.mlp_widths = vec![self.width.unwrap_or(64); self.hidden_layers.unwrap_or(3)];
+        }
+        Ok(())
+    }
+}
+
+/// What a command runs with, resolved once: the settings (defaults ← config file ← flags,
+/// validated), the backend opened for the whole process, and the data.
+pub struct Session {
+    pub config: ExperimentConfig,
+    pub backend: Backend,
+    pub data: LoadedData,
+    pub progress: Progress,
+}
+
+impl Session {
+    /// Loads `common.config` (or the defaults), lets `flags` change it, validates it, then
+    /// opens the backend and loads the data: a missing GPU or driver is reported before
+    /// anything is loaded or written.
+    pub fn open(
+        common: &CommonArgs,
+        backend: Option<BackendKind>,
+        flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
+    ) -> Result<Self> {
+        let config = resolve(common, backend, flags)?;
+        let backend = Backend::open(config.runtime.backend, config.runtime.flush_subnormals)?;
+        let data = experiment::load_data(&config.data)?;
+        Ok(Self {
+            config,
+            backend,
+            data,
+            progress: Progress::new(common.verbosity()),
+        })
+    }
+}
+
+/// The one place that decides a run's settings: defaults, then the config file, then flags.
+pub fn resolve(
+    common: &CommonArgs,
+    backend: Option<BackendKind>,
+    flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
+) -> Result<ExperimentConfig> {
+    let mut config = ExperimentConfig::load(common.config.as_deref())?;
+    common.apply(&mut config);
+    if let Some(backend) = backend {
+        config.runtime.backend = backend;
+    }
+    flags(&mut config)?;
+    config.validate().with_context(|| match &common.config {
+        Some(path) => format!("settings from {} and the flags", path.display()),
+        None => "settings from the flags".into(),
+    })?;
+    Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::model::NormKind;
+
+    /// `bnx train`'s arguments, parsed as the real command line parses them.
+    #[derive(Parser)]
+    struct TrainCli {
+        #[command(flatten)]
+        args: train::TrainArgs,
+    }
+
+    fn resolve_train(args: &[&str]) -> Result<ExperimentConfig> {
+        let cli = TrainCli::try_parse_from(std::iter::once("bnx").chain(args.iter().copied()))?;
+        train::resolve(&cli.args)
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_defaults() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("c.json");
+        std::fs::write(
+            &file,
+            r#"{"network": {"model": "cnn"}, "training": {"epochs": 3, "learning_rate": 0.01},
+                "runtime": {"backend": "ndarray"}}"#,
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+
+        let defaults = resolve_train(&[]).unwrap();
+        assert_eq!(defaults, ExperimentConfig::default());
+
+        let from_file = resolve_train(&["--config", path]).unwrap();
+        assert_eq!(from_file.network.model, ModelKind::Cnn);
+        assert_eq!(
+            (from_file.training.epochs, from_file.training.learning_rate),
+            (3, 0.01)
+        );
+        assert_eq!(from_file.runtime.backend, BackendKind::Ndarray);
+        assert_eq!(from_file.training.batch_size, 32, "left to the default");
+
+        let flagged = resolve_train(&[
+            "--config",
+            path,
+            "--epochs",
+            "5",
+            "--backend",
+            "flex",
+            "--keep-subnormals",
+            "--model",
+            "mlp",
+        ])
+        .unwrap();
+        assert_eq!(flagged.network.model, ModelKind::Mlp);
+        assert_eq!(flagged.training.epochs, 5);
+        assert_eq!(flagged.training.learning_rate, 0.01, "the file's, no flag");
+        assert_eq!(flagged.runtime.backend, BackendKind::Flex);
+        assert!(!flagged.runtime.flush_subnormals);
+    }
+
+    #[test]
+    fn bn_is_a_shorthand_for_batch_norm_before_the_relu() {
+        let bn = resolve_train(&["--bn"]).unwrap().network;
+        assert_eq!(
+            (bn.norm, bn.position),
+            (NormKind::Batch, NormPosition::Before)
+        );
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("ln.json");
+        std::fs::write(
+            &file,
+            r#"{"network": {"norm": "layer", "position": "after"}}"#,
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let bn = resolve_train(&["--config", path, "--bn"]).unwrap().network;
+        assert_eq!(
+            (bn.norm, bn.position),
+            (NormKind::Batch, NormPosition::Before)
+        );
+        let none = resolve_train(&["--config", path, "--no-bn"])
+            .unwrap()
+            .network;
+        assert_eq!(
+            (none.norm, none.position),
+            (NormKind::None, NormPosition::After)
+        );
+        let group = resolve_train(&["--norm", "group"]).unwrap().network;
+        assert_eq!(group.norm, NormKind::Group);
+    }
+
+    #[test]
+    fn widths_flags_become_the_networks_widths() {
+        let network = resolve_train(&["--hidden-layers", "4"]).unwrap().network;
+        assert_eq!(network.mlp_widths, [64; 4]);
+        let network = resolve_train(&["--width", "100"]).unwrap().network;
+        assert_eq!(network.mlp_widths, [100; 3]);
+        let err = resolve_train(&["--model", "cnn", "--width", "100"]).unwrap_err();
+        assert!(err.to_string().contains("shape the MLP only"), "{err}");
+    }
+
+    #[test]
+    fn counts_and_rates_are_checked_while_parsing() {
+        for (args, expected) in [
+            (&["--epochs", "0"][..], "0 is not in 1.."),
+            (&["--batch-size", "0"][..], "0 is not in 1.."),
+            (&["--lr=-0.5"][..], "-0.5 is not a finite number above 0"),
+            (&["--lr", "NaN"][..], "NaN is not a finite number above 0"),
+            (&["--init-scale", "x"][..], "'x' is not a number"),
+        ] {
+            let err = resolve_train(args).unwrap_err().to_string();
+            assert!(err.contains(expected), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_file_value_the_flags_leave_is_validated_with_its_source_named() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let file = dir.path().join("zero.json");
+        std::fs::write(&file, r#"{"training": {"epochs": 0}}"#).unwrap();
+        let err = resolve_train(&["--config", file.to_str().unwrap()]).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(message.contains("zero.json"), "{message}");
+        assert!(
+            message.contains("training.epochs must be at least 1, got 0"),
+            "{message}"
+        );
+        // A flag replaces the bad value before validation.
+        let fixed = resolve_train(&["--config", file.to_str().unwrap(), "--epochs", "2"]);
+        assert_eq!(fixed.unwrap().training.epochs, 2);
+    }
+}

@@ -1,0 +1,116 @@
+//! `bnx study`: the guide's claims tested over several seeds.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+
+use super::{BackendArg, CommonArgs, OptimizerArgs, Session, at_least_one, named};
+use crate::model::ModelKind;
+use crate::study::{Budget, StudyKind, StudyOptions};
+
+pub const STUDY_EXAMPLES: &str = "\
+Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift (or all).
+
+Examples:
+  bnx study all                        every study, quick budget (~7 min on 2 cores) → runs/study/REPORT.md
+  bnx study lr --seeds 5               the learning-rate sweep over 5 seeds
+  bnx study lr init depth              three studies, one report
+  bnx study depth --budget full --out runs/study-full
+  bnx study convergence --model mlp    only the MLP half of a study that trains both networks
+  bnx study all --rerun                retrain even runs whose run.json matches the plan";
+
+#[derive(Debug, Args)]
+pub struct StudyArgs {
+    /// Which studies (one or more), or all.
+    #[arg(value_name = "STUDY", required = true, num_args = 1.., value_parser = study_parser())]
+    pub studies: Vec<StudyChoice>,
+    /// Seeds per grid point (seed, seed+1, …).
+    #[arg(long, default_value_t = 3, value_parser = at_least_one())]
+    pub seeds: usize,
+    /// Only the runs of this network (convergence and position train both).
+    #[arg(long, value_parser = named::<ModelKind>())]
+    pub model: Option<ModelKind>,
+    /// Data and epochs per run: tiny (tests), quick (subsets), full (all of MNIST).
+    #[arg(long, default_value = "quick", value_parser = named::<Budget>())]
+    pub budget: Budget,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "runs/study")]
+    pub out: PathBuf,
+    /// Retrain runs that already have a matching run.json (by default they are reused).
+    #[arg(long)]
+    pub rerun: bool,
+    /// Runs to train at the same time [default: the number of CPU cores].
+    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    pub jobs: Option<usize>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub optimizer: OptimizerArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StudyChoice {
+    All,
+    One(StudyKind),
+}
+
+fn study_parser() -> impl TypedValueParser<Value = StudyChoice> {
+    let names: Vec<&'static str> = std::iter::once("all")
+        .chain(StudyKind::ALL.map(StudyKind::name))
+        .collect();
+    PossibleValuesParser::new(names).map(|s| match s.as_str() {
+        "all" => StudyChoice::All,
+        name => StudyChoice::One(name.parse().expect("listed value")),
+    })
+}
+
+pub fn exec(args: StudyArgs) -> Result<()> {
+    let session = Session::open(&args.common, args.backend.backend, |config| {
+        args.optimizer.apply(config);
+        Ok(())
+    })?;
+    // In the report's order, each once, whatever order they were named in.
+    let studies: Vec<StudyKind> = StudyKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            args.studies
+                .iter()
+                .any(|c| *c == StudyChoice::All || *c == StudyChoice::One(*kind))
+        })
+        .collect();
+    let options = StudyOptions {
+        studies,
+        model: args.model,
+        budget: args.budget,
+        seeds: args.seeds,
+        base: session.config,
+        backend: session.backend,
+        out: args.out.clone(),
+        rerun: args.rerun,
+        jobs: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        verbosity: args.common.verbosity(),
+    };
+    let summaries = crate::study::run(&options, &session.data)
+        .with_context(|| format!("running studies into {}", args.out.display()))?;
+    println!();
+    for summary in &summaries {
+        println!(
+            "{:<15} {:<14} {}",
+            summary.study.name(),
+            summary.verdict.to_string(),
+            summary.verdict_detail
+        );
+    }
+    println!(
+        "\nreport: {}/REPORT.md; summary: {}/summary.json",
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(())
+}

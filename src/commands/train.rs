@@ -1,0 +1,103 @@
+//! `bnx train`: one network, with checkpoints and curves.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::{BackendArg, CommonArgs, NetworkArgs, OptimizerArgs, ScheduleArgs, Session, named};
+use crate::config::ExperimentConfig;
+use crate::experiment;
+use crate::model::{ModelKind, NormKind, NormPosition};
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// Network [default: mlp].
+    #[arg(long, value_parser = named::<ModelKind>())]
+    pub model: Option<ModelKind>,
+    /// BatchNorm before every ReLU: shorthand for --norm batch --norm-position before.
+    #[arg(long, conflicts_with_all = ["no_bn", "norm", "norm_position"])]
+    pub bn: bool,
+    /// No normalization, even if the config file asks for it: shorthand for --norm none.
+    #[arg(long, conflicts_with = "norm")]
+    pub no_bn: bool,
+    /// Normalization in every hidden block [default: none].
+    #[arg(long, value_parser = named::<NormKind>())]
+    pub norm: Option<NormKind>,
+    #[command(flatten)]
+    pub network: NetworkArgs,
+    /// Output folder [default: runs/<model>, runs/<model>-bn, …].
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+    #[command(flatten)]
+    pub backend: BackendArg,
+    #[command(flatten)]
+    pub optimizer: OptimizerArgs,
+    #[command(flatten)]
+    pub schedule: ScheduleArgs,
+}
+
+impl TrainArgs {
+    fn apply(&self, config: &mut ExperimentConfig) -> Result<()> {
+        let network = &mut config.network;
+        if let Some(model) = self.model {
+            network.model = model;
+        }
+        let norm = match (self.bn, self.no_bn, self.norm) {
+            (true, _, _) => Some(NormKind::Batch),
+            (_, true, _) => Some(NormKind::None),
+            (_, _, norm) => norm,
+        };
+        if let Some(norm) = norm {
+            network.norm = norm;
+        }
+        if self.bn {
+            network.position = NormPosition::Before;
+        }
+        self.optimizer.apply(config);
+        self.schedule.apply(config);
+        let model = config.network.model;
+        self.network.apply(config, &[model])
+    }
+}
+
+/// The settings `args` ask for.
+pub fn resolve(args: &TrainArgs) -> Result<ExperimentConfig> {
+    super::resolve(&args.common, args.backend.backend, |config| {
+        args.apply(config)
+    })
+}
+
+pub fn exec(args: TrainArgs) -> Result<()> {
+    let session = Session::open(&args.common, args.backend.backend, |config| {
+        args.apply(config)
+    })?;
+    let config = &session.config;
+    let out = args
+        .out
+        .unwrap_or_else(|| experiment::default_run_dir(&config.network));
+    let metrics = experiment::train_run(
+        config,
+        &session.backend,
+        &session.data,
+        &out,
+        &session.progress,
+    )
+    .with_context(|| {
+        format!(
+            "training {} (results so far are in {})",
+            config.network.model,
+            out.display()
+        )
+    })?;
+    let last = metrics.epochs.last().expect("at least one epoch");
+    println!(
+        "final val accuracy {:.2}%, val loss {:.4}; results in {}",
+        100.0 * last.val_acc,
+        last.val_loss,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! What a network is, as data: model, normalization, initialization scale and MLP widths.
+
+use burn::nn::pool::MaxPool2dConfig;
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::ModelKind;
+use super::init::GlorotUniform;
+use super::network::{
+    CNN_CHANNELS, CNN_DENSE, CNN_FLAT, CNN_KERNEL, Cnn, ConvBlock, DenseBlock, Mlp, Network,
+};
+use super::norm::{BatchNormSettings, NormKind, NormPosition, group_count};
+use crate::data::idx::{IMAGE_PIXELS, NUM_CLASSES};
+
+/// The MLP's hidden widths in the guide.
+pub const GUIDE_MLP_WIDTHS: [usize; 3] = [128, 64, 32];
+
+/// Everything that decides a network's structure and initial weights: the `network` section of
+/// a config file, and what every run records. Fields left out of a file keep the guide's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkConfig {
+    pub model: ModelKind,
+    pub norm: NormKind,
+    pub position: NormPosition,
+    pub norm_settings: BatchNormSettings,
+    /// Multiplies the Glorot-uniform bound of every Dense/Conv layer (1 = Keras' default).
+    pub init_scale: f64,
+    /// The MLP's hidden widths (the CNN's shape is fixed: leave it at the guide's).
+    pub mlp_widths: Vec<usize>,
+}
+
+impl Default for NetworkConfig {
+    /// The guide's MLP without normalization.
+    fn default() -> Self {
+        Self::guide(ModelKind::Mlp, false)
+    }
+}
+
+impl NetworkConfig {
+    /// One of the guide's four networks, exactly as the guide builds it.
+    pub fn guide(model: ModelKind, bn: bool) -> Self {
+        Self {
+            model,
+            norm: if bn { NormKind::Batch } else { NormKind::None },
+            position: NormPosition::Before,
+            norm_settings: BatchNormSettings::default(),
+            init_scale: 1.0,
+            mlp_widths: GUIDE_MLP_WIDTHS.to_vec(),
+        }
+    }
+
+    pub fn with_norm(self, norm: NormKind) -> Self {
+        Self { norm, ..self }
+    }
+
+    /// The layer sequence in one line, e.g. "784 → Dense 128 → BN → ReLU → … → Dense 10".
+    pub fn describe(&self) -> String {
+        let block = |layer: String, channels: usize| {
+            let norm = match self.norm {
+                NormKind::None => return format!("{layer} → ReLU"),
+                NormKind::Batch => "BN".to_string(),
+                NormKind::Layer => "LN".to_string(),
+                NormKind::Group => format!("GN({} groups)", group_count(channels)),
+            };
+            match self.position {
+                NormPosition::Before => format!("{layer} → {norm} → ReLU"),
+                NormPosition::After => format!("{layer} → ReLU → {norm}"),
+            }
+        };
+        let scale = if self.init_scale == 1.0 {
+            String::new()
+        } else {
+            format!(" (init {}× Glorot)", self.init_scale)
+        };
+        match self.model {
+            ModelKind::Mlp => {
+                let hidden: Vec<String> = self
+                    .mlp_widths
+                    .iter()
+                    .map(|&w| block(format!("Dense {w}"), w))
+                    .collect();
+                format!(
+                    "{IMAGE_PIXELS} → {} → Dense {NUM_CLASSES}{scale}",
+                    hidden.join(" → ")
+                )
+            }
+            ModelKind::Cnn => {
+                let convs: Vec<String> = CNN_CHANNELS
+                    .iter()
+                    .map(|&c| format!("{} → MaxPool 2", block(format!("Conv {c} 3×3"), c)))
+                    .collect();
+                format!(
+                    "1×28×28 → {} → Flatten {CNN_FLAT} → {} → Dense {NUM_CLASSES}{scale}",
+                    convs.join(" → "),
+                    block(format!("Dense {CNN_DENSE}"), CNN_DENSE)
+                )
+            }
+        }
+    }
+
+    /// "mlp", "mlp+bn", "mlp6x64+ln-after", "cnn+gn×0.1", …: short, for progress bars.
+    pub fn label(&self) -> String {
+        let mut label = self.model.name().to_string();
+        if self.model == ModelKind::Mlp && self.mlp_widths != GUIDE_MLP_WIDTHS {
+            let uniform = self.mlp_widths.windows(2).all(|w| w[0] == w[1]);
+            match (uniform, self.mlp_widths.first()) {
+                (true, Some(width)) => {
+                    label.push_str(&format!("{}x{width}", self.mlp_widths.len()))
+                }
+                _ => label.push_str(&format!(
+                    "[{}]",
+                    self.mlp_widths
+                        .iter()
+                        .map(usize::to_string)
+                        .collect::<Vec<_>>()
+                        .join(",")
+                )),
+            }
+        }
+        if self.norm != NormKind::None {
+            label.push('+');
+            label.push_str(self.norm.tag());
+            if self.position == NormPosition::After {
+                label.push_str("-after");
+            }
+        }
+        if self.init_scale != 1.0 {
+            label.push_str(&format!("×{}", self.init_scale));
+        }
+        label
+    }
+
+    /// Builds the network with Glorot-uniform weights drawn from `seed`.
+    pub fn init(&self, seed: u64, device: &Device) -> Network {
+        let mut glorot = GlorotUniform::new(seed).with_scale(self.init_scale);
+        let norm = |features: usize, spatial: bool| {
+            self.norm
+                .layer(&self.norm_settings, features, spatial, device)
+        };
+        let after = self.position == NormPosition::After;
+        match self.model {
+            ModelKind::Mlp => {
+                let mut d_input = IMAGE_PIXELS;
+                let hidden = self
+                    .mlp_widths
+                    .iter()
+                    .map(|&width| {
+                        let linear = glorot.linear(d_input, width, device);
+                        d_input = width;
+                        DenseBlock {
+                            linear,
+                            norm: norm(width, false),
+                            after,
+                        }
+                    })
+                    .collect();
+                let output = glorot.linear(d_input, NUM_CLASSES, device);
+                Network::Mlp(Mlp { hidden, output })
+            }
+            ModelKind::Cnn => {
+                let mut channels_in = 1;
+                let features = CNN_CHANNELS
+                    .iter()
+                    .map(|&channels| {
+                        let conv = glorot.conv2d(channels_in, channels, CNN_KERNEL, device);
+                        channels_in = channels;
+                        ConvBlock {
+                            conv,
+                            norm: norm(channels, true),
+                            after,
+                            pool: MaxPool2dConfig::new([2, 2]).init(),
+                        }
+                    })
+                    .collect();
+                let dense = DenseBlock {
+                    linear: glorot.linear(CNN_FLAT, CNN_DENSE, device),
+                    norm: norm(CNN_DENSE, false),
+                    after,
+                };
+                let output = glorot.linear(CNN_DENSE, NUM_CLASSES, device);
+                Network::Cnn(Cnn {
+                    features,
+                    dense,
+                    output,
+                })
+            }
+        }
+    }
+}

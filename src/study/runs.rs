@@ -1,0 +1,137 @@
+//! One run of a study: what it trains (`RunSpec`), what else decides it (`RunContext`) and what
+//! it measured (`RunOutcome`, kept as `run.json`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::CHANCE_ACCURACY;
+use crate::config::ExperimentConfig;
+use crate::data::LoadedData;
+use crate::model::ModelKind;
+use crate::runtime::{Backend, BackendKind};
+use crate::train::{EpochMetrics, ProbePoint};
+
+/// The data and epochs of one run: the first `limit_train` / `limit_test` samples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scale {
+    pub limit_train: Option<usize>,
+    pub limit_test: Option<usize>,
+    pub epochs: usize,
+}
+
+/// One run of a study's grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The curve this run belongs to, e.g. "No BN", "With BN", "LayerNorm".
+    pub series: String,
+    /// The grid point, e.g. "lr 0.01", "batch 4", "MLP".
+    pub point: String,
+    /// The grid point's value on the chart's x axis (0 where there is no axis).
+    pub x: f64,
+    /// Everything the run trains with, as `bnx train` would resolve it; the run's
+    /// `config.json` holds exactly this.
+    pub config: ExperimentConfig,
+    /// Record hidden-layer percentiles every this many steps (the shift study).
+    pub probe_every: Option<usize>,
+    /// Keep every step's training loss (the smoothness study).
+    pub record_steps: bool,
+}
+
+impl RunSpec {
+    /// `<series>/<point>/seed-<seed>`, in lower-case words joined by dashes.
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(slug(&self.series))
+            .join(slug(&self.point))
+            .join(format!("seed-{}", self.seed()))
+    }
+
+    pub fn model(&self) -> ModelKind {
+        self.config.network.model
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.config.training.seed
+    }
+
+    /// The run's data and epochs.
+    pub fn scale(&self) -> Scale {
+        Scale {
+            limit_train: self.config.data.limit_train,
+            limit_test: self.config.data.limit_test,
+            epochs: self.config.training.epochs,
+        }
+    }
+}
+
+fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '.' {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    out.trim_end_matches('-').to_string()
+}
+
+/// What else decides a run besides its spec: an earlier `run.json` is reused only when all
+/// of it matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunContext {
+    /// SHA-256 naming the dataset's four files.
+    pub dataset_sha256: String,
+    /// The backend that runs (what `auto` chose).
+    pub backend: BackendKind,
+    pub bnx_version: String,
+    /// FTZ/DAZ on the CPU compute threads.
+    pub flush_subnormals: bool,
+}
+
+impl RunContext {
+    pub(super) fn of(backend: &Backend, data: &LoadedData) -> Self {
+        Self {
+            dataset_sha256: data.provenance.sha256.clone(),
+            backend: backend.kind,
+            bnx_version: env!("CARGO_PKG_VERSION").into(),
+            flush_subnormals: backend.flush_subnormals,
+        }
+    }
+}
+
+/// One finished run, as `run.json` keeps it next to the run's `metrics.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunOutcome {
+    pub spec: RunSpec,
+    pub context: RunContext,
+    pub epochs: Vec<EpochMetrics>,
+    /// Why the run stopped early (a non-finite loss), if it did.
+    pub diverged: Option<String>,
+    /// After each epoch, the share of a BatchNorm running variance still at its initial value
+    /// 1, at worst over channels: validation uses it, so a large share understates the network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bn_initial_variance_shares: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_losses: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbePoint>,
+    pub seconds: f64,
+}
+
+impl RunOutcome {
+    /// Final validation accuracy; chance level for a diverged run.
+    pub fn final_val_acc(&self) -> f64 {
+        match (&self.diverged, self.epochs.last()) {
+            (None, Some(last)) => last.val_acc,
+            _ => CHANCE_ACCURACY,
+        }
+    }
+
+    /// Validation accuracy after `epoch` (1-based); chance once the run has diverged.
+    pub fn val_acc_at(&self, epoch: usize) -> f64 {
+        self.epochs
+            .get(epoch - 1)
+            .map_or(CHANCE_ACCURACY, |e| e.val_acc)
+    }
+}

@@ -1,0 +1,195 @@
+//! The training loop: epochs of steps through a [`Trainer`], Keras-style epoch metrics,
+//! validation in inference mode, and [`Hook`]s told what happens.
+
+use std::time::Instant;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataset::Dataset;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::prelude::*;
+
+use super::hooks::Hook;
+use super::trainer::{Step, count_correct};
+use super::{EpochMetrics, TrainError, Trainer};
+use crate::config::TrainingConfig;
+use crate::data::{ImageBatch, ImageBatcher, ImageSet};
+use crate::model::Network;
+use crate::runtime::Progress;
+
+/// Losses and hit counts are read back from the device every this many steps (or sooner when
+/// the progress bar has waited `READBACK_INTERVAL`), not every step.
+pub const READBACK_EVERY: usize = 25;
+const READBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
+/// Validation batch size: inference only, so it changes nothing but speed.
+const EVAL_BATCH: usize = 500;
+
+/// Trains for `training.epochs` epochs of `training.batch_size` batches of `train` (shuffled from
+/// `training.seed`), validating on `test` after every epoch. `label` goes in front of progress
+/// bars. Each hook hears of every step, read-back and epoch as it happens, so a hook can persist
+/// an epoch before the next one starts.
+pub fn fit(
+    trainer: &mut Trainer,
+    train: &ImageSet,
+    test: &ImageSet,
+    training: &TrainingConfig,
+    label: &str,
+    progress: &Progress,
+    hooks: &mut [&mut dyn Hook],
+) -> Result<Vec<EpochMetrics>, TrainError> {
+    // One loader for the whole run: it reshuffles at every epoch from the run's seed.
+    let train_loader = trainer.loader(train, training.batch_size, training.seed);
+    let test_loader = DataLoaderBuilder::new(ImageBatcher)
+        .batch_size(EVAL_BATCH)
+        .set_device(trainer.inference_device().clone())
+        .build(test.clone());
+    let steps = train.len().div_ceil(training.batch_size);
+
+    let mut history = Vec::with_capacity(training.epochs);
+    let mut steps_done = 0usize;
+    for hook in hooks.iter_mut() {
+        hook.on_start(trainer.model())?;
+    }
+    for epoch in 1..=training.epochs {
+        let started = Instant::now();
+        let bar = progress.epoch_bar(label, epoch, training.epochs, steps as u64);
+        let mut tally = StepTally::default();
+        let mut last_readback = Instant::now();
+        for (step, batch) in train_loader.iter().enumerate() {
+            let batch = batch.map_err(|e| TrainError::Data {
+                epoch,
+                message: e.to_string(),
+            })?;
+            tally.push(trainer.step(batch));
+            steps_done += 1;
+            for hook in hooks.iter_mut() {
+                hook.on_step(trainer.model(), steps_done)?;
+            }
+            let due =
+                tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
+            if due || step + 1 == steps {
+                let losses = tally.flush(epoch, step + 1)?;
+                for hook in hooks.iter_mut() {
+                    hook.on_readback(&losses);
+                }
+                last_readback = Instant::now();
+                bar.set_position((step + 1) as u64);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}%  {:.1} steps/s",
+                    tally.mean_loss(),
+                    100.0 * tally.accuracy(),
+                    (step + 1) as f64 / started.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        progress.finish_bar(&bar);
+        let train_seconds = started.elapsed().as_secs_f64();
+        let (val_loss, val_acc) = evaluate(&trainer.model().valid(), test_loader.as_ref());
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss: tally.mean_loss(),
+            train_acc: tally.accuracy(),
+            val_loss,
+            val_acc,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        progress.epoch_line(format!(
+            "{} epoch {:>2}/{}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%  {:.1} s  {:.0} samples/s",
+            label,
+            epoch,
+            training.epochs,
+            metrics.train_loss,
+            100.0 * metrics.train_acc,
+            metrics.val_loss,
+            100.0 * metrics.val_acc,
+            metrics.seconds,
+            train.len() as f64 / train_seconds,
+        ));
+        for hook in hooks.iter_mut() {
+            hook.on_epoch(trainer, &metrics, steps_done)?;
+        }
+        history.push(metrics);
+    }
+    Ok(history)
+}
+
+/// Loss and accuracy over a whole split, in inference mode.
+pub fn evaluate(model: &Network, loader: &dyn DataLoader<ImageBatch>) -> (f64, f64) {
+    let mut loss_sum = 0.0f64;
+    let mut correct = 0i64;
+    let mut seen = 0usize;
+    for batch in loader.iter() {
+        let batch = batch.expect("in-memory test data cannot fail to load");
+        let size = batch.len();
+        let device = batch.images.device();
+        let logits = model.forward(batch.images);
+        correct += count_correct(logits.clone(), batch.targets.clone()).into_scalar::<i64>();
+        let loss_fn = CrossEntropyLossConfig::new().init(&device);
+        let mean = loss_fn.forward(logits, batch.targets).into_scalar::<f32>();
+        loss_sum += f64::from(mean) * size as f64;
+        seen += size;
+    }
+    (loss_sum / seen as f64, correct as f64 / seen as f64)
+}
+
+/// Running sums of an epoch's losses and hits, read back from the device in chunks.
+#[derive(Default)]
+pub(super) struct StepTally {
+    pending: Vec<Step>,
+    loss_sum: f64,
+    correct: u64,
+    seen: u64,
+}
+
+impl StepTally {
+    pub(super) fn push(&mut self, step: Step) {
+        self.pending.push(step);
+    }
+
+    pub(super) fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reads the pending steps back and returns their losses; `step` is the 1-based index of
+    /// the last pending step in its epoch.
+    pub(super) fn flush(&mut self, epoch: usize, step: usize) -> Result<Vec<f32>, TrainError> {
+        if self.pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let steps = std::mem::take(&mut self.pending);
+        let sizes: Vec<usize> = steps.iter().map(|s| s.size).collect();
+        let (losses, correct): (Vec<_>, Vec<_>) =
+            steps.into_iter().map(|s| (s.loss, s.correct)).unzip();
+        let losses = Tensor::cat(losses, 0)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
+        let correct = Tensor::cat(correct, 0)
+            .into_data()
+            .convert::<i64>()
+            .try_to_vec::<i64>()
+            .expect("i64 data");
+        let first_step = step + 1 - sizes.len();
+        for (i, ((loss, hits), size)) in losses.iter().zip(&correct).zip(&sizes).enumerate() {
+            if !loss.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    epoch,
+                    step: first_step + i,
+                    value: *loss,
+                });
+            }
+            self.loss_sum += f64::from(*loss) * *size as f64;
+            self.correct += *hits as u64;
+            self.seen += *size as u64;
+        }
+        Ok(losses)
+    }
+
+    pub(super) fn mean_loss(&self) -> f64 {
+        self.loss_sum / self.seen.max(1) as f64
+    }
+
+    pub(super) fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.seen.max(1) as f64
+    }
+}

@@ -1,0 +1,236 @@
+//! What the training loop tells the rest of bnx, and the measurements that listen: a [`Hook`]
+//! sees every step, every read-back of losses and every epoch's end. The loop knows none of
+//! them; checkpoints, probes, step losses, BatchNorm variance shares and `metrics.json` (in
+//! `experiment`) all plug in here.
+
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::{EpochMetrics, TrainError, Trainer};
+use crate::model::Network;
+use crate::runtime::{Progress, write_atomic};
+
+/// Called by `fit` as training goes; every method defaults to doing nothing.
+pub trait Hook {
+    /// Once, before the first step, with the initial weights.
+    fn on_start(&mut self, _model: &Network) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// After every optimizer step; `steps_done` counts steps over the whole run. Nothing has
+    /// been read back from the device yet.
+    fn on_step(&mut self, _model: &Network, _steps_done: usize) -> Result<(), TrainError> {
+        Ok(())
+    }
+
+    /// When the losses of the steps since the last read-back come back from the device (every
+    /// few steps and at the end of each epoch), in step order.
+    fn on_readback(&mut self, _losses: &[f32]) {}
+
+    /// After each epoch's validation. A hook may change the model through `trainer`; the next
+    /// epoch trains what it leaves.
+    fn on_epoch(
+        &mut self,
+        _trainer: &mut Trainer,
+        _metrics: &EpochMetrics,
+        _steps_done: usize,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// Every step's training loss, in order.
+#[derive(Debug, Default)]
+pub struct StepLosses(pub Vec<f32>);
+
+impl Hook for StepLosses {
+    fn on_readback(&mut self, losses: &[f32]) {
+        self.0.extend_from_slice(losses);
+    }
+}
+
+/// Writes the model's parameters and BatchNorm running statistics (`model.bpk`) after every
+/// epoch, atomically.
+pub struct Checkpoint {
+    pub path: PathBuf,
+}
+
+impl Hook for Checkpoint {
+    fn on_epoch(
+        &mut self,
+        trainer: &mut Trainer,
+        _metrics: &EpochMetrics,
+        _steps_done: usize,
+    ) -> Result<(), TrainError> {
+        save_checkpoint(trainer.model(), &self.path)
+    }
+}
+
+/// Writes a model's parameters and BN running statistics as a burnpack file, atomically.
+pub fn save_checkpoint(model: &Network, path: &Path) -> Result<(), TrainError> {
+    let bytes =
+        model
+            .valid()
+            .into_record()
+            .into_bytes()
+            .map_err(|e| TrainError::CheckpointEncode {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+    write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// A fixed batch fed, every `every` steps, through MLP hidden layer `layer` (0-based) to record
+/// the 15th, 50th and 85th percentiles of its ReLU inputs (Ioffe & Szegedy 2015, figure 1).
+pub struct Probe {
+    /// `[n, 1, 28, 28]` on the plain (non-autodiff) device.
+    pub images: Tensor<4>,
+    pub layer: usize,
+    pub every: usize,
+    pub points: Vec<ProbePoint>,
+}
+
+/// One probe reading: after `step` optimizer steps (0 = the initial weights).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbePoint {
+    pub step: usize,
+    pub p15: f32,
+    pub p50: f32,
+    pub p85: f32,
+}
+
+impl Probe {
+    pub fn new(images: Tensor<4>, layer: usize, every: usize) -> Self {
+        Self {
+            images,
+            layer,
+            every,
+            points: Vec::new(),
+        }
+    }
+
+    fn read(&mut self, model: &Network, step: usize) {
+        let values = model
+            .valid()
+            .hidden_preactivations(self.images.clone(), self.layer)
+            .expect("probes are only set up for MLP hidden layers")
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
+        let [p15, p50, p85] = percentiles(values, [0.15, 0.50, 0.85]);
+        self.points.push(ProbePoint {
+            step,
+            p15,
+            p50,
+            p85,
+        });
+    }
+}
+
+impl Hook for Probe {
+    fn on_start(&mut self, model: &Network) -> Result<(), TrainError> {
+        self.read(model, 0);
+        Ok(())
+    }
+
+    fn on_step(&mut self, model: &Network, steps_done: usize) -> Result<(), TrainError> {
+        if steps_done.is_multiple_of(self.every.max(1)) {
+            self.read(model, steps_done);
+        }
+        Ok(())
+    }
+}
+
+/// Nearest-rank percentiles (NaN sorts last, so a diverged layer shows up as NaN).
+pub fn percentiles<const N: usize>(mut values: Vec<f32>, quantiles: [f64; N]) -> [f32; N] {
+    values.sort_by(|a, b| a.total_cmp(b));
+    quantiles.map(|q| {
+        if values.is_empty() {
+            return f32::NAN;
+        }
+        let rank = (q * (values.len() - 1) as f64).round() as usize;
+        values[rank.min(values.len() - 1)]
+    })
+}
+
+/// After each epoch, how much of a BatchNorm running variance is still its initial value (see
+/// [`initial_variance_share`]), with a note on the progress display when validation is
+/// understated by it. Empty without BatchNorm.
+pub struct StaleStatistics {
+    pub shares: Vec<f64>,
+    progress: Progress,
+}
+
+impl StaleStatistics {
+    pub fn new(progress: &Progress) -> Self {
+        Self {
+            shares: Vec::new(),
+            progress: progress.clone(),
+        }
+    }
+}
+
+impl Hook for StaleStatistics {
+    fn on_epoch(
+        &mut self,
+        trainer: &mut Trainer,
+        _metrics: &EpochMetrics,
+        steps_done: usize,
+    ) -> Result<(), TrainError> {
+        if let Some(share) = initial_variance_share(trainer.model(), steps_done) {
+            self.shares.push(share);
+            if let Some(warning) = stale_statistics_warning(share, steps_done) {
+                self.progress.epoch_line(warning);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How much of BatchNorm's running variance is still its initial value 1, at worst over all
+/// channels: after n steps with Keras momentum m the running variance is mⁿ·1 plus the batch
+/// variances seen, so mⁿ / (running_var + ε) is the start's share of what inference divides by.
+/// Layers whose inputs vary little (the first conv layer on [0, 1] pixels: variance ~0.005) keep
+/// a large share long after mⁿ looks small, and inference then divides by a far too large
+/// variance. `None` without BatchNorm.
+pub fn initial_variance_share(model: &Network, steps_done: usize) -> Option<f64> {
+    let norms = model.batch_norms();
+    if norms.is_empty() {
+        return None;
+    }
+    let mut worst = 0.0f64;
+    for bn in norms {
+        let start = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
+        let variances = bn
+            .running_var
+            .value_sync()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 data");
+        for variance in variances {
+            // Inference divides by √(running_var + ε): the start matters relative to that, and a
+            // dead channel (variance 0) is harmless once the start is small against ε.
+            worst = worst.max((start / (f64::from(variance) + bn.epsilon)).min(1.0));
+        }
+    }
+    Some(worst)
+}
+
+/// Validation with running statistics understates a model whose running variance is still
+/// mostly its initial value: say so rather than let chance-level accuracy look like a finding.
+fn stale_statistics_warning(share: f64, steps_done: usize) -> Option<String> {
+    (share > STALE_SHARE).then(|| {
+        format!(
+            "  note: after {steps_done} steps up to {:.0}% of a BatchNorm running variance is still its initial value 1 (Keras momentum 0.99 forgets 1% a step); validation uses it, so it understates this model until more steps are trained",
+            100.0 * share
+        )
+    })
+}
+
+/// Above this share of initial value in a running variance, validation is flagged.
+pub const STALE_SHARE: f64 = 0.1;

@@ -1,0 +1,120 @@
+//! The `Trainer`: a network, its Adam optimizer and its loss, stepping one batch at a time. Every
+//! loop that trains (`fit`, `bench`, the cross-backend checks) steps through it.
+
+use std::sync::Arc;
+
+use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+
+use crate::config::{AdamSettings, TrainingConfig};
+use crate::data::{ImageBatch, ImageBatcher, ImageSet};
+use crate::model::Network;
+
+/// What one step leaves on the device: nothing is read back here, so a GPU is never stalled.
+pub struct Step {
+    /// The batch's mean loss, detached.
+    pub loss: Tensor<1>,
+    /// How many of the batch's samples were classified correctly.
+    pub correct: Tensor<1, Int>,
+    pub size: usize,
+}
+
+pub struct Trainer {
+    /// Always `Some` between calls; taken while the optimizer consumes it.
+    model: Option<Network>,
+    optimizer: ModuleOptimizer,
+    loss_fn: CrossEntropyLoss,
+    learning_rate: f64,
+    /// The autodiff device the model trains on.
+    device: Device,
+    /// The plain device under it, for inference.
+    inference_device: Device,
+}
+
+impl Trainer {
+    /// Trains `network` (built on the plain `device`) with Adam as `training` sets it.
+    pub fn new(network: Network, device: &Device, training: &TrainingConfig) -> Self {
+        let inference_device = device.clone();
+        let device = device.clone().autodiff();
+        Self {
+            inference_device,
+            model: Some(network.to_device(&device).train()),
+            optimizer: adam(&training.adam).init(),
+            loss_fn: CrossEntropyLossConfig::new().init(&device),
+            learning_rate: training.learning_rate,
+            device,
+        }
+    }
+
+    /// One optimizer step on `batch`.
+    pub fn step(&mut self, batch: ImageBatch) -> Step {
+        let model = self
+            .model
+            .take()
+            .expect("the model is back after every step");
+        let size = batch.len();
+        let logits = model.forward(batch.images);
+        let correct = count_correct(logits.clone(), batch.targets.clone());
+        let loss = self.loss_fn.forward(logits, batch.targets);
+        let gradients = GradientsParams::from_grads(loss.backward(), &model);
+        self.model = Some(self.optimizer.step(self.learning_rate, model, gradients));
+        Step {
+            loss: loss.detach().inner(),
+            correct: correct.inner(),
+            size,
+        }
+    }
+
+    /// The network as it trains (autodiff device, training mode).
+    pub fn model(&self) -> &Network {
+        self.model
+            .as_ref()
+            .expect("the model is back after every step")
+    }
+
+    /// Replaces the network (moved to the training device, in training mode); the optimizer
+    /// keeps its state for parameters it knows.
+    pub fn set_model(&mut self, network: Network) {
+        self.model = Some(network.to_device(&self.device).train());
+    }
+
+    /// The plain device the model trains on (without autodiff): where validation runs.
+    pub fn inference_device(&self) -> &Device {
+        &self.inference_device
+    }
+
+    /// The trained network for inference.
+    pub fn into_model(self) -> Network {
+        self.model().valid()
+    }
+
+    /// Batches of `train` on the training device, reshuffled every epoch from `seed`: the data
+    /// order depends only on the seed, never on the backend.
+    pub fn loader(
+        &self,
+        train: &ImageSet,
+        batch_size: usize,
+        seed: u64,
+    ) -> Arc<dyn DataLoader<ImageBatch>> {
+        DataLoaderBuilder::new(ImageBatcher)
+            .batch_size(batch_size)
+            .shuffle(seed)
+            .set_device(self.device.clone())
+            .build(train.clone())
+    }
+}
+
+/// Adam with every setting explicit (Burn's defaults differ from Keras').
+fn adam(settings: &AdamSettings) -> AdamConfig {
+    AdamConfig::new()
+        .with_beta_1(settings.beta_1 as f32)
+        .with_beta_2(settings.beta_2 as f32)
+        .with_epsilon(settings.epsilon as f32)
+}
+
+pub(super) fn count_correct(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {
+    let predicted = logits.argmax(1).squeeze_dim::<1>(1);
+    predicted.equal(targets).int().sum()
+}
