@@ -127,6 +127,33 @@ fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
         );
         let epochs = metrics["epochs"].as_array().unwrap();
         assert_eq!(epochs.len(), 2);
+        // metrics.csv holds the same numbers, one row per epoch, Keras CSVLogger's columns.
+        let csv = std::fs::read_to_string(f.out.join(variant).join("metrics.csv")).unwrap();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("epoch,accuracy,loss,val_accuracy,val_loss,seconds")
+        );
+        for (line, epoch) in lines.zip(epochs) {
+            let cells: Vec<f64> = line.split(',').map(|c| c.parse().unwrap()).collect();
+            let json = [
+                "epoch",
+                "train_acc",
+                "train_loss",
+                "val_acc",
+                "val_loss",
+                "seconds",
+            ]
+            .map(|key| epoch[key].as_f64().unwrap());
+            // serde_json's default parser may land one ulp off: compare to that precision.
+            for (cell, value) in cells.iter().zip(json) {
+                assert!(
+                    (cell - value).abs() <= 1e-15 * value.abs().max(1.0),
+                    "{line}"
+                );
+            }
+        }
+        assert_eq!(csv.lines().count(), 3);
         for (i, epoch) in epochs.iter().enumerate() {
             assert_eq!(epoch["epoch"], i + 1);
             for key in ["train_acc", "val_acc"] {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{BackendArg, CommonArgs, NetworkArgs, OptimizerArgs, ScheduleArgs, Session};
+use super::{NetworkArgs, RunArgs, ScheduleArgs, Session};
 use crate::experiment::{self, RUNS_DIR};
 use crate::model::ModelKind;
 
@@ -37,23 +37,18 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
-    pub common: CommonArgs,
-    #[command(flatten)]
-    pub backend: BackendArg,
-    #[command(flatten)]
-    pub optimizer: OptimizerArgs,
+    pub run: RunArgs,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
 }
 
 pub fn exec(args: CompareArgs) -> Result<()> {
     let mut models = Vec::new();
-    let session = Session::open(&args.common, args.backend.backend, |config| {
+    let session = Session::open(&args.run, |config| {
         models = match args.model {
             Some(choice) => choice.models(),
             None => vec![config.network.model],
         };
-        args.optimizer.apply(config);
         args.schedule.apply(config);
         args.network.apply(config, &models)
     })?;

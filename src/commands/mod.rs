@@ -85,13 +85,17 @@ impl CommonArgs {
     }
 }
 
-/// `--backend`, for the commands that train on one backend.
+/// The flags of the commands that train on one backend (`train`, `compare`, `study`).
 #[derive(Debug, Args)]
-pub struct BackendArg {
+pub struct RunArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
     /// Compute backend: flex and ndarray run on the CPU, wgpu and cuda on a GPU, auto picks
     /// the fastest available [default: flex].
     #[arg(long, value_parser = named::<BackendKind>())]
     pub backend: Option<BackendKind>,
+    #[command(flatten)]
+    pub optimizer: OptimizerArgs,
 }
 
 /// The optimizer's settings and the seed.
@@ -191,6 +195,19 @@ impl NetworkArgs {
     }
 }
 
+impl RunArgs {
+    /// The settings: defaults ← config file ← these flags ← `flags`, validated.
+    pub fn resolve(
+        &self,
+        flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
+    ) -> Result<ExperimentConfig> {
+        resolve(&self.common, self.backend, |config| {
+            self.optimizer.apply(config);
+            flags(config)
+        })
+    }
+}
+
 /// What a command runs with, resolved once: the settings (defaults ← config file ← flags,
 /// validated), the backend opened for the whole process, and the data.
 pub struct Session {
@@ -201,15 +218,15 @@ pub struct Session {
 }
 
 impl Session {
-    /// Loads `common.config` (or the defaults), lets `flags` change it, validates it, then
-    /// opens the backend and loads the data: a missing GPU or driver is reported before
-    /// anything is loaded or written.
+    /// Loads the config file named by `--config` (or the defaults), applies `run`'s flags and
+    /// then `flags`, validates the result, then opens the backend and loads the data: a missing
+    /// GPU or driver is reported before anything is loaded or written.
     pub fn open(
-        common: &CommonArgs,
-        backend: Option<BackendKind>,
+        run: &RunArgs,
         flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
     ) -> Result<Self> {
-        let config = resolve(common, backend, flags)?;
+        let config = run.resolve(flags)?;
+        let common = &run.common;
         let backend = Backend::open(config.runtime.backend, config.runtime.flush_subnormals)?;
         let data = experiment::load_data(&config.data)?;
         Ok(Self {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use super::{BackendArg, CommonArgs, OptimizerArgs, Session, at_least_one, named};
+use super::{RunArgs, Session, at_least_one, named};
 use crate::model::ModelKind;
 use crate::study::{Budget, StudyKind, StudyOptions};
 
@@ -45,11 +45,7 @@ pub struct StudyArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one())]
     pub jobs: Option<usize>,
     #[command(flatten)]
-    pub common: CommonArgs,
-    #[command(flatten)]
-    pub backend: BackendArg,
-    #[command(flatten)]
-    pub optimizer: OptimizerArgs,
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,10 +65,7 @@ fn study_parser() -> impl TypedValueParser<Value = StudyChoice> {
 }
 
 pub fn exec(args: StudyArgs) -> Result<()> {
-    let session = Session::open(&args.common, args.backend.backend, |config| {
-        args.optimizer.apply(config);
-        Ok(())
-    })?;
+    let session = Session::open(&args.run, |_| Ok(()))?;
     // In the report's order, each once, whatever order they were named in.
     let studies: Vec<StudyKind> = StudyKind::ALL
         .into_iter()
@@ -94,7 +87,7 @@ pub fn exec(args: StudyArgs) -> Result<()> {
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        verbosity: args.common.verbosity(),
+        verbosity: args.run.common.verbosity(),
     };
     let summaries = crate::study::run(&options, &session.data)
         .with_context(|| format!("running studies into {}", args.out.display()))?;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{BackendArg, CommonArgs, NetworkArgs, OptimizerArgs, ScheduleArgs, Session, named};
+use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, named};
 use crate::config::ExperimentConfig;
 use crate::experiment;
 use crate::model::{ModelKind, NormKind, NormPosition};
@@ -30,11 +30,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]
-    pub common: CommonArgs,
-    #[command(flatten)]
-    pub backend: BackendArg,
-    #[command(flatten)]
-    pub optimizer: OptimizerArgs,
+    pub run: RunArgs,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
 }
@@ -56,7 +52,6 @@ impl TrainArgs {
         if self.bn {
             network.position = NormPosition::Before;
         }
-        self.optimizer.apply(config);
         self.schedule.apply(config);
         let model = config.network.model;
         self.network.apply(config, &[model])
@@ -65,15 +60,11 @@ impl TrainArgs {
 
 /// The settings `args` ask for.
 pub fn resolve(args: &TrainArgs) -> Result<ExperimentConfig> {
-    super::resolve(&args.common, args.backend.backend, |config| {
-        args.apply(config)
-    })
+    args.run.resolve(|config| args.apply(config))
 }
 
 pub fn exec(args: TrainArgs) -> Result<()> {
-    let session = Session::open(&args.common, args.backend.backend, |config| {
-        args.apply(config)
-    })?;
+    let session = Session::open(&args.run, |config| args.apply(config))?;
     let config = &session.config;
     let out = args
         .out

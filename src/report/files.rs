@@ -8,10 +8,12 @@ use super::ReportError;
 use crate::config::ExperimentConfig;
 use crate::data::{DatasetKind, DatasetProvenance};
 use crate::model::{ModelKind, ParameterCounts};
-use crate::runtime::{BackendKind, FileError, read_json, write_json};
+use crate::runtime::{BackendKind, FileError, read_json, write_atomic, write_json};
 use crate::train::EpochMetrics;
 
 pub const METRICS_FILE: &str = "metrics.json";
+/// The same epochs as `metrics.json`, in Keras' `CSVLogger` layout.
+pub const METRICS_CSV_FILE: &str = "metrics.csv";
 pub const CONFIG_FILE: &str = "config.json";
 pub const CHECKPOINT_FILE: &str = "model.bpk";
 
@@ -35,8 +37,24 @@ pub struct RunMetrics {
 }
 
 impl RunMetrics {
+    /// Writes `metrics.json` and `metrics.csv`, each atomically.
     pub fn save(&self, dir: &Path) -> Result<(), FileError> {
-        write_json(&dir.join(METRICS_FILE), self)
+        write_json(&dir.join(METRICS_FILE), self)?;
+        write_atomic(&dir.join(METRICS_CSV_FILE), self.csv().as_bytes())
+    }
+
+    /// One row per epoch under Keras `CSVLogger`'s columns (`epoch,accuracy,loss,val_accuracy,
+    /// val_loss`) plus `seconds`. Epochs count from 1, as in `metrics.json` (Keras counts from
+    /// 0); numbers are written in full (the shortest text that reads back to the same f64).
+    pub fn csv(&self) -> String {
+        let mut csv = String::from("epoch,accuracy,loss,val_accuracy,val_loss,seconds\n");
+        for e in &self.epochs {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{}\n",
+                e.epoch, e.train_acc, e.train_loss, e.val_acc, e.val_loss, e.seconds
+            ));
+        }
+        csv
     }
 
     pub fn load(dir: &Path) -> Result<Self, ReportError> {
@@ -134,6 +152,10 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         metrics.save(dir.path()).unwrap();
         assert_eq!(RunMetrics::load(dir.path()).unwrap(), metrics);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(METRICS_CSV_FILE)).unwrap(),
+            "epoch,accuracy,loss,val_accuracy,val_loss,seconds\n1,0.875,0.5,0.9375,0.25,1.5\n"
+        );
     }
 
     #[test]
