@@ -213,6 +213,81 @@ fn compare_writes_both_runs_charts_and_summary_and_plot_rerenders() {
     assert_eq!(read_json(&f.out.join("summary.json")), summary);
 }
 
+/// `compare --seeds 3`: every seed's runs, a chart with bands, and the paired difference with
+/// its confidence interval, recomputed here from the runs' own metrics.json files.
+#[test]
+fn compare_over_seeds_reports_paired_differences_with_intervals() {
+    let f = fixture();
+    f.bnx(
+        &[
+            "compare",
+            "--seeds",
+            "3",
+            "--jobs",
+            "2",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+        ],
+        &f.out,
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains("BN − no BN [95% CI]"))
+    .stdout(predicate::str::contains("seeds 42, 43, 44"));
+    let final_acc = |variant: &str, seed: u64| {
+        let metrics = read_json(
+            &f.out
+                .join(variant)
+                .join(format!("seed-{seed}/metrics.json")),
+        );
+        metrics["epochs"].as_array().unwrap().last().unwrap()["val_acc"]
+            .as_f64()
+            .unwrap()
+    };
+    let differences: Vec<f64> = (42..45)
+        .map(|seed| final_acc("bn", seed) - final_acc("no-bn", seed))
+        .collect();
+    let mean = differences.iter().sum::<f64>() / 3.0;
+    let sd = (differences.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+    // scipy.stats.t.ppf(0.975, 2)
+    let half = 4.302652729749462 * sd / 3f64.sqrt();
+
+    let summary = read_json(&f.out.join("summary.json"));
+    assert_eq!(summary["seeds"], serde_json::json!([42, 43, 44]));
+    assert_eq!(summary["band"], "sd");
+    let reported = &summary["bn_minus_no_bn"]["final_val_acc"];
+    assert_eq!(reported["n"], 3);
+    let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+    assert!(
+        close(reported["mean"].as_f64().unwrap(), mean),
+        "{reported}"
+    );
+    let ci = reported["ci95"].as_array().unwrap();
+    assert!(close(ci[0].as_f64().unwrap(), mean - half), "{reported}");
+    assert!(close(ci[1].as_f64().unwrap(), mean + half), "{reported}");
+    assert!(f.out.join("bn/seed-44/model.bpk").is_file());
+    assert_eq!(png_size(&f.out.join("comparison.png")), (1400, 600));
+    let svg = std::fs::read_to_string(f.out.join("comparison.svg")).unwrap();
+    assert!(
+        svg.contains("mean ± 1 sd") && svg.contains("3 seeds"),
+        "legend and title"
+    );
+
+    // plot rebuilds the same summary from the saved runs.
+    std::fs::remove_file(f.out.join("summary.json")).unwrap();
+    bnx().arg("plot").arg(&f.out).assert().success();
+    assert_eq!(read_json(&f.out.join("summary.json")), summary);
+
+    // --jobs without --seeds would do nothing: refused.
+    bnx()
+        .args(["compare", "--jobs", "2"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--seeds"));
+}
+
 #[test]
 fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
     let f = fixture();
@@ -643,10 +718,10 @@ fn help_lists_each_commands_flags_and_no_others() {
                 &shared[..],
                 &training,
                 &schedule,
-                &["--norm-position", "--out"],
+                &["--norm-position", "--out", "--seeds", "--jobs"],
             ]
             .concat(),
-            vec!["--bn ", "--backends", "--seeds"],
+            vec!["--bn ", "--backends", "--budget"],
         ),
         (
             "study",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{NetworkArgs, RunArgs, ScheduleArgs, Session};
+use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, at_least_one};
 use crate::experiment::{self, RUNS_DIR};
 use crate::model::ModelKind;
 
@@ -34,6 +34,13 @@ pub struct CompareArgs {
     /// Output folder [default: runs/<model>; with --model all, DIR/mlp and DIR/cnn].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Train each variant with N seeds (--seed and the next ones): the chart shows means with a
+    /// band, the table the paired BN − no BN difference with its 95% confidence interval.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one())]
+    pub seeds: usize,
+    /// With --seeds: runs to train at the same time [default: the number of CPU cores].
+    #[arg(long, value_name = "N", value_parser = at_least_one(), requires = "seeds")]
+    pub jobs: Option<usize>,
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
@@ -60,12 +67,16 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             (Some(dir), _) => dir.join(model.name()),
             (None, _) => PathBuf::from(RUNS_DIR).join(model.name()),
         };
-        let summary = experiment::compare(
+        let jobs = args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let comparison = experiment::compare_seeds(
             &config,
             &session.backend,
             &session.data,
             &out,
-            &session.progress,
+            (args.seeds, jobs),
+            args.run.common.verbosity(),
         )
         .with_context(|| {
             format!(
@@ -73,7 +84,7 @@ pub fn exec(args: CompareArgs) -> Result<()> {
                 out.display()
             )
         })?;
-        println!("\n{}", summary.describe());
+        println!("\n{}", comparison.describe());
         println!(
             "charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json",
             out.display()

@@ -3,6 +3,8 @@
 
 pub mod charts;
 pub mod files;
+pub mod seeded;
+pub mod stats;
 pub mod summary;
 pub mod table;
 
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub use files::{RunMetrics, RunRecord};
+pub use seeded::SeededSummary;
 pub use summary::ComparisonSummary;
 pub use table::Table;
 
