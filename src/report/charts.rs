@@ -191,14 +191,22 @@ pub fn comparison_panels(no_bn: &RunMetrics, bn: &RunMetrics) -> Vec<Panel> {
             .map(|e| (e.epoch as f64, f(e)))
             .collect::<Vec<_>>()
     };
-    let curves = |train: fn(&EpochMetrics) -> f64, val: fn(&EpochMetrics) -> f64| {
+    guide_panels(|train, val| {
         vec![
             Curve::line("No BN – Training", NO_BN_COLOR, series(no_bn, train)).dashed(),
             Curve::line("No BN – Validation", NO_BN_COLOR, series(no_bn, val)),
             Curve::line("With BN – Training", BN_COLOR, series(bn, train)).dashed(),
             Curve::line("With BN – Validation", BN_COLOR, series(bn, val)),
         ]
-    };
+    })
+}
+
+/// A measure of one epoch, for charts.
+pub type EpochMeasure = fn(&EpochMetrics) -> f64;
+
+/// The guide's layout: accuracy, then loss; `curves` builds a panel's curves from the training
+/// and the validation measure.
+pub fn guide_panels(curves: impl Fn(EpochMeasure, EpochMeasure) -> Vec<Curve>) -> Vec<Panel> {
     vec![
         Panel::per_epoch(
             "Accuracy Comparison",

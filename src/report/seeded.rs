@@ -5,14 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::charts::{BN_COLOR, Curve, Legend, NO_BN_COLOR, Panel};
+use super::charts::{BN_COLOR, Curve, EpochMeasure, NO_BN_COLOR, Panel, guide_panels};
 use super::stats::{PairedDifference, Spread};
 use super::summary::VariantSummary;
 use super::{RunMetrics, Table};
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
 use crate::runtime::BackendKind;
-use crate::train::EpochMetrics;
 
 /// What the chart's band around each mean shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,7 +185,7 @@ impl SeededSummary {
     /// The guide's two panels, with each variant's mean over seeds and a band.
     pub fn panels(&self, no_bn: &[RunMetrics], bn: &[RunMetrics]) -> Vec<Panel> {
         let band = self.band;
-        let curve = |runs: &[RunMetrics], label: &str, f: fn(&EpochMetrics) -> f64| {
+        let curve = |runs: &[RunMetrics], label: &str, f: EpochMeasure| {
             let epochs = runs[0].epochs.len();
             let per_epoch: Vec<Spread> = (0..epochs)
                 .map(|i| Spread::of(&runs.iter().map(|r| f(&r.epochs[i])).collect::<Vec<_>>()))
@@ -203,35 +202,21 @@ impl SeededSummary {
             )
             .with_spread(per_epoch.iter().map(|s| band.half_width(s)).collect())
         };
-        let curves = |train: fn(&EpochMetrics) -> f64, val: fn(&EpochMetrics) -> f64| {
+        guide_panels(|train, val| {
             vec![
                 curve(no_bn, "No BN – Training", train).dashed(),
                 curve(no_bn, "No BN – Validation", val),
                 curve(bn, "With BN – Training", train).dashed(),
                 curve(bn, "With BN – Validation", val),
             ]
-        };
-        vec![
-            Panel::per_epoch(
-                "Accuracy Comparison",
-                "Accuracy (%)",
-                curves(|e| 100.0 * e.train_acc, |e| 100.0 * e.val_acc),
-                Legend::LowerRight,
-            )
-            .floor(0.0),
-            Panel::per_epoch(
-                "Loss Comparison",
-                "Loss (cross-entropy)",
-                curves(|e| e.train_loss, |e| e.val_loss),
-                Legend::UpperRight,
-            ),
-        ]
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::EpochMetrics;
 
     fn run(bn: bool, val_accs: &[f64]) -> RunMetrics {
         RunMetrics {

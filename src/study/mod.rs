@@ -15,7 +15,6 @@ pub mod verdict;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -25,6 +24,7 @@ use crate::data::{ImageBatcher, LoadedData};
 use crate::experiment::{self, RunOutputs};
 use crate::model::ModelKind;
 use crate::report::{ReportError, charts};
+use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
 use crate::train::hooks::{Probe, StepLosses};
 use crate::train::{Hook, TrainError};
@@ -210,79 +210,47 @@ struct Shared<'a> {
 /// the order they finish in changes nothing), and returns their outcomes in plan order.
 fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<RunOutcome>, Error> {
     let dir = shared.options.out.join(kind.name());
-    let next = AtomicUsize::new(0);
-    let outcomes: Mutex<Vec<Option<RunOutcome>>> = Mutex::new(vec![None; specs.len()]);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let worker = || {
+    run_in_parallel(shared.options.jobs, specs, |spec| {
         shared.options.backend.enter_thread();
-        while failure
-            .lock()
-            .expect("no worker panics holding it")
-            .is_none()
-        {
-            let index = next.fetch_add(1, Ordering::SeqCst);
-            let Some(spec) = specs.get(index) else { break };
-            shared.overall.set_message(format!(
-                "{kind}: {} {} seed {}",
-                spec.series,
-                spec.point,
-                spec.seed()
-            ));
-            let run_dir = dir.join(spec.dir());
-            let reused = (!shared.options.rerun)
-                .then(|| load_outcome(&run_dir, spec, &shared.context))
-                .flatten();
-            let result = match reused {
-                Some(outcome) => Ok(outcome),
-                None => execute(
-                    spec,
-                    &shared.context,
-                    shared.options,
-                    shared.subsets,
-                    &run_dir,
-                    shared.progress,
-                ),
-            };
-            match result {
-                Ok(outcome) => {
-                    let done = shared.done.fetch_add(1, Ordering::SeqCst) + 1;
-                    shared.overall.inc(1);
-                    shared.progress.line(format!(
-                        "[{done}/{}] {kind}: {} · {} · seed {}: val {:.2}%{} ({:.1} s)",
-                        shared.total,
-                        spec.series,
-                        spec.point,
-                        spec.seed(),
-                        100.0 * outcome.final_val_acc(),
-                        if outcome.diverged.is_some() {
-                            ", diverged"
-                        } else {
-                            ""
-                        },
-                        outcome.seconds
-                    ));
-                    outcomes.lock().expect("no worker panics holding it")[index] = Some(outcome);
-                }
-                Err(error) => {
-                    *failure.lock().expect("no worker panics holding it") = Some(error);
-                }
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        for _ in 0..shared.options.jobs.clamp(1, specs.len().max(1)) {
-            scope.spawn(worker);
-        }
-    });
-    if let Some(error) = failure.into_inner().expect("workers are done") {
-        return Err(error);
-    }
-    Ok(outcomes
-        .into_inner()
-        .expect("workers are done")
-        .into_iter()
-        .map(|o| o.expect("every run of the grid finished"))
-        .collect())
+        shared.overall.set_message(format!(
+            "{kind}: {} {} seed {}",
+            spec.series,
+            spec.point,
+            spec.seed()
+        ));
+        let run_dir = dir.join(spec.dir());
+        let reused = (!shared.options.rerun)
+            .then(|| load_outcome(&run_dir, spec, &shared.context))
+            .flatten();
+        let outcome = match reused {
+            Some(outcome) => outcome,
+            None => execute(
+                spec,
+                &shared.context,
+                shared.options,
+                shared.subsets,
+                &run_dir,
+                shared.progress,
+            )?,
+        };
+        let done = shared.done.fetch_add(1, Ordering::SeqCst) + 1;
+        shared.overall.inc(1);
+        shared.progress.line(format!(
+            "[{done}/{}] {kind}: {} · {} · seed {}: val {:.2}%{} ({:.1} s)",
+            shared.total,
+            spec.series,
+            spec.point,
+            spec.seed(),
+            100.0 * outcome.final_val_acc(),
+            if outcome.diverged.is_some() {
+                ", diverged"
+            } else {
+                ""
+            },
+            outcome.seconds
+        ));
+        Ok(outcome)
+    })
 }
 
 /// Data subsets per scale, made once up front and shared by every run that uses them.
