@@ -311,6 +311,62 @@ fn compare_over_seeds_reports_paired_differences_with_intervals() {
 }
 
 #[test]
+fn bench_times_each_network_and_backend_asked_for() {
+    let f = fixture();
+    let output = bnx()
+        .args([
+            "bench",
+            "--model",
+            "mlp",
+            "--backends",
+            "flex,ndarray",
+            "--steps",
+            "2",
+        ])
+        .args([
+            "--warmup",
+            "1",
+            "--batch-size",
+            "16",
+            "--json",
+            "-q",
+            "--data-dir",
+        ])
+        .arg(&f.data)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+    let rows: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let cells: Vec<(&str, bool, &str)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["model"].as_str().unwrap(),
+                r["bn"].as_bool().unwrap(),
+                r["backend"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        [
+            ("mlp", false, "flex"),
+            ("mlp", false, "ndarray"),
+            ("mlp", true, "flex"),
+            ("mlp", true, "ndarray")
+        ]
+    );
+    for row in &rows {
+        assert_eq!(row["result"]["steps"], 2);
+        assert_eq!(row["result"]["batch_size"], 16);
+        assert!(row["result"]["samples_per_second"].as_f64().unwrap() > 0.0);
+    }
+}
+
+#[test]
 fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
     let f = fixture();
     f.bnx(
@@ -456,6 +512,12 @@ fn bad_flags_fail_with_a_clear_message() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("invalid value 'tpu'"));
+    // bench writes the Markdown table or JSON rows, not both.
+    bnx()
+        .args(["bench", "--json", "--markdown", "table.md"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("cannot be used with"));
 }
 
 /// Every cause in an error chain is printed once, after the context that names the file.

@@ -45,7 +45,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,
     /// Print one JSON object per row instead of the table (for scripts/bench.py).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
     #[command(flatten)]
     pub common: CommonArgs,
