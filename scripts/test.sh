@@ -5,6 +5,10 @@
 # The wgpu test needs a Vulkan driver. Where there is none, this installs Mesa's software one
 # (lavapipe, Debian package mesa-vulkan-drivers), so wgpu runs on the CPU. On a machine that
 # cannot have one, BNX_SKIP_WGPU=1 skips that single test.
+#
+# Last, TensorBoard's own reader (the `tensorboard` Python package, installed once into a venv
+# under ~/.cache/bnx) reads back the event files of a small `compare --seeds 2 --tensorboard` run
+# and checks every value against metrics.json (scripts/check_tensorboard.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +28,23 @@ if [ "${BNX_SKIP_WGPU:-0}" != 1 ] && ! has_vulkan_driver; then
 fi
 
 cargo test --release "$@"
+
+# TensorBoard export, read back by TensorBoard's own event reader (pinned, in a venv kept outside
+# the clone so that it is installed once per machine).
+tb_venv="${BNX_TENSORBOARD_VENV:-$HOME/.cache/bnx/tensorboard-venv}"
+if ! "$tb_venv/bin/python" -c "import tensorboard" 2>/dev/null; then
+    echo "installing tensorboard==2.21.0 into $tb_venv for the event-file read-back"
+    python3 -m venv "$tb_venv"
+    "$tb_venv/bin/pip" install -q "tensorboard==2.21.0"
+fi
+tb_tmp=$(mktemp -d)
+trap 'rm -rf "$tb_tmp"' EXIT
+cargo run --release -q -- compare --seeds 2 --jobs 2 --epochs 2 --limit-train 320 --limit-test 100 \
+    --tensorboard "$tb_tmp/logs" --tensorboard-steps -q --out "$tb_tmp/compare" >/dev/null
+runs=()
+for variant in no-bn bn; do
+    for seed in 42 43; do
+        runs+=("mlp/$variant/seed-$seed=$tb_tmp/compare/$variant/seed-$seed")
+    done
+done
+"$tb_venv/bin/python" scripts/check_tensorboard.py "$tb_tmp/logs" "${runs[@]}" --steps

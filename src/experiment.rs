@@ -11,6 +11,7 @@ use crate::config::{DataConfig, ExperimentConfig};
 use crate::data::{self, LoadedData};
 use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
+use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
 use crate::report::{
     ComparisonSummary, ReportError, RunMetrics, RunRecord, SeededSummary, Table, charts,
 };
@@ -30,10 +31,14 @@ pub fn load_data(config: &DataConfig) -> Result<LoadedData, Error> {
     Ok(loaded.limited(config.limit_train, config.limit_test))
 }
 
-/// The default output folder: `runs/<model>`, `runs/<model>-bn`, `runs/mlp-ln-after`, …
+/// A network's name for folders: `mlp`, `mlp-bn`, `mlp-ln-after`, `cnn-bn-init0.1`, …
+pub fn run_name(network: &NetworkConfig) -> String {
+    network.label().replace('+', "-").replace('×', "-init")
+}
+
+/// The default output folder: `runs/<run name>`.
 pub fn default_run_dir(network: &NetworkConfig) -> PathBuf {
-    let name = network.label().replace('+', "-").replace('×', "-init");
-    PathBuf::from(RUNS_DIR).join(name)
+    PathBuf::from(RUNS_DIR).join(run_name(network))
 }
 
 /// What a run writes and says besides `config.json` and `metrics.json`.
@@ -202,12 +207,14 @@ pub fn execute_run(
 }
 
 /// Trains one network as `config` describes it and writes `config.json`, `metrics.json` (after
-/// every epoch), `model.bpk` and `curves.png` into `out`.
+/// every epoch), `model.bpk` and `curves.png` into `out`, and its TensorBoard curves if
+/// `tensorboard` is given.
 pub fn train_run(
     config: &ExperimentConfig,
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
+    tensorboard: Option<TensorBoardHook>,
     progress: &Progress,
 ) -> Result<RunMetrics, Error> {
     let outputs = RunOutputs {
@@ -215,9 +222,24 @@ pub fn train_run(
         curves: true,
         header: true,
     };
-    execute_run(config, backend, data, out, outputs, &mut [], progress)
+    let mut tensorboard = tensorboard;
+    let mut hooks: Vec<&mut dyn Hook> = Vec::new();
+    if let Some(hook) = tensorboard.as_mut() {
+        hooks.push(hook);
+    }
+    execute_run(config, backend, data, out, outputs, &mut hooks, progress)
         .map(|run| run.metrics)
         .map_err(|failed| failed.error)
+}
+
+/// The TensorBoard run of a comparison's variant: `<model>/no-bn` or `<model>/bn`.
+fn variant_run(config: &ExperimentConfig, norm: NormKind) -> String {
+    let variant = if norm == NormKind::Batch {
+        "bn"
+    } else {
+        "no-bn"
+    };
+    format!("{}/{variant}", config.network.model)
 }
 
 /// Trains `config.network` without and with BatchNorm (same seed, data order and initial
@@ -227,27 +249,17 @@ pub fn compare(
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
+    tensorboard: &TensorBoardOptions,
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
-    let variant = |norm: NormKind| {
+    let run = |norm: NormKind, dir: &str| {
         let mut variant = config.clone();
         variant.network.norm = norm;
-        variant
+        let hook = tensorboard.hook(&variant_run(config, norm));
+        train_run(&variant, backend, data, &out.join(dir), hook, progress)
     };
-    let no_bn = train_run(
-        &variant(NormKind::None),
-        backend,
-        data,
-        &out.join("no-bn"),
-        progress,
-    )?;
-    let bn = train_run(
-        &variant(NormKind::Batch),
-        backend,
-        data,
-        &out.join("bn"),
-        progress,
-    )?;
+    let no_bn = run(NormKind::None, "no-bn")?;
+    let bn = run(NormKind::Batch, "bn")?;
     write_comparison(out, &no_bn, &bn)
 }
 
@@ -277,11 +289,13 @@ pub fn compare_seeds(
     data: &LoadedData,
     out: &Path,
     (seeds, jobs): (usize, usize),
+    tensorboard: &TensorBoardOptions,
     verbosity: Verbosity,
 ) -> Result<Comparison, Error> {
     if seeds <= 1 {
         let progress = Progress::new(verbosity);
-        return compare(config, backend, data, out, &progress).map(Comparison::OneSeed);
+        return compare(config, backend, data, out, tensorboard, &progress)
+            .map(Comparison::OneSeed);
     }
     let first = config.training.seed;
     let runs: Vec<(u64, NormKind)> = (first..first + seeds as u64)
@@ -299,7 +313,12 @@ pub fn compare_seeds(
         run.training.seed = seed;
         run.network.norm = norm;
         let dir = seed_dir(out, norm == NormKind::Batch, seed);
-        let result = execute_run(&run, backend, data, &dir, outputs, &mut [], &progress)
+        let mut hook = tensorboard.hook(&format!("{}/seed-{seed}", variant_run(config, norm)));
+        let mut hooks: Vec<&mut dyn Hook> = Vec::new();
+        if let Some(hook) = hook.as_mut() {
+            hooks.push(hook);
+        }
+        let result = execute_run(&run, backend, data, &dir, outputs, &mut hooks, &progress)
             .map_err(|failed| failed.error)?;
         overall.inc(1);
         let last = result

@@ -366,6 +366,41 @@ fn bench_times_each_network_and_backend_asked_for() {
     }
 }
 
+/// Event files land in one run folder per network and variant; scripts/test.sh reads their
+/// values back with TensorBoard's own reader.
+#[test]
+fn tensorboard_runs_are_named_after_network_and_variant() {
+    let f = fixture();
+    let logs = f.out.join("logs");
+    let events = |run: &str| logs.join(run).join("events.out.tfevents.bnx");
+    f.bnx(
+        &["train", "--bn", "--epochs", "1", "-q"],
+        &f.out.join("train"),
+    )
+    .arg("--tensorboard")
+    .arg(&logs)
+    .assert()
+    .success();
+    f.bnx(&["compare", "--epochs", "2", "-q"], &f.out.join("compare"))
+        .arg("--tensorboard")
+        .arg(&logs)
+        .assert()
+        .success();
+    // Header record, then four scalars per epoch.
+    let size = |run: &str| std::fs::metadata(events(run)).unwrap().len();
+    assert!(size("mlp-bn") > 0);
+    assert!(
+        size("mlp/bn") > size("mlp-bn"),
+        "two epochs hold more than one"
+    );
+    assert!(size("mlp/no-bn") > 0);
+    bnx()
+        .args(["train", "--tensorboard-steps"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--tensorboard <DIR>"));
+}
+
 #[test]
 fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
     let f = fixture();

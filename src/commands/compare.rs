@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, at_least_one};
+use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, at_least_one};
 use crate::experiment::{self, RUNS_DIR};
 use crate::model::ModelKind;
 
@@ -46,6 +46,8 @@ pub struct CompareArgs {
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
+    pub export: TensorBoardArgs,
+    #[command(flatten)]
     pub schedule: ScheduleArgs,
 }
 
@@ -76,6 +78,7 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             &session.data,
             &out,
             (args.seeds, jobs),
+            &args.export.options(),
             args.run.common.verbosity(),
         )
         .with_context(|| {

@@ -208,6 +208,27 @@ impl RunArgs {
     }
 }
 
+/// TensorBoard export, for the commands that train.
+#[derive(Debug, Args)]
+pub struct TensorBoardArgs {
+    /// Also write TensorBoard event files under DIR, one run per network (and seed), for
+    /// `tensorboard --logdir DIR`.
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
+    /// With --tensorboard: also log every step's training loss (loss/train_step).
+    #[arg(long, requires = "tensorboard")]
+    pub tensorboard_steps: bool,
+}
+
+impl TensorBoardArgs {
+    pub fn options(&self) -> crate::report::tensorboard::TensorBoardOptions {
+        crate::report::tensorboard::TensorBoardOptions {
+            dir: self.tensorboard.clone(),
+            steps: self.tensorboard_steps,
+        }
+    }
+}
+
 /// What a command runs with, resolved once: the settings (defaults ← config file ← flags,
 /// validated), the backend opened for the whole process, and the data.
 pub struct Session {

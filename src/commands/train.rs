@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, named};
+use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, named};
 use crate::config::ExperimentConfig;
 use crate::experiment;
 use crate::model::{ModelKind, NormKind, NormPosition};
@@ -31,6 +31,8 @@ pub struct TrainArgs {
     pub out: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
+    #[command(flatten)]
+    pub export: TensorBoardArgs,
     #[command(flatten)]
     pub schedule: ScheduleArgs,
 }
@@ -74,6 +76,9 @@ pub fn exec(args: TrainArgs) -> Result<()> {
         &session.backend,
         &session.data,
         &out,
+        args.export
+            .options()
+            .hook(&experiment::run_name(&config.network)),
         &session.progress,
     )
     .with_context(|| {

@@ -7,6 +7,7 @@ pub mod seeded;
 pub mod stats;
 pub mod summary;
 pub mod table;
+pub mod tensorboard;
 
 use std::path::PathBuf;
 
