@@ -826,7 +826,14 @@ fn help_lists_each_commands_flags_and_no_others() {
                 &shared[..],
                 &training,
                 &schedule,
-                &["--bn", "--no-bn", "--norm <", "--out"],
+                &[
+                    "--bn",
+                    "--no-bn",
+                    "--norm <",
+                    "--out",
+                    "--tensorboard <",
+                    "--tensorboard-steps",
+                ],
             ]
             .concat(),
             vec!["--backends", "--seeds"],
@@ -837,7 +844,13 @@ fn help_lists_each_commands_flags_and_no_others() {
                 &shared[..],
                 &training,
                 &schedule,
-                &["--norm-position", "--out", "--seeds", "--jobs"],
+                &[
+                    "--norm-position",
+                    "--out",
+                    "--seeds",
+                    "--jobs",
+                    "--tensorboard <",
+                ],
             ]
             .concat(),
             vec!["--bn ", "--backends", "--budget"],
@@ -850,7 +863,13 @@ fn help_lists_each_commands_flags_and_no_others() {
                 &["--seeds", "--budget", "--jobs", "--rerun"],
             ]
             .concat(),
-            vec!["--epochs", "--limit-train", "--limit-test", "--backends"],
+            vec![
+                "--epochs",
+                "--limit-train",
+                "--limit-test",
+                "--backends",
+                "--tensorboard",
+            ],
         ),
         (
             "bench",
@@ -859,7 +878,14 @@ fn help_lists_each_commands_flags_and_no_others() {
                 &["--backends", "--batch-size", "--limit-train", "--steps"],
             ]
             .concat(),
-            vec!["--epochs", "--backend <", "--lr", "--seed", "--limit-test"],
+            vec![
+                "--epochs",
+                "--backend <",
+                "--lr",
+                "--seed",
+                "--limit-test",
+                "--tensorboard",
+            ],
         ),
         ("plot", vec!["<DIR>..."], vec!["--config", "--backend"]),
     ];
