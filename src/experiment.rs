@@ -266,7 +266,7 @@ pub fn compare(
 /// What a comparison found: one seed's numbers, or several seeds' spreads and paired differences.
 pub enum Comparison {
     OneSeed(ComparisonSummary),
-    Seeds(SeededSummary),
+    Seeds(Box<SeededSummary>),
 }
 
 impl Comparison {
@@ -340,7 +340,8 @@ pub fn compare_seeds(
         .map(|pair| (pair[0].clone(), pair[1].clone()))
         .unzip();
     let seeds: Vec<u64> = (first..first + seeds as u64).collect();
-    write_seeded_comparison(out, &seeds, &no_bn, &bn).map(Comparison::Seeds)
+    write_seeded_comparison(out, &seeds, &no_bn, &bn)
+        .map(|summary| Comparison::Seeds(Box::new(summary)))
 }
 
 fn seed_dir(out: &Path, bn: bool, seed: u64) -> PathBuf {

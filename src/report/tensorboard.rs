@@ -159,7 +159,7 @@ fn record(data: &[u8]) -> Vec<u8> {
 
 fn masked_crc32c(bytes: &[u8]) -> u32 {
     let crc = crc32c(bytes);
-    ((crc >> 15) | (crc << 17)).wrapping_add(0xa282_ead8)
+    crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
 /// CRC-32C (Castagnoli), bit by bit: event files are small, so no table is needed.
