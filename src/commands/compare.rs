@@ -79,7 +79,7 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             &out,
             (args.seeds, jobs),
             &args.export.options(),
-            args.run.common.verbosity(),
+            &session.progress,
         )
         .with_context(|| {
             format!(

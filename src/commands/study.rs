@@ -87,7 +87,7 @@ pub fn exec(args: StudyArgs) -> Result<()> {
         jobs: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
-        verbosity: args.run.common.verbosity(),
+        verbosity: session.progress.verbosity(),
     };
     let summaries = crate::study::run(&options, &session.data)
         .with_context(|| format!("running studies into {}", args.out.display()))?;

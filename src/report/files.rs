@@ -72,6 +72,31 @@ impl RunMetrics {
         Ok(metrics)
     }
 
+    /// A test run: MLP on MNIST, one epoch per validation accuracy given (loss 1 − accuracy,
+    /// training loss 0.3 and accuracy 0.9, epoch i taking 2 + i seconds).
+    #[cfg(test)]
+    pub(crate) fn sample(bn: bool, val_accs: &[f64]) -> Self {
+        Self {
+            model: ModelKind::Mlp,
+            bn,
+            dataset: DatasetKind::Mnist,
+            backend: BackendKind::Flex,
+            device: "test CPU".into(),
+            epochs: val_accs
+                .iter()
+                .enumerate()
+                .map(|(i, &val_acc)| EpochMetrics {
+                    epoch: i + 1,
+                    train_loss: 0.3,
+                    train_acc: 0.9,
+                    val_loss: 1.0 - val_acc,
+                    val_acc,
+                    seconds: 2.0 + i as f64,
+                })
+                .collect(),
+        }
+    }
+
     /// "MLP + BatchNorm on MNIST (flex backend)", or with `what` in place of the variant:
     /// "MLP on MNIST: with vs without BatchNorm (flex backend)".
     pub fn chart_title(&self, what: Option<&str>) -> String {

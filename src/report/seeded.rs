@@ -216,43 +216,20 @@ impl SeededSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::EpochMetrics;
-
-    fn run(bn: bool, val_accs: &[f64]) -> RunMetrics {
-        RunMetrics {
-            model: ModelKind::Mlp,
-            bn,
-            dataset: DatasetKind::Mnist,
-            backend: BackendKind::Flex,
-            device: "test CPU".into(),
-            epochs: val_accs
-                .iter()
-                .enumerate()
-                .map(|(i, &val_acc)| EpochMetrics {
-                    epoch: i + 1,
-                    train_loss: 0.3,
-                    train_acc: 0.9,
-                    val_loss: 1.0 - val_acc,
-                    val_acc,
-                    seconds: 2.0,
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn differences_are_paired_by_seed() {
         // The seeds disagree on the level by far more than BN's edge, which is the same 0.29,
         // 0.15, 0.24 pp at each: paired, the interval excludes 0.
         let no_bn = [
-            run(false, &[0.90, 0.950]),
-            run(false, &[0.9, 0.970]),
-            run(false, &[0.9, 0.930]),
+            RunMetrics::sample(false, &[0.90, 0.950]),
+            RunMetrics::sample(false, &[0.9, 0.970]),
+            RunMetrics::sample(false, &[0.9, 0.930]),
         ];
         let bn = [
-            run(true, &[0.91, 0.9529]),
-            run(true, &[0.9, 0.9715]),
-            run(true, &[0.9, 0.9324]),
+            RunMetrics::sample(true, &[0.91, 0.9529]),
+            RunMetrics::sample(true, &[0.9, 0.9715]),
+            RunMetrics::sample(true, &[0.9, 0.9324]),
         ];
         let summary = SeededSummary::new(&[42, 43, 44], &no_bn, &bn);
         let d = summary.bn_minus_no_bn.final_val_acc;
@@ -278,8 +255,14 @@ mod tests {
 
     #[test]
     fn two_seeds_band_the_range() {
-        let no_bn = [run(false, &[0.90]), run(false, &[0.94])];
-        let bn = [run(true, &[0.91]), run(true, &[0.95])];
+        let no_bn = [
+            RunMetrics::sample(false, &[0.90]),
+            RunMetrics::sample(false, &[0.94]),
+        ];
+        let bn = [
+            RunMetrics::sample(true, &[0.91]),
+            RunMetrics::sample(true, &[0.95]),
+        ];
         let summary = SeededSummary::new(&[1, 2], &no_bn, &bn);
         assert_eq!(summary.band, Band::Range);
         let panels = summary.panels(&no_bn, &bn);

@@ -141,35 +141,12 @@ impl ComparisonSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::EpochMetrics;
-
-    fn metrics(bn: bool, val_accs: &[f64]) -> RunMetrics {
-        RunMetrics {
-            model: ModelKind::Mlp,
-            bn,
-            dataset: DatasetKind::Mnist,
-            backend: BackendKind::Flex,
-            device: "test CPU".into(),
-            epochs: val_accs
-                .iter()
-                .enumerate()
-                .map(|(i, &val_acc)| EpochMetrics {
-                    epoch: i + 1,
-                    train_loss: 0.3,
-                    train_acc: 0.9,
-                    val_loss: 1.0 - val_acc,
-                    val_acc,
-                    seconds: 2.0 + i as f64,
-                })
-                .collect(),
-        }
-    }
 
     #[test]
     fn summary_picks_final_and_best_and_differences() {
         let summary = ComparisonSummary::new(
-            &metrics(false, &[0.90, 0.95, 0.94]),
-            &metrics(true, &[0.96, 0.97, 0.98]),
+            &RunMetrics::sample(false, &[0.90, 0.95, 0.94]),
+            &RunMetrics::sample(true, &[0.96, 0.97, 0.98]),
         );
         assert_eq!(summary.no_bn.best_val_acc, 0.95);
         assert_eq!(summary.no_bn.best_epoch, 2);

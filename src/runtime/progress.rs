@@ -62,6 +62,10 @@ impl Progress {
         (progress, overall)
     }
 
+    pub fn verbosity(&self) -> Verbosity {
+        self.verbosity
+    }
+
     pub fn is_quiet(&self) -> bool {
         self.verbosity == Verbosity::Quiet
     }

@@ -6,17 +6,19 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
+mod seeds;
+
+pub use seeds::{Comparison, compare_seeds};
+use seeds::{seed_dir, seeds_in, write_seeded_comparison};
+
 use crate::Error;
 use crate::config::{DataConfig, ExperimentConfig};
 use crate::data::{self, LoadedData};
 use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
 use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
-use crate::report::{
-    ComparisonSummary, ReportError, RunMetrics, RunRecord, SeededSummary, Table, charts,
-};
-use crate::runtime::jobs::run_in_parallel;
-use crate::runtime::{Backend, FileError, Progress, Verbosity, write_json};
+use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
+use crate::runtime::{Backend, FileError, Progress, write_json};
 use crate::train::hooks::{Checkpoint, StaleStatistics};
 use crate::train::{self, EpochMetrics, Hook, TrainError, Trainer, bench::BenchResult};
 
@@ -223,23 +225,40 @@ pub fn train_run(
         header: true,
     };
     let mut tensorboard = tensorboard;
-    let mut hooks: Vec<&mut dyn Hook> = Vec::new();
-    if let Some(hook) = tensorboard.as_mut() {
-        hooks.push(hook);
+    execute_run(
+        config,
+        backend,
+        data,
+        out,
+        outputs,
+        &mut extra_hooks(&mut tensorboard),
+        progress,
+    )
+    .map(|run| run.metrics)
+    .map_err(|failed| failed.error)
+}
+
+/// A comparison's variant folder (and TensorBoard run): `no-bn` or `bn`.
+fn variant_dir(norm: NormKind) -> &'static str {
+    if norm == NormKind::Batch {
+        "bn"
+    } else {
+        "no-bn"
     }
-    execute_run(config, backend, data, out, outputs, &mut hooks, progress)
-        .map(|run| run.metrics)
-        .map_err(|failed| failed.error)
 }
 
 /// The TensorBoard run of a comparison's variant: `<model>/no-bn` or `<model>/bn`.
 fn variant_run(config: &ExperimentConfig, norm: NormKind) -> String {
-    let variant = if norm == NormKind::Batch {
-        "bn"
-    } else {
-        "no-bn"
-    };
-    format!("{}/{variant}", config.network.model)
+    format!("{}/{}", config.network.model, variant_dir(norm))
+}
+
+/// The hooks a run gets beyond bnx's own: its TensorBoard writer, when there is one.
+fn extra_hooks(tensorboard: &mut Option<TensorBoardHook>) -> Vec<&mut dyn Hook> {
+    tensorboard
+        .as_mut()
+        .map(|hook| hook as &mut dyn Hook)
+        .into_iter()
+        .collect()
 }
 
 /// Trains `config.network` without and with BatchNorm (same seed, data order and initial
@@ -252,140 +271,16 @@ pub fn compare(
     tensorboard: &TensorBoardOptions,
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
-    let run = |norm: NormKind, dir: &str| {
+    let run = |norm: NormKind| {
         let mut variant = config.clone();
         variant.network.norm = norm;
         let hook = tensorboard.hook(&variant_run(config, norm));
-        train_run(&variant, backend, data, &out.join(dir), hook, progress)
+        let dir = out.join(variant_dir(norm));
+        train_run(&variant, backend, data, &dir, hook, progress)
     };
-    let no_bn = run(NormKind::None, "no-bn")?;
-    let bn = run(NormKind::Batch, "bn")?;
+    let no_bn = run(NormKind::None)?;
+    let bn = run(NormKind::Batch)?;
     write_comparison(out, &no_bn, &bn)
-}
-
-/// What a comparison found: one seed's numbers, or several seeds' spreads and paired differences.
-pub enum Comparison {
-    OneSeed(ComparisonSummary),
-    Seeds(Box<SeededSummary>),
-}
-
-impl Comparison {
-    /// The heading and table for the terminal.
-    pub fn describe(&self) -> String {
-        match self {
-            Comparison::OneSeed(summary) => summary.describe(),
-            Comparison::Seeds(summary) => summary.describe(),
-        }
-    }
-}
-
-/// `compare` over `seeds` seeds (`config.training.seed` and the next ones): each variant trains
-/// once per seed, `jobs` runs at a time, into `out/no-bn/seed-S` and `out/bn/seed-S`; the chart
-/// shows each variant's mean with a band and `summary.json` the paired differences. One seed is
-/// [`compare`], folders and all.
-pub fn compare_seeds(
-    config: &ExperimentConfig,
-    backend: &Backend,
-    data: &LoadedData,
-    out: &Path,
-    (seeds, jobs): (usize, usize),
-    tensorboard: &TensorBoardOptions,
-    verbosity: Verbosity,
-) -> Result<Comparison, Error> {
-    if seeds <= 1 {
-        let progress = Progress::new(verbosity);
-        return compare(config, backend, data, out, tensorboard, &progress)
-            .map(Comparison::OneSeed);
-    }
-    let first = config.training.seed;
-    let runs: Vec<(u64, NormKind)> = (first..first + seeds as u64)
-        .flat_map(|seed| [(seed, NormKind::None), (seed, NormKind::Batch)])
-        .collect();
-    let (progress, overall) = Progress::for_many_runs(verbosity, runs.len() as u64, "compare");
-    let outputs = RunOutputs {
-        checkpoint: true,
-        curves: true,
-        header: false,
-    };
-    let metrics = run_in_parallel(jobs, &runs, |&(seed, norm)| {
-        backend.enter_thread();
-        let mut run = config.clone();
-        run.training.seed = seed;
-        run.network.norm = norm;
-        let dir = seed_dir(out, norm == NormKind::Batch, seed);
-        let mut hook = tensorboard.hook(&format!("{}/seed-{seed}", variant_run(config, norm)));
-        let mut hooks: Vec<&mut dyn Hook> = Vec::new();
-        if let Some(hook) = hook.as_mut() {
-            hooks.push(hook);
-        }
-        let result = execute_run(&run, backend, data, &dir, outputs, &mut hooks, &progress)
-            .map_err(|failed| failed.error)?;
-        overall.inc(1);
-        let last = result
-            .metrics
-            .epochs
-            .last()
-            .expect("a finished run has epochs");
-        progress.line(format!(
-            "{} seed {seed}: val acc {:.2}% ({})",
-            run.network.label(),
-            100.0 * last.val_acc,
-            dir.display()
-        ));
-        Ok::<_, Error>(result.metrics)
-    })?;
-    overall.finish_and_clear();
-    let (no_bn, bn): (Vec<RunMetrics>, Vec<RunMetrics>) = metrics
-        .chunks(2)
-        .map(|pair| (pair[0].clone(), pair[1].clone()))
-        .unzip();
-    let seeds: Vec<u64> = (first..first + seeds as u64).collect();
-    write_seeded_comparison(out, &seeds, &no_bn, &bn)
-        .map(|summary| Comparison::Seeds(Box::new(summary)))
-}
-
-fn seed_dir(out: &Path, bn: bool, seed: u64) -> PathBuf {
-    out.join(if bn { "bn" } else { "no-bn" })
-        .join(format!("seed-{seed}"))
-}
-
-fn write_seeded_comparison(
-    out: &Path,
-    seeds: &[u64],
-    no_bn: &[RunMetrics],
-    bn: &[RunMetrics],
-) -> Result<SeededSummary, Error> {
-    let summary = SeededSummary::new(seeds, no_bn, bn);
-    let panels = summary.panels(no_bn, bn);
-    let title = bn[0].chart_title(Some(&format!(
-        "with vs without BatchNorm, {} seeds",
-        seeds.len()
-    )));
-    for name in ["comparison.png", "comparison.svg"] {
-        charts::render(&out.join(name), &title, &panels)?;
-    }
-    write_json(&out.join("summary.json"), &summary).map_err(ReportError::from)?;
-    Ok(summary)
-}
-
-/// The seeds of a `compare --seeds` folder: `no-bn/seed-S` folders with a `bn/seed-S` twin.
-fn seeds_in(dir: &Path) -> Vec<u64> {
-    let Ok(entries) = std::fs::read_dir(dir.join("no-bn")) else {
-        return Vec::new();
-    };
-    let mut seeds: Vec<u64> = entries
-        .filter_map(|entry| {
-            let name = entry.ok()?.file_name();
-            let seed = name.to_str()?.strip_prefix("seed-")?.parse().ok()?;
-            dir.join("bn")
-                .join(format!("seed-{seed}"))
-                .join(METRICS_FILE)
-                .is_file()
-                .then_some(seed)
-        })
-        .collect();
-    seeds.sort_unstable();
-    seeds
 }
 
 fn write_comparison(
@@ -415,16 +310,19 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     };
     let seeds = seeds_in(dir);
     if !seeds.is_empty() {
-        let load = |bn: bool| {
+        let load = |norm: NormKind| {
             seeds
                 .iter()
-                .map(|&seed| RunMetrics::load(&seed_dir(dir, bn, seed)))
+                .map(|&seed| RunMetrics::load(&seed_dir(dir, norm, seed)))
                 .collect::<Result<Vec<_>, _>>()
         };
-        write_seeded_comparison(dir, &seeds, &load(false)?, &load(true)?)?;
+        write_seeded_comparison(dir, &seeds, &load(NormKind::None)?, &load(NormKind::Batch)?)?;
         return Ok(comparison_files());
     }
-    let (no_bn, bn) = (dir.join("no-bn"), dir.join("bn"));
+    let (no_bn, bn) = (
+        dir.join(variant_dir(NormKind::None)),
+        dir.join(variant_dir(NormKind::Batch)),
+    );
     if no_bn.join(METRICS_FILE).is_file() && bn.join(METRICS_FILE).is_file() {
         let (no_bn, bn) = (RunMetrics::load(&no_bn)?, RunMetrics::load(&bn)?);
         write_comparison(dir, &no_bn, &bn)?;

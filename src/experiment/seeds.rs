@@ -1,0 +1,139 @@
+//! `compare --seeds N`: each variant once per seed, in parallel, reduced to means with bands and
+//! paired differences.
+
+use std::path::{Path, PathBuf};
+
+use super::{RunOutputs, compare, execute_run, extra_hooks, variant_dir, variant_run};
+use crate::Error;
+use crate::config::ExperimentConfig;
+use crate::data::LoadedData;
+use crate::model::NormKind;
+use crate::report::files::METRICS_FILE;
+use crate::report::tensorboard::TensorBoardOptions;
+use crate::report::{ComparisonSummary, ReportError, RunMetrics, SeededSummary, charts};
+use crate::runtime::jobs::run_in_parallel;
+use crate::runtime::{Backend, Progress, write_json};
+
+/// What a comparison found: one seed's numbers, or several seeds' spreads and paired differences.
+pub enum Comparison {
+    OneSeed(ComparisonSummary),
+    Seeds(Box<SeededSummary>),
+}
+
+impl Comparison {
+    /// The heading and table for the terminal.
+    pub fn describe(&self) -> String {
+        match self {
+            Comparison::OneSeed(summary) => summary.describe(),
+            Comparison::Seeds(summary) => summary.describe(),
+        }
+    }
+}
+
+/// `compare` over `seeds` seeds (`config.training.seed` and the next ones): each variant trains
+/// once per seed, `jobs` runs at a time, into `out/no-bn/seed-S` and `out/bn/seed-S`; the chart
+/// shows each variant's mean with a band and `summary.json` the paired differences. One seed is
+/// [`compare`], folders and all.
+pub fn compare_seeds(
+    config: &ExperimentConfig,
+    backend: &Backend,
+    data: &LoadedData,
+    out: &Path,
+    (seeds, jobs): (usize, usize),
+    tensorboard: &TensorBoardOptions,
+    progress: &Progress,
+) -> Result<Comparison, Error> {
+    if seeds <= 1 {
+        return compare(config, backend, data, out, tensorboard, progress).map(Comparison::OneSeed);
+    }
+    let first = config.training.seed;
+    let runs: Vec<(u64, NormKind)> = (first..first + seeds as u64)
+        .flat_map(|seed| [(seed, NormKind::None), (seed, NormKind::Batch)])
+        .collect();
+    let (progress, overall) =
+        Progress::for_many_runs(progress.verbosity(), runs.len() as u64, "compare");
+    let outputs = RunOutputs {
+        checkpoint: true,
+        curves: true,
+        header: false,
+    };
+    let metrics = run_in_parallel(jobs, &runs, |&(seed, norm)| {
+        backend.enter_thread();
+        let mut run = config.clone();
+        run.training.seed = seed;
+        run.network.norm = norm;
+        let dir = seed_dir(out, norm, seed);
+        let mut hook = tensorboard.hook(&format!("{}/seed-{seed}", variant_run(config, norm)));
+        let mut hooks = extra_hooks(&mut hook);
+        let result = execute_run(&run, backend, data, &dir, outputs, &mut hooks, &progress)
+            .map_err(|failed| failed.error)?;
+        overall.inc(1);
+        let last = result
+            .metrics
+            .epochs
+            .last()
+            .expect("a finished run has epochs");
+        progress.line(format!(
+            "{} seed {seed}: val acc {:.2}% ({})",
+            run.network.label(),
+            100.0 * last.val_acc,
+            dir.display()
+        ));
+        Ok::<_, Error>(result.metrics)
+    })?;
+    overall.finish_and_clear();
+    // Seed-major: each seed's no-BN run, then its BN run.
+    let (mut no_bn, mut bn) = (Vec::new(), Vec::new());
+    for (i, run) in metrics.into_iter().enumerate() {
+        if i % 2 == 0 {
+            no_bn.push(run)
+        } else {
+            bn.push(run)
+        }
+    }
+    let seeds: Vec<u64> = (first..first + seeds as u64).collect();
+    write_seeded_comparison(out, &seeds, &no_bn, &bn)
+        .map(|summary| Comparison::Seeds(Box::new(summary)))
+}
+
+pub(super) fn seed_dir(out: &Path, norm: NormKind, seed: u64) -> PathBuf {
+    out.join(variant_dir(norm)).join(format!("seed-{seed}"))
+}
+
+pub(super) fn write_seeded_comparison(
+    out: &Path,
+    seeds: &[u64],
+    no_bn: &[RunMetrics],
+    bn: &[RunMetrics],
+) -> Result<SeededSummary, Error> {
+    let summary = SeededSummary::new(seeds, no_bn, bn);
+    let panels = summary.panels(no_bn, bn);
+    let title = bn[0].chart_title(Some(&format!(
+        "with vs without BatchNorm, {} seeds",
+        seeds.len()
+    )));
+    for name in ["comparison.png", "comparison.svg"] {
+        charts::render(&out.join(name), &title, &panels)?;
+    }
+    write_json(&out.join("summary.json"), &summary).map_err(ReportError::from)?;
+    Ok(summary)
+}
+
+/// The seeds of a `compare --seeds` folder: `no-bn/seed-S` folders with a `bn/seed-S` twin.
+pub(super) fn seeds_in(dir: &Path) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(dir.join(variant_dir(NormKind::None))) else {
+        return Vec::new();
+    };
+    let mut seeds: Vec<u64> = entries
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name();
+            let seed = name.to_str()?.strip_prefix("seed-")?.parse().ok()?;
+            seed_dir(dir, NormKind::Batch, seed)
+                .join(METRICS_FILE)
+                .is_file()
+                .then_some(seed)
+        })
+        .collect();
+    seeds.sort_unstable();
+    seeds
+}
