@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, compare, plot, study, train};
+use crate::commands::{bench, compare, eval, plot, predict, study, train};
 
 const EXAMPLES: &str = "\
 Examples:
@@ -14,6 +14,9 @@ Examples:
   bnx compare --dataset fashion-mnist  needs `apt-get install -y dataset-fashion-mnist` or --data-dir
   bnx compare --config configs/cnn.json --epochs 3 --backend ndarray
   bnx train --model cnn --backend auto the fastest device here: CUDA, a GPU through wgpu, or flex
+  bnx train --resume runs/mlp          continue a run stopped by Ctrl-C (or a crash) exactly
+  bnx eval runs/mlp-bn                 test accuracy, confusion matrix and mistakes of a checkpoint
+  bnx predict runs/mlp-bn digit.png    classify PNG images with a trained run
   bnx plot results/mlp                 re-render charts from saved metrics
   bnx bench --backends flex,wgpu       training throughput per network and backend";
 
@@ -37,6 +40,11 @@ pub enum Command {
     /// Train a network with and without BatchNorm (same seed, data order and initial weights) and chart both.
     #[command(after_help = EXAMPLES)]
     Compare(compare::CompareArgs),
+    /// Evaluate a run's checkpoint on the test split: accuracy, loss, per-class precision and
+    /// recall; writes DIR/eval/ (eval.json, confusion.png, mistakes.png).
+    Eval(eval::EvalArgs),
+    /// Classify PNG images with a run's checkpoint: the predicted class and top-3 probabilities.
+    Predict(predict::PredictArgs),
     /// Re-render charts from saved metrics, without training.
     Plot(plot::PlotArgs),
     /// Measure training throughput (samples/s, projected epoch seconds) per network and backend.
@@ -51,6 +59,8 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(args) => train::exec(args),
         Command::Compare(args) => compare::exec(args),
+        Command::Eval(args) => eval::exec(args),
+        Command::Predict(args) => predict::exec(args),
         Command::Plot(args) => plot::exec(args),
         Command::Bench(args) => bench::exec(args),
         Command::Study(args) => study::exec(args),

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::data::DatasetKind;
@@ -234,6 +235,59 @@ impl ExperimentConfig {
     }
 }
 
+impl ExperimentConfig {
+    /// SHA-256 (hex) of the settings as JSON: what a saved training state records, so that a
+    /// run is only ever continued with the settings it started with.
+    pub fn settings_hash(&self) -> String {
+        let json = serde_json::to_vec(self).expect("settings serialize to JSON");
+        Sha256::digest(&json)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// The settings that differ from `other`'s, each as `path (A <here>, B <there>)`, e.g.
+    /// `training.learning_rate (0.01 asked, 0.001 in config.json)` for labels `asked` and
+    /// `in config.json`.
+    pub fn differences(&self, other: &Self, (here, there): (&str, &str)) -> Vec<String> {
+        let labels = (here, there);
+        let (a, b) = (
+            serde_json::to_value(self).expect("settings serialize to JSON"),
+            serde_json::to_value(other).expect("settings serialize to JSON"),
+        );
+        let mut found = Vec::new();
+        collect_differences("", &a, &b, labels, &mut found);
+        found
+    }
+}
+
+fn collect_differences(
+    path: &str,
+    here: &serde_json::Value,
+    there: &serde_json::Value,
+    labels: (&str, &str),
+    found: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (here, there) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                let null = Value::Null;
+                let (x, y) = (a.get(key).unwrap_or(&null), b.get(key).unwrap_or(&null));
+                collect_differences(&child, x, y, labels, found);
+            }
+        }
+        (a, b) if a != b => found.push(format!("{path} ({a} {}, {b} {})", labels.0, labels.1)),
+        _ => {}
+    }
+}
+
 /// Where each field of the flat layout that bnx read before configs were nested lives now.
 const FLAT_FIELDS: [(&str, &str); 19] = [
     ("model", "network.model"),
@@ -284,6 +338,26 @@ fn flat_layout_message(text: &str) -> Option<String> {
 mod tests {
     use super::*;
     use crate::model::{NormKind, NormPosition};
+
+    #[test]
+    fn differences_name_each_changed_field_and_the_hash_sees_them() {
+        let base = ExperimentConfig::default();
+        let labels = ("here", "there");
+        assert!(base.differences(&base, labels).is_empty());
+        let mut other = base.clone();
+        other.training.learning_rate = 0.01;
+        other.data.limit_train = Some(100);
+        assert_eq!(
+            other.differences(&base, labels),
+            [
+                "data.limit_train (100 here, null there)",
+                "training.learning_rate (0.01 here, 0.001 there)"
+            ]
+        );
+        assert_ne!(other.settings_hash(), base.settings_hash());
+        assert_eq!(base.settings_hash(), base.clone().settings_hash());
+        assert_eq!(base.settings_hash().len(), 64);
+    }
 
     fn configs_dir() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("configs")

@@ -102,6 +102,8 @@ pub enum Error {
     #[error(transparent)]
     Data(#[from] data::DataError),
     #[error(transparent)]
+    Image(#[from] data::digits::ImageError),
+    #[error(transparent)]
     Train(#[from] train::TrainError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
@@ -109,4 +111,14 @@ pub enum Error {
     Backend(#[from] runtime::BackendError),
     #[error("{0}")]
     Study(String),
+    #[error("cannot use checkpoint {path}: {message}")]
+    Checkpoint {
+        path: std::path::PathBuf,
+        message: String,
+    },
+    #[error("cannot resume {dir}: {message}")]
+    Resume {
+        dir: std::path::PathBuf,
+        message: String,
+    },
 }

@@ -24,6 +24,10 @@ fn main() -> ExitCode {
     let cli = bnx::cli::Cli::parse();
     match bnx::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.is::<bnx::commands::Interrupted>() => {
+            eprintln!("\n{err}");
+            ExitCode::from(bnx::runtime::interrupt::INTERRUPTED_EXIT_CODE)
+        }
         Err(err) => {
             // `{:#}`: the context, then each cause once, joined by ": ".
             eprintln!("error: {err:#}");

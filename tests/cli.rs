@@ -1,85 +1,13 @@
 //! End to end: the real `bnx` binary on tiny, real-format IDX files in a temporary folder.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use assert_cmd::Command;
-use bnx::data::idx::{IMAGE_PIXELS, write_images, write_labels};
+use common::{bnx, clean_error, fixture, png_size, read_json};
 use predicates::prelude::*;
 use serde_json::Value;
-use tempfile::TempDir;
-
-/// Class k lights rows 2k+4 and 2k+5: separable, so two epochs already learn something.
-fn tiny_dataset(dir: &Path, train: usize, test: usize) {
-    let make = |count: usize, offset: usize| {
-        let mut pixels = vec![0u8; count * IMAGE_PIXELS];
-        let labels: Vec<u8> = (0..count).map(|i| ((i + offset) % 10) as u8).collect();
-        for (i, &class) in labels.iter().enumerate() {
-            for row in [2 * class as usize + 4, 2 * class as usize + 5] {
-                for col in 4..24 {
-                    pixels[i * IMAGE_PIXELS + row * 28 + col] = 180 + ((i + col) % 70) as u8;
-                }
-            }
-        }
-        (pixels, labels)
-    };
-    let (train_x, train_y) = make(train, 0);
-    let (test_x, test_y) = make(test, 7);
-    write_images(&dir.join("train-images-idx3-ubyte.gz"), &train_x, true).unwrap();
-    write_labels(&dir.join("train-labels-idx1-ubyte.gz"), &train_y, true).unwrap();
-    // Raw (not gzipped) test files: both forms are accepted.
-    write_images(&dir.join("t10k-images-idx3-ubyte"), &test_x, false).unwrap();
-    write_labels(&dir.join("t10k-labels-idx1-ubyte"), &test_y, false).unwrap();
-}
-
-struct Fixture {
-    _tmp: TempDir,
-    data: PathBuf,
-    out: PathBuf,
-}
-
-fn fixture() -> Fixture {
-    let tmp = TempDir::new().unwrap();
-    let data = tmp.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    tiny_dataset(&data, 96, 40);
-    let out = tmp.path().join("out");
-    Fixture {
-        _tmp: tmp,
-        data,
-        out,
-    }
-}
-
-fn bnx() -> Command {
-    Command::cargo_bin("bnx").unwrap()
-}
-
-impl Fixture {
-    /// `bnx ARGS --data-dir <tiny data> --out OUT`.
-    fn bnx(&self, args: &[&str], out: &Path) -> Command {
-        let mut command = bnx();
-        command
-            .args(args)
-            .arg("--data-dir")
-            .arg(&self.data)
-            .arg("--out")
-            .arg(out);
-        command
-    }
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
-    let mut reader = decoder.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    (info.width, info.height)
-}
 
 /// The same JSON up to the last bit of each number: `plot` recomputes summaries from the
 /// metrics.json files, and serde_json's default float parser can land one ulp off.
@@ -101,13 +29,6 @@ fn assert_same_numbers(a: &Value, b: &Value) {
         }
         _ => assert_eq!(a, b),
     }
-}
-
-/// Errors are one line on stderr, never a panic or a backtrace.
-fn clean_error() -> impl Predicate<str> {
-    predicate::str::starts_with("error: ")
-        .and(predicate::str::contains("panicked").not())
-        .and(predicate::str::contains("backtrace").not())
 }
 
 #[test]
@@ -807,7 +728,16 @@ fn help_lists_each_commands_flags_and_no_others() {
         String::from_utf8(output.get_output().stdout.clone()).unwrap()
     };
     let top = help(&[]);
-    for command in ["train", "compare", "plot", "bench", "study", "Examples:"] {
+    for command in [
+        "train",
+        "compare",
+        "eval",
+        "predict",
+        "plot",
+        "bench",
+        "study",
+        "Examples:",
+    ] {
         assert!(top.contains(command), "{command} in:\n{top}");
     }
     let shared = [
@@ -819,7 +749,7 @@ fn help_lists_each_commands_flags_and_no_others() {
     ];
     let training = ["--backend <", "--batch-size", "--lr", "--seed"];
     let schedule = ["--epochs", "--limit-train", "--limit-test"];
-    let cases: [(&str, Vec<&str>, Vec<&str>); 5] = [
+    let cases: [(&str, Vec<&str>, Vec<&str>); 7] = [
         (
             "train",
             [
@@ -831,6 +761,7 @@ fn help_lists_each_commands_flags_and_no_others() {
                     "--no-bn",
                     "--norm <",
                     "--out",
+                    "--resume <DIR>",
                     "--tensorboard <",
                     "--tensorboard-steps",
                 ],
@@ -849,6 +780,7 @@ fn help_lists_each_commands_flags_and_no_others() {
                     "--out",
                     "--seeds",
                     "--jobs",
+                    "--resume <DIR>...",
                     "--tensorboard <",
                 ],
             ]
@@ -869,6 +801,7 @@ fn help_lists_each_commands_flags_and_no_others() {
                 "--limit-test",
                 "--backends",
                 "--tensorboard",
+                "--resume",
             ],
         ),
         (
@@ -888,6 +821,16 @@ fn help_lists_each_commands_flags_and_no_others() {
             ],
         ),
         ("plot", vec!["<DIR>..."], vec!["--config", "--backend"]),
+        (
+            "eval",
+            vec!["<DIR>", "--data-dir", "--backend <", "--json"],
+            vec!["--config", "--epochs", "--out", "--seed"],
+        ),
+        (
+            "predict",
+            vec!["<DIR>", "<IMAGE>...", "--backend <", "--json"],
+            vec!["--config", "--data-dir", "--epochs", "--out"],
+        ),
     ];
     for (command, present, absent) in cases {
         let full = help(&[command]);

@@ -8,6 +8,7 @@ use clap::Args;
 
 use super::compare::ModelChoice;
 use super::{CommonArgs, at_least_one, named};
+use crate::config::ExperimentConfig;
 use crate::experiment;
 use crate::runtime::{Backend, BackendKind, Progress, write_atomic};
 
@@ -52,7 +53,8 @@ pub struct BenchArgs {
 }
 
 pub fn exec(args: BenchArgs) -> Result<()> {
-    let config = super::resolve(&args.common, None, |config| {
+    let base = ExperimentConfig::load(args.common.config.as_deref())?;
+    let config = super::resolve(&args.common, None, base, |config| {
         if let Some(batch_size) = args.batch_size {
             config.training.batch_size = batch_size;
         }

@@ -5,9 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, at_least_one};
-use crate::experiment::{self, RUNS_DIR};
+use super::{
+    Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, at_least_one,
+};
+use crate::experiment::{self, ComparePlan, RUNS_DIR};
 use crate::model::ModelKind;
+use crate::runtime::interrupt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelChoice {
@@ -41,6 +44,11 @@ pub struct CompareArgs {
     /// With --seeds: runs to train at the same time [default: the number of CPU cores].
     #[arg(long, value_name = "N", value_parser = at_least_one(), requires = "seeds")]
     pub jobs: Option<usize>,
+    /// Finish the comparisons in these folders (as `compare` left them): completed runs are
+    /// kept, stopped ones continue after their last completed epoch, missing ones are trained,
+    /// all with the settings in DIR/compare.json. Flags that change a setting are refused.
+    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["model", "out", "seeds", "config"])]
+    pub resume: Vec<PathBuf>,
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
@@ -52,41 +60,89 @@ pub struct CompareArgs {
 }
 
 pub fn exec(args: CompareArgs) -> Result<()> {
-    let mut models = Vec::new();
-    let session = Session::open(&args.run, |config| {
-        models = match args.model {
-            Some(choice) => choice.models(),
-            None => vec![config.network.model],
-        };
-        args.schedule.apply(config);
-        args.network.apply(config, &models)
-    })?;
-    for &model in &models {
-        let mut config = session.config.clone();
-        config.network.model = model;
-        let out = match (&args.out, models.len()) {
-            (Some(dir), 1) => dir.clone(),
-            (Some(dir), _) => dir.join(model.name()),
-            (None, _) => PathBuf::from(RUNS_DIR).join(model.name()),
-        };
-        let jobs = args
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    // Each comparison: its folder, settings and seed count.
+    let mut comparisons = Vec::new();
+    if args.resume.is_empty() {
+        let mut models = Vec::new();
+        let config = args.run.resolve(|config| {
+            models = match args.model {
+                Some(choice) => choice.models(),
+                None => vec![config.network.model],
+            };
+            args.schedule.apply(config);
+            args.network.apply(config, &models)
+        })?;
+        for &model in &models {
+            let mut config = config.clone();
+            config.network.model = model;
+            let out = match (&args.out, models.len()) {
+                (Some(dir), 1) => dir.clone(),
+                (Some(dir), _) => dir.join(model.name()),
+                (None, _) => PathBuf::from(RUNS_DIR).join(model.name()),
+            };
+            comparisons.push((out, config, args.seeds));
+        }
+        // Every folder's plan before any training, so `--resume` can finish them all.
+        for (out, config, seeds) in &comparisons {
+            let plan = ComparePlan {
+                config: config.clone(),
+                seeds: *seeds,
+            };
+            plan.save(out)?;
+        }
+    } else {
+        for dir in &args.resume {
+            let plan = ComparePlan::load(dir)?;
+            let model = plan.config.network.model;
+            // The plan's settings, then the flags: each run refuses any that differ from it.
+            let config = args.run.resolve_from(plan.config, |config| {
+                args.schedule.apply(config);
+                args.network.apply(config, &[model])
+            })?;
+            comparisons.push((dir.clone(), config, plan.seeds));
+        }
+    }
+    let resume = !args.resume.is_empty();
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
+    let mut session: Option<Session> = None;
+    for (i, (out, config, seeds)) in comparisons.iter().enumerate() {
+        // One backend and data set for all, unless a resumed folder asks for others.
+        let reuse = session
+            .as_ref()
+            .is_some_and(|s| s.config.runtime == config.runtime && s.config.data == config.data);
+        if !reuse {
+            session = Some(Session::open_with(&args.run, config.clone())?);
+        }
+        let session = session.as_ref().expect("opened above");
+        let model = config.network.model;
         let comparison = experiment::compare_seeds(
-            &config,
+            config,
             &session.backend,
             &session.data,
-            &out,
-            (args.seeds, jobs),
-            &args.export.options(),
+            out,
+            (*seeds, jobs),
+            (&args.export.options(), resume),
             &session.progress,
-        )
-        .with_context(|| {
-            format!(
-                "comparing {model} with and without BatchNorm (results so far are in {})",
-                out.display()
-            )
-        })?;
+        );
+        let comparison = match comparison {
+            Ok(comparison) => comparison,
+            Err(error) => {
+                // This comparison and the ones not yet started.
+                let left: Vec<PathBuf> = comparisons[i..].iter().map(|c| c.0.clone()).collect();
+                if let Some(stopped) = Interrupted::from_error(&error, "compare --resume", &left) {
+                    return Err(stopped.into());
+                }
+                return Err(error).with_context(|| {
+                    format!(
+                        "comparing {model} with and without BatchNorm (results so far are in {})",
+                        out.display()
+                    )
+                });
+            }
+        };
         println!("\n{}", comparison.describe());
         println!(
             "charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json",

@@ -4,7 +4,9 @@
 
 pub mod bench;
 pub mod compare;
+pub mod eval;
 pub mod plot;
+pub mod predict;
 pub mod study;
 pub mod train;
 
@@ -201,10 +203,60 @@ impl RunArgs {
         &self,
         flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
     ) -> Result<ExperimentConfig> {
-        resolve(&self.common, self.backend, |config| {
+        let base = ExperimentConfig::load(self.common.config.as_deref())?;
+        self.resolve_from(base, flags)
+    }
+
+    /// The settings: `base` (a config file's, or a run's when it is resumed) ← these flags ←
+    /// `flags`, validated.
+    pub fn resolve_from(
+        &self,
+        base: ExperimentConfig,
+        flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
+    ) -> Result<ExperimentConfig> {
+        resolve(&self.common, self.backend, base, |config| {
             self.optimizer.apply(config);
             flags(config)
         })
+    }
+}
+
+/// Ctrl-C stopped training: every completed epoch is on disk and `command` continues it. `main`
+/// prints this and exits with status 130.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "stopped by Ctrl-C; every completed epoch is kept in {}. To continue: {command}",
+    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+)]
+pub struct Interrupted {
+    pub dirs: Vec<PathBuf>,
+    pub command: String,
+}
+
+impl Interrupted {
+    /// `Some` when `error` is training stopped by Ctrl-C: `bnx <resume> DIRS…` continues it.
+    fn from_error(error: &crate::Error, resume: &str, dirs: &[PathBuf]) -> Option<Self> {
+        let crate::Error::Train(crate::train::TrainError::Interrupted { .. }) = error else {
+            return None;
+        };
+        let quoted: Vec<String> = dirs
+            .iter()
+            .map(|d| shell_quote(&d.display().to_string()))
+            .collect();
+        Some(Self {
+            dirs: dirs.to_vec(),
+            command: format!("bnx {resume} {}", quoted.join(" ")),
+        })
+    }
+}
+
+/// `text` as one shell word: as it is when that is safe, else in single quotes.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }
 
@@ -246,7 +298,11 @@ impl Session {
         run: &RunArgs,
         flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
     ) -> Result<Self> {
-        let config = run.resolve(flags)?;
+        Self::open_with(run, run.resolve(flags)?)
+    }
+
+    /// As [`open`](Self::open), with settings already resolved.
+    pub fn open_with(run: &RunArgs, config: ExperimentConfig) -> Result<Self> {
         let common = &run.common;
         let backend = Backend::open(config.runtime.backend, config.runtime.flush_subnormals)?;
         let data = experiment::load_data(&config.data)?;
@@ -259,13 +315,15 @@ impl Session {
     }
 }
 
-/// The one place that decides a run's settings: defaults, then the config file, then flags.
+/// The one place that decides a run's settings: `base` (the defaults or a config file's, or a
+/// resumed run's), then flags.
 pub fn resolve(
     common: &CommonArgs,
     backend: Option<BackendKind>,
+    base: ExperimentConfig,
     flags: impl FnOnce(&mut ExperimentConfig) -> Result<()>,
 ) -> Result<ExperimentConfig> {
-    let mut config = ExperimentConfig::load(common.config.as_deref())?;
+    let mut config = base;
     common.apply(&mut config);
     if let Some(backend) = backend {
         config.runtime.backend = backend;

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, named};
+use super::{Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, named};
 use crate::config::ExperimentConfig;
 use crate::experiment;
 use crate::model::{ModelKind, NormKind, NormPosition};
+use crate::report::RunRecord;
+use crate::runtime::interrupt;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
@@ -29,6 +31,11 @@ pub struct TrainArgs {
     /// Output folder [default: runs/<model>, runs/<model>-bn, …].
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Continue the run in DIR after its last completed epoch, with the settings it was
+    /// started with (model, optimizer state and data order restored): it ends exactly as an
+    /// uninterrupted run would. Flags that change a setting are refused.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
+    pub resume: Option<PathBuf>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -66,29 +73,64 @@ pub fn resolve(args: &TrainArgs) -> Result<ExperimentConfig> {
 }
 
 pub fn exec(args: TrainArgs) -> Result<()> {
-    let session = Session::open(&args.run, |config| args.apply(config))?;
+    let config = match &args.resume {
+        // The run's own settings, then the flags: `begin` refuses any that differ.
+        Some(dir) => {
+            let record =
+                RunRecord::load(dir).with_context(|| format!("resuming {}", dir.display()))?;
+            args.run
+                .resolve_from(record.config, |config| args.apply(config))?
+        }
+        None => resolve(&args)?,
+    };
+    let session = Session::open_with(&args.run, config)?;
     let config = &session.config;
-    let out = args
-        .out
-        .unwrap_or_else(|| experiment::default_run_dir(&config.network));
-    let metrics = experiment::train_run(
+    let out = match (&args.resume, &args.out) {
+        (Some(dir), _) | (None, Some(dir)) => dir.clone(),
+        (None, None) => experiment::default_run_dir(&config.network),
+    };
+    interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
+    let hook = args
+        .export
+        .options()
+        .hook(&experiment::run_name(&config.network));
+    let run = experiment::train_run(
         config,
         &session.backend,
         &session.data,
         &out,
-        args.export
-            .options()
-            .hook(&experiment::run_name(&config.network)),
+        (hook, args.resume.is_some()),
         &session.progress,
-    )
-    .with_context(|| {
-        format!(
-            "training {} (results so far are in {})",
-            config.network.model,
-            out.display()
-        )
-    })?;
-    let last = metrics.epochs.last().expect("at least one epoch");
+    );
+    let run = match run {
+        Ok(run) => run,
+        Err(error) => {
+            if let Some(stopped) =
+                Interrupted::from_error(&error, "train --resume", std::slice::from_ref(&out))
+            {
+                return Err(stopped.into());
+            }
+            if let crate::Error::Resume { .. } = error {
+                return Err(error.into());
+            }
+            return Err(error).with_context(|| {
+                format!(
+                    "training {} (results so far are in {})",
+                    config.network.model,
+                    out.display()
+                )
+            });
+        }
+    };
+    let last = run.metrics.epochs.last().expect("at least one epoch");
+    if run.epochs_before == config.training.epochs {
+        println!(
+            "{} is complete ({} of {} epochs): nothing to resume",
+            out.display(),
+            run.epochs_before,
+            config.training.epochs
+        );
+    }
     println!(
         "final val accuracy {:.2}%, val loss {:.4}; results in {}",
         100.0 * last.val_acc,

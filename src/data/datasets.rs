@@ -29,6 +29,25 @@ named_enum! {
 }
 
 impl DatasetKind {
+    /// What each of the ten labels means.
+    pub fn class_names(self) -> [&'static str; 10] {
+        match self {
+            DatasetKind::Mnist => ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            DatasetKind::FashionMnist => [
+                "T-shirt/top",
+                "Trouser",
+                "Pullover",
+                "Dress",
+                "Coat",
+                "Sandal",
+                "Shirt",
+                "Sneaker",
+                "Bag",
+                "Ankle boot",
+            ],
+        }
+    }
+
     /// "MNIST", "Fashion-MNIST": for titles.
     pub fn title(self) -> &'static str {
         match self {
@@ -134,6 +153,13 @@ impl ImageSet {
             pixels: self.pixels[..n * IMAGE_PIXELS].into(),
             labels: self.labels[..n].into(),
         }
+    }
+
+    /// Sample `index`'s pixels.
+    pub fn image(&self, index: usize) -> [u8; IMAGE_PIXELS] {
+        self.pixels[index * IMAGE_PIXELS..(index + 1) * IMAGE_PIXELS]
+            .try_into()
+            .expect("whole images")
     }
 
     pub fn labels(&self) -> &[u8] {

@@ -2,6 +2,7 @@
 
 pub mod batcher;
 pub mod datasets;
+pub mod digits;
 pub mod idx;
 
 pub use batcher::{ImageBatch, ImageBatcher};

@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
+pub mod inspect;
+mod resume;
 mod seeds;
 
-pub use seeds::{Comparison, compare_seeds};
+pub use seeds::{ComparePlan, Comparison, PLAN_FILE, compare_seeds};
 use seeds::{seed_dir, seeds_in, write_seeded_comparison};
 
 use crate::Error;
@@ -20,7 +22,11 @@ use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
 use crate::runtime::{Backend, FileError, Progress, write_json};
 use crate::train::hooks::{Checkpoint, StaleStatistics};
-use crate::train::{self, EpochMetrics, Hook, TrainError, Trainer, bench::BenchResult};
+use crate::train::{
+    self, EpochMetrics, Hook, STATE_FILE, SaveState, TrainError, Trainer, TrainingState,
+    bench::BenchResult,
+};
+use resume::Begin;
 
 /// Where runs go unless `--out` says otherwise. Git ignores it: the committed evidence lives in
 /// `results/`, which a user's run never overwrites.
@@ -52,6 +58,8 @@ pub struct RunOutputs {
     pub curves: bool,
     /// The network, data and backend in a few lines before training.
     pub header: bool,
+    /// Continue the run already in the folder (see [`resume::begin`]) instead of starting afresh.
+    pub resume: bool,
 }
 
 /// A finished run: its metrics and the BatchNorm running-variance shares after each epoch
@@ -59,6 +67,8 @@ pub struct RunOutputs {
 pub struct RunResult {
     pub metrics: RunMetrics,
     pub initial_variance_shares: Vec<f64>,
+    /// Epochs that were already complete when this process took the run up (0 for a fresh run).
+    pub epochs_before: usize,
 }
 
 /// A run that stopped early: why, and the epochs it completed (already on disk).
@@ -66,6 +76,20 @@ pub struct RunResult {
 pub struct FailedRun {
     pub error: Error,
     pub metrics: RunMetrics,
+}
+
+impl RunMetrics {
+    /// The record of a run of `config` on `backend` before its first epoch.
+    fn empty(config: &ExperimentConfig, backend: &Backend) -> Self {
+        RunMetrics {
+            model: config.network.model,
+            bn: config.network.norm == NormKind::Batch,
+            dataset: config.data.dataset,
+            backend: backend.kind,
+            device: backend.device_name.clone(),
+            epochs: Vec::new(),
+        }
+    }
 }
 
 /// Rewrites `metrics.json` after every epoch, so a run killed mid-way keeps what it finished.
@@ -98,14 +122,24 @@ pub fn execute_run(
     progress: &Progress,
 ) -> Result<RunResult, FailedRun> {
     let network = &config.network;
-    let metrics = RunMetrics {
-        model: network.model,
-        bn: network.norm == NormKind::Batch,
-        dataset: config.data.dataset,
-        backend: backend.kind,
-        device: backend.device_name.clone(),
-        epochs: Vec::new(),
+    let begin = match resume::begin(config, out, outputs.resume) {
+        Ok(begin) => begin,
+        Err(error) => {
+            return Err(FailedRun {
+                error,
+                metrics: RunMetrics::empty(config, backend),
+            });
+        }
     };
+    if let Begin::Complete(metrics) = begin {
+        let epochs_before = metrics.epochs.len();
+        return Ok(RunResult {
+            metrics,
+            initial_variance_shares: Vec::new(),
+            epochs_before,
+        });
+    }
+    let mut metrics = RunMetrics::empty(config, backend);
     let model = network.init(config.training.seed, &backend.device);
     let parameters = model.parameter_counts();
     if outputs.header {
@@ -144,13 +178,31 @@ pub fn execute_run(
         parameters,
         checkpoint: checkpoint.clone(),
     };
+    let state = match begin {
+        Begin::Resume(state) => Some(state),
+        _ => None,
+    };
+    if let Some(state) = &state {
+        metrics.epochs = state.header.epochs();
+        progress.line(format!(
+            "  resuming {} after epoch {} of {}",
+            out.display(),
+            metrics.epochs.len(),
+            config.training.epochs
+        ));
+    }
     let prepare = || -> Result<(), FileError> {
         std::fs::create_dir_all(out).map_err(|source| FileError::Write {
             path: out.into(),
             source,
         })?;
-        record.save(out)?;
-        // Rewrite an empty record first, so a stale metrics.json from an earlier run never survives.
+        if state.is_none() {
+            record.save(out)?;
+            // A fresh run never leaves an earlier run's state to be resumed into it.
+            TrainingState::remove(out)?;
+        }
+        // A fresh run rewrites an empty record first, so a stale metrics.json from an earlier
+        // run never survives; a resumed one, the epochs its state holds.
         metrics.save(out)
     };
     if let Err(error) = prepare() {
@@ -161,12 +213,32 @@ pub fn execute_run(
     }
 
     let mut trainer = Trainer::new(model, &backend.device, &config.training);
+    let epochs_before = metrics.epochs.len();
+    if let Some(state) = &state
+        && let Err(message) = trainer.restore(state)
+    {
+        return Err(FailedRun {
+            error: Error::Resume {
+                dir: out.into(),
+                message: format!("its {STATE_FILE} does not fit: {message}"),
+            },
+            metrics,
+        });
+    }
     let mut stale = StaleStatistics::new(progress);
     let mut checkpoint = checkpoint.map(|path| Checkpoint { path });
+    let mut save_state = outputs.checkpoint.then(|| SaveState {
+        dir: out.into(),
+        settings_hash: config.settings_hash(),
+        epochs: metrics.epochs.clone(),
+    });
     let mut file = MetricsFile { metrics, dir: out };
     let mut all: Vec<&mut dyn Hook> = vec![&mut stale];
     if let Some(checkpoint) = checkpoint.as_mut() {
         all.push(checkpoint);
+    }
+    if let Some(save_state) = save_state.as_mut() {
+        all.push(save_state);
     }
     all.push(&mut file);
     for hook in hooks.iter_mut() {
@@ -189,6 +261,13 @@ pub fn execute_run(
             metrics,
         });
     }
+    // Finished: nothing is left to resume.
+    if let Err(error) = TrainingState::remove(out) {
+        return Err(FailedRun {
+            error: ReportError::from(error).into(),
+            metrics,
+        });
+    }
     if outputs.curves {
         let chart = charts::render(
             &out.join("curves.png"),
@@ -205,24 +284,27 @@ pub fn execute_run(
     Ok(RunResult {
         metrics,
         initial_variance_shares: stale.shares,
+        epochs_before,
     })
 }
 
 /// Trains one network as `config` describes it and writes `config.json`, `metrics.json` (after
 /// every epoch), `model.bpk` and `curves.png` into `out`, and its TensorBoard curves if
-/// `tensorboard` is given.
+/// `tensorboard` is given. With `resume`, continues the run already in `out` (see
+/// [`resume::begin`]).
 pub fn train_run(
     config: &ExperimentConfig,
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    tensorboard: Option<TensorBoardHook>,
+    (tensorboard, resume): (Option<TensorBoardHook>, bool),
     progress: &Progress,
-) -> Result<RunMetrics, Error> {
+) -> Result<RunResult, Error> {
     let outputs = RunOutputs {
         checkpoint: true,
         curves: true,
         header: true,
+        resume,
     };
     let mut tensorboard = tensorboard;
     execute_run(
@@ -234,7 +316,6 @@ pub fn train_run(
         &mut extra_hooks(&mut tensorboard),
         progress,
     )
-    .map(|run| run.metrics)
     .map_err(|failed| failed.error)
 }
 
@@ -268,7 +349,7 @@ pub fn compare(
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    tensorboard: &TensorBoardOptions,
+    (tensorboard, resume): (&TensorBoardOptions, bool),
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
     let run = |norm: NormKind| {
@@ -276,7 +357,7 @@ pub fn compare(
         variant.network.norm = norm;
         let hook = tensorboard.hook(&variant_run(config, norm));
         let dir = out.join(variant_dir(norm));
-        train_run(&variant, backend, data, &dir, hook, progress)
+        train_run(&variant, backend, data, &dir, (hook, resume), progress).map(|run| run.metrics)
     };
     let no_bn = run(NormKind::None)?;
     let bn = run(NormKind::Batch)?;

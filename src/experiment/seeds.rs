@@ -12,7 +12,7 @@ use crate::report::files::METRICS_FILE;
 use crate::report::tensorboard::TensorBoardOptions;
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, SeededSummary, charts};
 use crate::runtime::jobs::run_in_parallel;
-use crate::runtime::{Backend, Progress, write_json};
+use crate::runtime::{Backend, Progress, read_json, write_json};
 
 /// What a comparison found: one seed's numbers, or several seeds' spreads and paired differences.
 pub enum Comparison {
@@ -30,7 +30,39 @@ impl Comparison {
     }
 }
 
-/// `compare` over `seeds` seeds (`config.training.seed` and the next ones): each variant trains
+/// `compare.json`: what a comparison folder was asked to hold, so `compare --resume DIR` can
+/// finish it with the same settings.
+pub const PLAN_FILE: &str = "compare.json";
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComparePlan {
+    /// The settings of every run (each variant sets its own norm, each seed its seed).
+    pub config: ExperimentConfig,
+    pub seeds: usize,
+}
+
+impl ComparePlan {
+    pub fn save(&self, out: &Path) -> Result<(), Error> {
+        write_json(&out.join(PLAN_FILE), self).map_err(|e| ReportError::from(e).into())
+    }
+
+    pub fn load(out: &Path) -> Result<Self, Error> {
+        let path = out.join(PLAN_FILE);
+        if !path.is_file() {
+            return Err(Error::Resume {
+                dir: out.into(),
+                message: format!(
+                    "it has no {PLAN_FILE}; give the folder that `bnx compare` wrote it to (with --model all, one per network)"
+                ),
+            });
+        }
+        Ok(read_json(&path).map_err(ReportError::from)?)
+    }
+}
+
+/// `compare` over `seeds` seeds (the caller writes the folder's [`ComparePlan`] first, so that
+/// a comparison stopped before it starts can still be resumed) (`config.training.seed` and the next ones): each variant trains
 /// once per seed, `jobs` runs at a time, into `out/no-bn/seed-S` and `out/bn/seed-S`; the chart
 /// shows each variant's mean with a band and `summary.json` the paired differences. One seed is
 /// [`compare`], folders and all.
@@ -40,11 +72,12 @@ pub fn compare_seeds(
     data: &LoadedData,
     out: &Path,
     (seeds, jobs): (usize, usize),
-    tensorboard: &TensorBoardOptions,
+    (tensorboard, resume): (&TensorBoardOptions, bool),
     progress: &Progress,
 ) -> Result<Comparison, Error> {
     if seeds <= 1 {
-        return compare(config, backend, data, out, tensorboard, progress).map(Comparison::OneSeed);
+        return compare(config, backend, data, out, (tensorboard, resume), progress)
+            .map(Comparison::OneSeed);
     }
     let first = config.training.seed;
     let runs: Vec<(u64, NormKind)> = (first..first + seeds as u64)
@@ -56,6 +89,7 @@ pub fn compare_seeds(
         checkpoint: true,
         curves: true,
         header: false,
+        resume,
     };
     let metrics = run_in_parallel(jobs, &runs, |&(seed, norm)| {
         backend.enter_thread();
@@ -73,8 +107,13 @@ pub fn compare_seeds(
             .epochs
             .last()
             .expect("a finished run has epochs");
+        let kept = if result.epochs_before == run.training.epochs {
+            ", complete before, kept"
+        } else {
+            ""
+        };
         progress.line(format!(
-            "{} seed {seed}: val acc {:.2}% ({})",
+            "{} seed {seed}: val acc {:.2}% ({}{kept})",
             run.network.label(),
             100.0 * last.val_acc,
             dir.display()

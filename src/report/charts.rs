@@ -40,7 +40,7 @@ pub const PALETTE: [RGBColor; 4] = [
     RGBColor(200, 160, 0),
 ];
 
-fn register() {
+pub(super) fn register() {
     REGISTER.call_once(|| {
         for (style, bytes) in [(FontStyle::Normal, FONT), (FontStyle::Bold, FONT_BOLD)] {
             if register_font("sans-serif", style, bytes).is_err() {
@@ -280,7 +280,11 @@ pub fn render(path: &Path, title: &str, panels: &[Panel]) -> Result<(), ReportEr
     }
 }
 
-fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, png::EncodingError> {
+pub(super) fn encode_png(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Vec<u8>, png::EncodingError> {
     let mut bytes = Vec::new();
     let mut encoder = png::Encoder::new(&mut bytes, width, height);
     encoder.set_color(png::ColorType::Rgb);

@@ -145,6 +145,15 @@ impl RunRecord {
     pub fn save(&self, dir: &Path) -> Result<(), FileError> {
         write_json(&dir.join(CONFIG_FILE), self)
     }
+
+    /// The run folder's `config.json`.
+    pub fn load(dir: &Path) -> Result<Self, ReportError> {
+        let path = dir.join(CONFIG_FILE);
+        if !path.is_file() {
+            return Err(ReportError::NotARunDir { path: dir.into() });
+        }
+        Ok(read_json(&path)?)
+    }
 }
 
 #[cfg(test)]

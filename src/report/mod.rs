@@ -2,6 +2,8 @@
 //! Every write is atomic (see `runtime::files`).
 
 pub mod charts;
+pub mod eval_charts;
+pub mod evaluation;
 pub mod files;
 pub mod seeded;
 pub mod stats;
@@ -35,4 +37,9 @@ pub enum ReportError {
         "{path} holds no results: expected a run folder with metrics.json or a comparison folder with no-bn/ and bn/"
     )]
     NotAResultsDir { path: PathBuf },
+
+    #[error(
+        "{path} is not a bnx run folder: it has no config.json (of a comparison, name one run: DIR/bn, DIR/no-bn or DIR/bn/seed-S)"
+    )]
+    NotARunDir { path: PathBuf },
 }

@@ -89,6 +89,15 @@ pub struct TensorBoardHook {
 }
 
 impl Hook for TensorBoardHook {
+    /// The file is rewritten whole, so a resumed run logs the completed epochs again (exactly, from
+    /// the saved state); the per-step losses before the resume are not kept in that state.
+    fn on_resume(&mut self, completed: &[EpochMetrics], steps_done: usize) {
+        for metrics in completed {
+            self.log_epoch(metrics);
+        }
+        self.steps_done = steps_done as i64;
+    }
+
     fn on_readback(&mut self, losses: &[f32]) {
         for &loss in losses {
             self.steps_done += 1;
@@ -104,6 +113,13 @@ impl Hook for TensorBoardHook {
         metrics: &EpochMetrics,
         _steps_done: usize,
     ) -> Result<(), TrainError> {
+        self.log_epoch(metrics);
+        Ok(self.events.save()?)
+    }
+}
+
+impl TensorBoardHook {
+    fn log_epoch(&mut self, metrics: &EpochMetrics) {
         let step = metrics.epoch as i64;
         for (tag, value) in [
             ("loss/train", metrics.train_loss),
@@ -113,7 +129,6 @@ impl Hook for TensorBoardHook {
         ] {
             self.events.scalar(tag, step, value as f32);
         }
-        Ok(self.events.save()?)
     }
 }
 
@@ -219,5 +234,29 @@ mod tests {
         ]
         .concat();
         assert_eq!(&data[12..], &summary[..]);
+    }
+
+    #[test]
+    fn a_resumed_run_logs_its_completed_epochs_again_and_counts_steps_on() {
+        let options = TensorBoardOptions {
+            dir: Some("/unused".into()),
+            steps: true,
+        };
+        let mut hook = options.hook("mlp").unwrap();
+        let epoch = |epoch| EpochMetrics {
+            epoch,
+            train_loss: 0.5,
+            train_acc: 0.9,
+            val_loss: 0.25,
+            val_acc: 0.95,
+            seconds: 1.0,
+        };
+        hook.on_resume(&[epoch(1), epoch(2)], 64);
+        hook.on_readback(&[0.125]);
+        let bytes = &hook.events.bytes;
+        let count = |tag: &[u8]| bytes.windows(tag.len()).filter(|w| *w == tag).count();
+        assert_eq!(count(b"loss/val"), 2);
+        assert_eq!(count(b"accuracy/train"), 2);
+        assert_eq!(hook.steps_done, 65);
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod files;
+pub mod interrupt;
 pub mod jobs;
 pub mod progress;
 pub mod subnormals;

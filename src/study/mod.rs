@@ -314,6 +314,7 @@ fn execute(
         checkpoint: false,
         curves: false,
         header: false,
+        resume: false,
     };
     let result = experiment::execute_run(
         &spec.config,

@@ -14,14 +14,14 @@ use super::{EpochMetrics, TrainError, Trainer};
 use crate::config::TrainingConfig;
 use crate::data::{ImageBatch, ImageBatcher, ImageSet};
 use crate::model::Network;
-use crate::runtime::Progress;
+use crate::runtime::{Progress, interrupt};
 
 /// Losses and hit counts are read back from the device every this many steps (or sooner when
 /// the progress bar has waited `READBACK_INTERVAL`), not every step.
 pub const READBACK_EVERY: usize = 25;
 const READBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// Validation batch size: inference only, so it changes nothing but speed.
-const EVAL_BATCH: usize = 500;
+pub const EVAL_BATCH: usize = 500;
 
 /// Trains for `training.epochs` epochs of `training.batch_size` batches of `train` (shuffled from
 /// `training.seed`), validating on `test` after every epoch. `label` goes in front of progress
@@ -44,12 +44,21 @@ pub fn fit(
         .build(test.clone());
     let steps = train.len().div_ceil(training.batch_size);
 
-    let mut history = Vec::with_capacity(training.epochs);
-    let mut steps_done = 0usize;
-    for hook in hooks.iter_mut() {
-        hook.on_start(trainer.model())?;
+    // A resumed trainer continues after its last completed epoch: the loader reshuffles once
+    // per `iter()`, so drawing the skipped epochs' orders puts the data order where it was.
+    let (epochs_done, mut steps_done) = trainer.done();
+    for _ in 0..epochs_done {
+        drop(train_loader.iter());
     }
-    for epoch in 1..=training.epochs {
+    let mut history = Vec::with_capacity(training.epochs.saturating_sub(epochs_done));
+    for hook in hooks.iter_mut() {
+        if epochs_done == 0 {
+            hook.on_start(trainer.model())?;
+        } else {
+            hook.on_resume(trainer.resumed_epochs(), steps_done);
+        }
+    }
+    for epoch in epochs_done + 1..=training.epochs {
         let started = Instant::now();
         let bar = progress.epoch_bar(label, epoch, training.epochs, steps as u64);
         let mut tally = StepTally::default();
@@ -61,6 +70,11 @@ pub fn fit(
             })?;
             tally.push(trainer.step(batch));
             steps_done += 1;
+            if interrupt::requested() {
+                return Err(TrainError::Interrupted {
+                    epochs_done: epoch - 1,
+                });
+            }
             for hook in hooks.iter_mut() {
                 hook.on_step(trainer.model(), steps_done)?;
             }
@@ -82,6 +96,7 @@ pub fn fit(
             }
         }
         progress.finish_bar(&bar);
+        trainer.count_epoch(steps);
         let train_seconds = started.elapsed().as_secs_f64();
         let (val_loss, val_acc) = evaluate(&trainer.model().valid(), test_loader.as_ref());
         let metrics = EpochMetrics {

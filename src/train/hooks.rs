@@ -19,6 +19,10 @@ pub trait Hook {
         Ok(())
     }
 
+    /// Instead of `on_start` when a run continues from a saved state, with the epochs it had
+    /// completed and the steps it had taken.
+    fn on_resume(&mut self, _completed: &[EpochMetrics], _steps_done: usize) {}
+
     /// After every optimizer step; `steps_done` counts steps over the whole run. Nothing has
     /// been read back from the device yet.
     fn on_step(&mut self, _model: &Network, _steps_done: usize) -> Result<(), TrainError> {

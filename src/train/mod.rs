@@ -4,6 +4,8 @@
 pub mod bench;
 pub mod fit;
 pub mod hooks;
+pub mod predict;
+pub mod state;
 pub mod trainer;
 
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use thiserror::Error;
 use crate::runtime::FileError;
 pub use fit::{evaluate, fit};
 pub use hooks::{Hook, ProbePoint, STALE_SHARE};
+pub use state::{STATE_FILE, SaveState, StateHeader, TrainingState};
 pub use trainer::Trainer;
 
 #[derive(Debug, Error)]
@@ -32,6 +35,13 @@ pub enum TrainError {
 
     #[error("cannot encode checkpoint {path}: {message}")]
     CheckpointEncode { path: PathBuf, message: String },
+
+    #[error("{path} cannot be resumed from: {message}")]
+    State { path: PathBuf, message: String },
+
+    /// Ctrl-C: training stopped between two steps; the completed epochs are on disk.
+    #[error("stopped by Ctrl-C after {epochs_done} completed epochs")]
+    Interrupted { epochs_done: usize },
 
     /// A hook could not write its file (a checkpoint, `metrics.json`).
     #[error(transparent)]

@@ -7,7 +7,10 @@ use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
+use burn::store::ModuleRecord;
+use burn::tensor::Bytes;
 
+use super::{EpochMetrics, STATE_FILE, TrainError, TrainingState};
 use crate::config::{AdamSettings, TrainingConfig};
 use crate::data::{ImageBatch, ImageBatcher, ImageSet};
 use crate::model::Network;
@@ -31,6 +34,12 @@ pub struct Trainer {
     device: Device,
     /// The plain device under it, for inference.
     inference_device: Device,
+    adam: AdamSettings,
+    /// Epochs and optimizer steps completed, counting those before a resume.
+    epochs_done: usize,
+    steps_done: usize,
+    /// The epochs a restored state had completed.
+    resumed_epochs: Vec<EpochMetrics>,
 }
 
 impl Trainer {
@@ -45,7 +54,67 @@ impl Trainer {
             loss_fn: CrossEntropyLossConfig::new().init(&device),
             learning_rate: training.learning_rate,
             device,
+            adam: training.adam,
+            epochs_done: 0,
+            steps_done: 0,
+            resumed_epochs: Vec::new(),
         }
+    }
+
+    /// Continues from a saved state: its model (parameters and BatchNorm running statistics),
+    /// Adam's state and the epoch and step counts. Burn's records keep each parameter's id, which
+    /// is what Adam's state is keyed by.
+    pub fn restore(&mut self, state: &TrainingState) -> Result<(), String> {
+        let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(state.model.clone()))
+            .map_err(|e| format!("its model: {e}"))?;
+        let model = self
+            .model
+            .take()
+            .expect("the model is back after every step")
+            .valid()
+            .try_load_record(record)
+            .map_err(|e| format!("its model does not fit this network: {e}"))?;
+        self.set_model(model);
+        let optimizer = std::mem::replace(&mut self.optimizer, adam(&self.adam).init());
+        self.optimizer = optimizer
+            .from_bytes(Bytes::from_bytes_vec(state.optimizer.clone()))
+            .map_err(|e| format!("its optimizer state: {e}"))?;
+        self.resumed_epochs = state.header.epochs();
+        self.epochs_done = self.resumed_epochs.len();
+        self.steps_done = state.header.steps_done;
+        Ok(())
+    }
+
+    /// The model (inference form: parameters and running statistics) and the optimizer state as
+    /// burnpack bytes.
+    pub fn state_records(&self) -> Result<(Vec<u8>, Vec<u8>), TrainError> {
+        let encode = |e: burn::store::RecordError| TrainError::CheckpointEncode {
+            path: STATE_FILE.into(),
+            message: e.to_string(),
+        };
+        let model = self
+            .model()
+            .valid()
+            .into_record()
+            .into_bytes()
+            .map_err(encode)?;
+        let optimizer = self.optimizer.into_bytes().map_err(encode)?;
+        Ok((model.to_vec(), optimizer.to_vec()))
+    }
+
+    /// Epochs and optimizer steps done so far (including those before a resume).
+    pub fn done(&self) -> (usize, usize) {
+        (self.epochs_done, self.steps_done)
+    }
+
+    /// The epochs completed before a resume (empty for a fresh run).
+    pub fn resumed_epochs(&self) -> &[EpochMetrics] {
+        &self.resumed_epochs
+    }
+
+    pub(super) fn count_epoch(&mut self, steps: usize) {
+        self.epochs_done += 1;
+        self.steps_done += steps;
     }
 
     /// One optimizer step on `batch`.

@@ -1,0 +1,54 @@
+//! `bnx predict`: a trained run's checkpoint on PNG images of any size.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+use super::named;
+use crate::experiment::inspect;
+use crate::report::evaluation::probability_label;
+use crate::runtime::{Backend, BackendKind};
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// A run folder written by `bnx train` or `bnx compare` (with config.json and model.bpk).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// PNG images, one digit (or garment, for a Fashion-MNIST run) each, any size, dark on
+    /// light or light on dark: each is shaped as MNIST digits were (see the README).
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// Compute backend [default: the run's].
+    #[arg(long, value_parser = named::<BackendKind>())]
+    pub backend: Option<BackendKind>,
+    /// Print the predictions as JSON (with all ten probabilities).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn exec(args: PredictArgs) -> Result<()> {
+    let dir = &args.dir;
+    let context = || format!("predicting with {}", dir.display());
+    let record = inspect::read_record(dir).with_context(context)?;
+    let runtime = &record.config.runtime;
+    let backend = Backend::open(
+        args.backend.unwrap_or(runtime.backend),
+        runtime.flush_subnormals,
+    )?;
+    let run = inspect::load_trained(dir, record, &backend).with_context(context)?;
+    let predictions = inspect::predict_files(&run, &backend, &args.images).with_context(context)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&predictions)?);
+        return Ok(());
+    }
+    for p in &predictions {
+        let top: Vec<String> = p
+            .top3
+            .iter()
+            .map(|(_, name, probability)| format!("{name} {}", probability_label(*probability)))
+            .collect();
+        println!("{}: {}  ({})", p.file.display(), p.name, top.join(", "));
+    }
+    Ok(())
+}

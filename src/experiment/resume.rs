@@ -1,0 +1,75 @@
+//! Where a run starts: afresh, from the training state a stopped run left in its folder, or not
+//! at all because the folder already holds the finished run (`train --resume`,
+//! `compare --resume`).
+
+use std::path::Path;
+
+use crate::Error;
+use crate::config::ExperimentConfig;
+use crate::report::files::{CONFIG_FILE, METRICS_FILE};
+use crate::report::{RunMetrics, RunRecord};
+use crate::train::{STATE_FILE, TrainingState};
+
+/// How a run in a folder begins.
+pub enum Begin {
+    Fresh,
+    /// Continue after the state's completed epochs.
+    Resume(Box<TrainingState>),
+    /// The folder holds this run, finished.
+    Complete(RunMetrics),
+}
+
+/// How the run `config` describes begins in `dir`: always afresh unless `resume`; with it,
+/// from the saved state, as the finished run, or afresh if nothing was completed yet. A folder
+/// whose run had other settings, or that cannot be continued, is refused with the reason.
+pub fn begin(config: &ExperimentConfig, dir: &Path, resume: bool) -> Result<Begin, Error> {
+    if !resume {
+        return Ok(Begin::Fresh);
+    }
+    let refuse = |message: String| Error::Resume {
+        dir: dir.into(),
+        message,
+    };
+    if !dir.join(CONFIG_FILE).is_file() {
+        // Stopped before anything was written: nothing to continue, nothing to lose.
+        return Ok(Begin::Fresh);
+    }
+    let record = RunRecord::load(dir)?;
+    let differences = config.differences(&record.config, ("asked", "in its config.json"));
+    if !differences.is_empty() {
+        return Err(refuse(format!(
+            "it was started with other settings: {}; leave out the flags that change them",
+            differences.join(", ")
+        )));
+    }
+    if let Some(state) = TrainingState::load(dir)? {
+        let header = &state.header;
+        if header.bnx_version != env!("CARGO_PKG_VERSION") {
+            return Err(refuse(format!(
+                "its {STATE_FILE} was written by bnx {}, this is bnx {}, which could not promise the same numbers; train it again without --resume",
+                header.bnx_version,
+                env!("CARGO_PKG_VERSION")
+            )));
+        }
+        if header.settings_hash != config.settings_hash() {
+            return Err(refuse(format!(
+                "its {STATE_FILE} was saved under other settings than its {CONFIG_FILE} records; train it again without --resume"
+            )));
+        }
+        return Ok(Begin::Resume(Box::new(state)));
+    }
+    let done = match dir.join(METRICS_FILE).is_file() {
+        true => RunMetrics::load(dir).map(|m| m.epochs.len()).unwrap_or(0),
+        false => 0,
+    };
+    if done == 0 {
+        return Ok(Begin::Fresh);
+    }
+    if done == config.training.epochs {
+        return Ok(Begin::Complete(RunMetrics::load(dir)?));
+    }
+    Err(refuse(format!(
+        "it holds {done} of {} epochs but no {STATE_FILE} to continue from (runs keep one only while they train; a run started before bnx saved it cannot continue); train it again without --resume",
+        config.training.epochs
+    )))
+}
