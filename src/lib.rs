@@ -109,6 +109,8 @@ pub enum Error {
     Report(#[from] report::ReportError),
     #[error(transparent)]
     Backend(#[from] runtime::BackendError),
+    #[error(transparent)]
+    Lock(#[from] runtime::lock::LockError),
     #[error("{0}")]
     Study(String),
     #[error("cannot use checkpoint {path}: {message}")]

@@ -8,7 +8,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 
 use super::{RunArgs, Session, at_least_one, named};
 use crate::model::ModelKind;
-use crate::study::{Budget, StudyKind, StudyOptions};
+use crate::study::{Budget, Shard, StudyKind, StudyMode, StudyOptions};
 
 pub const STUDY_EXAMPLES: &str = "\
 Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift (or all).
@@ -19,7 +19,9 @@ Examples:
   bnx study lr init depth              three studies, one report
   bnx study depth --budget full --out runs/study-full
   bnx study convergence --model mlp    only the MLP half of a study that trains both networks
-  bnx study all --rerun                retrain even runs whose run.json matches the plan";
+  bnx study all --rerun                retrain even runs whose run.json matches the plan
+  bnx study all --shard 2/4            the second of four slices of the runs (one Slurm array task)
+  bnx study all --report-only          the report from the runs the shards wrote";
 
 #[derive(Debug, Args)]
 pub struct StudyArgs {
@@ -44,6 +46,17 @@ pub struct StudyArgs {
     /// Runs to train at the same time [default: the number of CPU cores].
     #[arg(long, value_name = "N", value_parser = at_least_one())]
     pub jobs: Option<usize>,
+    /// Train only the K-th of N slices of the run plan (1 ≤ K ≤ N), e.g. one task of a Slurm
+    /// job array; no report. Every shard and the report must be given the same flags.
+    #[arg(long, value_name = "K/N", conflicts_with = "report_only")]
+    pub shard: Option<Shard>,
+    /// Train nothing: write the charts and reports from the runs in --out (after the shards).
+    #[arg(long)]
+    pub report_only: bool,
+    /// With --report-only: report from the runs present even if some are missing (the report
+    /// says which).
+    #[arg(long, requires = "report_only")]
+    pub allow_missing: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -88,11 +101,27 @@ pub fn exec(args: StudyArgs) -> Result<()> {
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         verbosity: session.progress.verbosity(),
+        mode: match (args.shard, args.report_only) {
+            (Some(shard), _) => StudyMode::Shard(shard),
+            (None, true) => StudyMode::ReportOnly {
+                allow_missing: args.allow_missing,
+            },
+            (None, false) => StudyMode::Whole,
+        },
     };
-    let summaries = crate::study::run(&options, &session.data)
+    let done = crate::study::run(&options, &session.data)
         .with_context(|| format!("running studies into {}", args.out.display()))?;
+    if let Some(shard) = args.shard {
+        println!(
+            "shard {shard}: {} of the {} planned runs are done in {}; once every shard has finished, run the same command with --report-only instead of --shard",
+            done.runs,
+            done.planned,
+            args.out.display()
+        );
+        return Ok(());
+    }
     println!();
-    for summary in &summaries {
+    for summary in &done.summaries {
         println!(
             "{:<15} {:<14} {}",
             summary.study.name(),

@@ -20,6 +20,7 @@ use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
 use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
+use crate::runtime::lock::RunLock;
 use crate::runtime::{Backend, FileError, Progress, write_json};
 use crate::train::hooks::{Checkpoint, StaleStatistics};
 use crate::train::{
@@ -122,6 +123,16 @@ pub fn execute_run(
     progress: &Progress,
 ) -> Result<RunResult, FailedRun> {
     let network = &config.network;
+    // Held until the run returns: a second process on this folder is refused.
+    let _lock = match RunLock::acquire(out) {
+        Ok(lock) => lock,
+        Err(error) => {
+            return Err(FailedRun {
+                error: error.into(),
+                metrics: RunMetrics::empty(config, backend),
+            });
+        }
+    };
     let begin = match resume::begin(config, out, outputs.resume) {
         Ok(begin) => begin,
         Err(error) => {

@@ -5,6 +5,7 @@ pub mod backend;
 pub mod files;
 pub mod interrupt;
 pub mod jobs;
+pub mod lock;
 pub mod progress;
 pub mod subnormals;
 

@@ -11,6 +11,7 @@ pub mod markdown;
 mod panels;
 pub mod plan;
 pub mod runs;
+pub mod shard;
 pub mod verdict;
 
 use std::collections::HashMap;
@@ -31,6 +32,8 @@ use crate::train::{Hook, TrainError};
 
 pub use analysis::StudySummary;
 pub use runs::{RunContext, RunOutcome, RunSpec, Scale};
+use shard::first_few;
+pub use shard::{Shard, StudyMode};
 
 /// Validation accuracy credited to a run whose loss became non-finite: a network with NaN
 /// weights is no better than guessing one of ten classes.
@@ -126,11 +129,24 @@ pub struct StudyOptions {
     /// Runs trained at the same time.
     pub jobs: usize,
     pub verbosity: Verbosity,
+    /// Everything, one shard of the plan, or only the report.
+    pub mode: StudyMode,
 }
 
-/// Runs the studies, writes each one's chart, `REPORT.md` and `summary.json`, then the overall
-/// `REPORT.md` and `summary.json` from every study summary present in `out`.
-pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary>, Error> {
+/// What an invocation did: the studies it reported (none for a shard), and how many of the
+/// planned runs it trained or found.
+#[derive(Debug)]
+pub struct StudyRun {
+    pub summaries: Vec<StudySummary>,
+    /// Runs this invocation trained or reused (a shard's share; for `--report-only`, found).
+    pub runs: usize,
+    pub planned: usize,
+}
+
+/// Runs the studies (all their runs, or the shard's), writes each one's chart, `REPORT.md` and
+/// `summary.json`, then the overall `REPORT.md` and `summary.json` from every study summary
+/// present in `out`. A shard writes no report; `--report-only` trains nothing.
+pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<StudyRun, Error> {
     let plans: Vec<(StudyKind, Vec<RunSpec>)> = options
         .studies
         .iter()
@@ -153,6 +169,28 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
             options.model.map_or("chosen network", ModelKind::name)
         )));
     }
+    let planned: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
+    if let StudyMode::ReportOnly { allow_missing } = options.mode {
+        return report_only(options, data, &plans, allow_missing);
+    }
+    // Positions count over the whole plan, so every shard deals the same plan the same way.
+    let mut position = 0;
+    let plans: Vec<(StudyKind, Vec<RunSpec>)> = plans
+        .into_iter()
+        .map(|(kind, specs)| {
+            let mine = specs
+                .into_iter()
+                .filter(|_| {
+                    position += 1;
+                    match options.mode {
+                        StudyMode::Shard(shard) => shard.takes(position - 1),
+                        _ => true,
+                    }
+                })
+                .collect();
+            (kind, mine)
+        })
+        .collect();
     let total: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
     let (progress, overall) = Progress::for_many_runs(options.verbosity, total as u64, "study");
     let subsets = Subsets::new(
@@ -172,6 +210,9 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
     };
     let mut summaries = Vec::new();
     for (kind, specs) in plans {
+        if specs.is_empty() {
+            continue;
+        }
         progress.line(format!(
             "study {kind}: {} — {} runs ({} budget, {} seeds, {} at a time)",
             kind.title(),
@@ -181,8 +222,10 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
             options.jobs
         ));
         let outcomes = run_grid(kind, &specs, &shared)?;
-        let data_note = subsets.describe(options.budget);
-        let summary = analysis::analyze(kind, options, &outcomes, &data_note);
+        if let StudyMode::Shard(_) = options.mode {
+            continue;
+        }
+        let summary = analysis::analyze(kind, options, &outcomes, &data_note(data, options.budget));
         write_study(&options.out.join(kind.name()), &summary, &outcomes)?;
         progress.line(format!(
             "study {kind}: {} — {}",
@@ -191,15 +234,81 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<Vec<StudySummary
         summaries.push(summary);
     }
     overall.finish_and_clear();
+    if options.mode == StudyMode::Whole {
+        write_overall(&options.out)?;
+    }
+    Ok(StudyRun {
+        summaries,
+        runs: total,
+        planned,
+    })
+}
+
+/// `--report-only`: the studies' reports from the runs the shards left in `out`.
+fn report_only(
+    options: &StudyOptions,
+    data: &LoadedData,
+    plans: &[(StudyKind, Vec<RunSpec>)],
+    allow_missing: bool,
+) -> Result<StudyRun, Error> {
+    let context = RunContext::of(&options.backend, data);
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+    for (kind, specs) in plans {
+        let dir = options.out.join(kind.name());
+        let (mut outcomes, mut absent) = (Vec::new(), Vec::new());
+        for spec in specs {
+            match load_outcome(&dir.join(spec.dir()), spec, &context) {
+                Some(outcome) => outcomes.push(outcome),
+                None => absent.push(format!("{kind}/{}", spec.dir().display())),
+            }
+        }
+        missing.extend(absent.iter().cloned());
+        found.push((*kind, outcomes, absent));
+    }
+    let planned: usize = plans.iter().map(|(_, runs)| runs.len()).sum();
+    if !missing.is_empty() && !allow_missing {
+        return Err(Error::Study(format!(
+            "{} of {planned} planned runs are not in {} (or were trained with other settings): {}; train them (with the shards that hold them), or pass --allow-missing to report from the runs present",
+            missing.len(),
+            options.out.display(),
+            first_few(&missing)
+        )));
+    }
+    let mut summaries = Vec::new();
+    for (kind, outcomes, absent) in found {
+        if outcomes.is_empty() {
+            continue;
+        }
+        let mut summary =
+            analysis::analyze(kind, options, &outcomes, &data_note(data, options.budget));
+        if !absent.is_empty() {
+            summary.caveats.insert(
+                0,
+                format!(
+                    "Incomplete grid (--allow-missing): computed from {} of {} planned runs; missing {}.",
+                    outcomes.len(),
+                    outcomes.len() + absent.len(),
+                    first_few(&absent)
+                ),
+            );
+        }
+        write_study(&options.out.join(kind.name()), &summary, &outcomes)?;
+        summaries.push(summary);
+    }
     write_overall(&options.out)?;
-    Ok(summaries)
+    Ok(StudyRun {
+        summaries,
+        runs: planned - missing.len(),
+        planned,
+    })
 }
 
 /// What every worker of a study reads.
 struct Shared<'a> {
     options: &'a StudyOptions,
     context: RunContext,
-    subsets: &'a Subsets<'a>,
+    subsets: &'a Subsets,
     progress: &'a Progress,
     overall: &'a indicatif::ProgressBar,
     done: AtomicUsize,
@@ -254,19 +363,18 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
 }
 
 /// Data subsets per scale, made once up front and shared by every run that uses them.
-struct Subsets<'a> {
-    full: &'a LoadedData,
+struct Subsets {
     made: HashMap<(Option<usize>, Option<usize>), LoadedData>,
 }
 
-impl<'a> Subsets<'a> {
-    fn new(full: &'a LoadedData, scales: impl Iterator<Item = Scale>) -> Self {
+impl Subsets {
+    fn new(full: &LoadedData, scales: impl Iterator<Item = Scale>) -> Self {
         let mut made = HashMap::new();
         for scale in scales {
             made.entry((scale.limit_train, scale.limit_test))
                 .or_insert_with(|| full.clone().limited(scale.limit_train, scale.limit_test));
         }
-        Self { full, made }
+        Self { made }
     }
 
     fn get(&self, scale: Scale) -> &LoadedData {
@@ -274,16 +382,17 @@ impl<'a> Subsets<'a> {
             .get(&(scale.limit_train, scale.limit_test))
             .expect("every planned scale was made up front")
     }
+}
 
-    fn describe(&self, budget: Budget) -> String {
-        format!(
-            "{} budget on {} ({} training / {} test samples available)",
-            budget,
-            self.full.provenance.name,
-            self.full.train.labels().len(),
-            self.full.test.labels().len()
-        )
-    }
+/// The study's data, in words.
+fn data_note(full: &LoadedData, budget: Budget) -> String {
+    format!(
+        "{} budget on {} ({} training / {} test samples available)",
+        budget,
+        full.provenance.name,
+        full.train.labels().len(),
+        full.test.labels().len()
+    )
 }
 
 /// Trains one run into `run_dir`; a diverging run is an outcome, not an error.
