@@ -48,3 +48,14 @@ for variant in no-bn bn; do
     done
 done
 "$tb_venv/bin/python" scripts/check_tensorboard.py "$tb_tmp/logs" "${runs[@]}" --steps
+
+# Studies sharded over Slurm: a single-node cluster from Debian's packages, a two-task job array
+# and its report, compared with the unsharded study (about 20 s once the packages are in). It
+# needs root to start the daemons; BNX_SKIP_SLURM=1 skips it.
+if [ "${BNX_SKIP_SLURM:-0}" = 1 ]; then
+    echo "slurm: skipped (BNX_SKIP_SLURM=1)"
+elif [ "$(id -u)" != 0 ]; then
+    echo "slurm: skipped (scripts/slurm-test.sh needs root to start munged, slurmctld and slurmd)"
+else
+    scripts/slurm-test.sh
+fi

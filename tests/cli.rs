@@ -792,7 +792,15 @@ fn help_lists_each_commands_flags_and_no_others() {
             [
                 &shared[..],
                 &training,
-                &["--seeds", "--budget", "--jobs", "--rerun"],
+                &[
+                    "--seeds",
+                    "--budget",
+                    "--jobs",
+                    "--rerun",
+                    "--shard <K/N>",
+                    "--report-only",
+                    "--allow-missing",
+                ],
             ]
             .concat(),
             vec![
