@@ -15,7 +15,7 @@ use bnx::train::{Trainer, fit};
 
 fn main() -> anyhow::Result<()> {
     let config = ExperimentConfig::default();
-    let data = bnx::experiment::load_data(&config.data)?;
+    let data = bnx::experiment::load_data(&config.data, &bnx::runtime::Progress::silent())?;
     let training = TrainingConfig {
         epochs: 5,
         ..config.training

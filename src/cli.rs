@@ -4,14 +4,15 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use crate::commands::{bench, compare, eval, plot, predict, study, train};
+use crate::commands::{bench, compare, data, eval, plot, predict, study, train};
 
 const EXAMPLES: &str = "\
 Examples:
   bnx compare                          MLP with vs without BatchNorm on the bundled MNIST → runs/mlp/
   bnx compare --model all              both networks (the CNN takes ~1 min/epoch on 2 cores)
   bnx train --model cnn --bn           one network, results in runs/cnn-bn/
-  bnx compare --dataset fashion-mnist  needs `apt-get install -y dataset-fashion-mnist` or --data-dir
+  bnx compare --dataset fashion-mnist  Debian's package if installed, else fetched (checked) on first use
+  bnx data fetch kmnist                download Kuzushiji-MNIST into ~/.cache/bnx, SHA-256 checked
   bnx compare --config configs/cnn.json --epochs 3 --backend ndarray
   bnx train --model cnn --backend auto the fastest device here: CUDA, a GPU through wgpu, or flex
   bnx train --resume runs/mlp          continue a run stopped by Ctrl-C (or a crash) exactly
@@ -47,6 +48,8 @@ pub enum Command {
     Predict(predict::PredictArgs),
     /// Re-render charts from saved metrics, without training.
     Plot(plot::PlotArgs),
+    /// Fetch datasets into the cache folder with pinned checksums (fetch), or show them (list).
+    Data(data::DataArgs),
     /// Measure training throughput (samples/s, projected epoch seconds) per network and backend.
     Bench(bench::BenchArgs),
     /// Test the guide's claims over several seeds: chart, table and verdict per study, and REPORT.md.
@@ -62,6 +65,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => eval::exec(args),
         Command::Predict(args) => predict::exec(args),
         Command::Plot(args) => plot::exec(args),
+        Command::Data(args) => data::exec(args),
         Command::Bench(args) => bench::exec(args),
         Command::Study(args) => study::exec(args),
     }

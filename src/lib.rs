@@ -104,6 +104,8 @@ pub enum Error {
     #[error(transparent)]
     Image(#[from] data::digits::ImageError),
     #[error(transparent)]
+    Fetch(#[from] data::fetch::FetchError),
+    #[error(transparent)]
     Train(#[from] train::TrainError),
     #[error(transparent)]
     Report(#[from] report::ReportError),

@@ -38,7 +38,7 @@ fn train_set() -> ImageSet {
         limit_test: Some(1),
         ..DataConfig::default()
     };
-    bnx::experiment::load_data(&config)
+    bnx::experiment::load_data(&config, &bnx::runtime::Progress::silent())
         .expect("bundled MNIST")
         .train
 }

@@ -70,7 +70,7 @@ pub fn exec(args: BenchArgs) -> Result<()> {
         .iter()
         .map(|&kind| Backend::open(kind, config.runtime.flush_subnormals))
         .collect::<Result<Vec<_>, _>>()?;
-    let data = experiment::load_data(&config.data)?;
+    let data = experiment::load_data(&config.data, &Progress::new(args.common.verbosity()))?;
     if data.train.len() < config.training.batch_size {
         anyhow::bail!(
             "bench needs at least one full batch: {} training samples < batch size {}",

@@ -9,7 +9,7 @@ use clap::Args;
 use super::named;
 use crate::experiment::{self, inspect};
 use crate::report::Table;
-use crate::runtime::{Backend, BackendKind};
+use crate::runtime::{Backend, BackendKind, Progress, Verbosity};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -39,7 +39,8 @@ pub fn exec(args: EvalArgs) -> Result<()> {
         args.backend.unwrap_or(config.runtime.backend),
         config.runtime.flush_subnormals,
     )?;
-    let data = experiment::load_data(&config.data).with_context(context)?;
+    let progress = Progress::new(Verbosity::Normal);
+    let data = experiment::load_data(&config.data, &progress).with_context(context)?;
     let run = inspect::load_trained(dir, record, &backend).with_context(context)?;
     let evaluation = inspect::evaluate_run(&run, &backend, &data).with_context(context)?;
     if args.json {

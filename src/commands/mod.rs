@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod data;
 pub mod eval;
 pub mod plot;
 pub mod predict;
@@ -305,12 +306,13 @@ impl Session {
     pub fn open_with(run: &RunArgs, config: ExperimentConfig) -> Result<Self> {
         let common = &run.common;
         let backend = Backend::open(config.runtime.backend, config.runtime.flush_subnormals)?;
-        let data = experiment::load_data(&config.data)?;
+        let progress = Progress::new(common.verbosity());
+        let data = experiment::load_data(&config.data, &progress)?;
         Ok(Self {
             config,
             backend,
             data,
-            progress: Progress::new(common.verbosity()),
+            progress,
         })
     }
 }

@@ -1,4 +1,4 @@
-//! Finding and loading MNIST and Fashion-MNIST, with checksums for the record.
+//! Finding and loading MNIST, Fashion-MNIST and Kuzushiji-MNIST, with checksums for the record.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,6 +25,7 @@ named_enum! {
         #[default]
         Mnist => "mnist",
         FashionMnist => "fashion-mnist",
+        Kmnist => "kmnist",
     }
 }
 
@@ -45,6 +46,8 @@ impl DatasetKind {
                 "Bag",
                 "Ankle boot",
             ],
+            // Romanized hiragana: one character from each row of the syllabary.
+            DatasetKind::Kmnist => ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"],
         }
     }
 
@@ -53,6 +56,7 @@ impl DatasetKind {
         match self {
             DatasetKind::Mnist => "MNIST",
             DatasetKind::FashionMnist => "Fashion-MNIST",
+            DatasetKind::Kmnist => "Kuzushiji-MNIST",
         }
     }
 }
@@ -72,11 +76,11 @@ pub enum DataError {
         dataset: DatasetKind,
     },
 
+    /// Not on this machine: the caller may fetch it (`data::fetch`).
     #[error(
-        "Fashion-MNIST not found: pass --data-dir DIR (a folder with the four IDX files) or install \
-         Debian's package with `apt-get install -y dataset-fashion-mnist`, which puts them in {FASHION_MNIST_SYSTEM_DIR}"
+        "{dataset} is not on this machine: `bnx data fetch {dataset}` downloads it, or pass --data-dir DIR (a folder with the four IDX files)"
     )]
-    FashionMnistNotFound,
+    NotFetched { dataset: DatasetKind },
 
     #[error(
         "bundled file {path} has SHA-256 {found}, expected {expected} (assets/mnist/SHA256SUMS); restore it with `git checkout assets/mnist`"
@@ -207,24 +211,30 @@ impl LoadedData {
     }
 }
 
-/// Decides which folder to read: `--data-dir` when given, else the bundled MNIST or the
-/// system's Fashion-MNIST.
-pub fn resolve_dir(kind: DatasetKind, data_dir: Option<&Path>) -> Result<PathBuf, DataError> {
+/// Decides which folder to read: `--data-dir` when given, else the bundled MNIST, else the
+/// system's Fashion-MNIST (Debian's package), else the copy fetched into the cache folder
+/// `cache` (see `data::fetch`); [`DataError::NotFetched`] when there is none.
+pub fn resolve_dir(
+    kind: DatasetKind,
+    data_dir: Option<&Path>,
+    cache: Option<&Path>,
+) -> Result<PathBuf, DataError> {
     match (data_dir, kind) {
-        (Some(dir), _) if dir.is_dir() => Ok(dir.to_path_buf()),
-        (Some(dir), _) => Err(DataError::MissingDir {
-            dir: dir.to_path_buf(),
-        }),
-        (None, DatasetKind::Mnist) => Ok(bundled_mnist_dir()),
-        (None, DatasetKind::FashionMnist) => {
-            let system = PathBuf::from(FASHION_MNIST_SYSTEM_DIR);
-            if system.is_dir() {
-                Ok(system)
-            } else {
-                Err(DataError::FashionMnistNotFound)
-            }
+        (Some(dir), _) if dir.is_dir() => return Ok(dir.to_path_buf()),
+        (Some(dir), _) => {
+            return Err(DataError::MissingDir {
+                dir: dir.to_path_buf(),
+            });
         }
+        (None, DatasetKind::Mnist) => return Ok(bundled_mnist_dir()),
+        (None, DatasetKind::FashionMnist) if Path::new(FASHION_MNIST_SYSTEM_DIR).is_dir() => {
+            return Ok(FASHION_MNIST_SYSTEM_DIR.into());
+        }
+        _ => {}
     }
+    cache
+        .and_then(|root| super::fetch::cached(root, kind))
+        .ok_or(DataError::NotFetched { dataset: kind })
 }
 
 /// Finds `name.gz` or `name` in `dir`.
@@ -415,7 +425,8 @@ mod tests {
 
     #[test]
     fn missing_data_dir_is_an_error() {
-        let err = resolve_dir(DatasetKind::Mnist, Some(Path::new("/no/such/dir"))).unwrap_err();
+        let err =
+            resolve_dir(DatasetKind::Mnist, Some(Path::new("/no/such/dir")), None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "data directory /no/such/dir does not exist"

@@ -3,6 +3,7 @@
 pub mod batcher;
 pub mod datasets;
 pub mod digits;
+pub mod fetch;
 pub mod idx;
 
 pub use batcher::{ImageBatch, ImageBatcher};

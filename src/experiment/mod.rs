@@ -6,16 +6,18 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
+mod datasets;
 pub mod inspect;
 mod resume;
 mod seeds;
 
+pub use datasets::{fetch_dataset, load_data};
 pub use seeds::{ComparePlan, Comparison, PLAN_FILE, compare_seeds};
 use seeds::{seed_dir, seeds_in, write_seeded_comparison};
 
 use crate::Error;
-use crate::config::{DataConfig, ExperimentConfig};
-use crate::data::{self, LoadedData};
+use crate::config::ExperimentConfig;
+use crate::data::LoadedData;
 use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
 use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
@@ -32,13 +34,6 @@ use resume::Begin;
 /// Where runs go unless `--out` says otherwise. Git ignores it: the committed evidence lives in
 /// `results/`, which a user's run never overwrites.
 pub const RUNS_DIR: &str = "runs";
-
-/// Loads the configured dataset and applies the sample limits.
-pub fn load_data(config: &DataConfig) -> Result<LoadedData, Error> {
-    let dir = data::datasets::resolve_dir(config.dataset, config.data_dir.as_deref())?;
-    let loaded = data::datasets::load(config.dataset, &dir)?;
-    Ok(loaded.limited(config.limit_train, config.limit_test))
-}
 
 /// A network's name for folders: `mlp`, `mlp-bn`, `mlp-ln-after`, `cnn-bn-init0.1`, …
 pub fn run_name(network: &NetworkConfig) -> String {

@@ -117,6 +117,24 @@ impl Progress {
         bar
     }
 
+    /// A bar over a download of `total` bytes (a spinner when the size is unknown), hidden when
+    /// bars are off.
+    pub fn download_bar(&self, file: &str, total: Option<u64>) -> ProgressBar {
+        if !self.bars {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::with_draw_target(total, ProgressDrawTarget::stdout());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:28.cyan/blue}] {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}",
+            )
+            .expect("static template")
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(file.to_string());
+        bar
+    }
+
     /// Clears a finished epoch bar and takes it off the display, so the next one takes its line.
     pub fn finish_bar(&self, bar: &ProgressBar) {
         bar.finish_and_clear();
