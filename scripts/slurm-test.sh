@@ -80,6 +80,11 @@ for _ in $(seq 60); do
     sinfo -h -o %T 2>/dev/null | grep -q idle && break
     sleep 1
 done
+if ! sinfo -h -o %T 2>/dev/null | grep -q idle; then
+    echo "the Slurm node did not come up within a minute; its logs:" >&2
+    cat "$work"/log/*.log >&2 || true
+    exit 1
+fi
 sinfo
 
 # Tiny real data: the first 2,000 training and 500 test images of the bundled MNIST.
@@ -101,7 +106,8 @@ cd "$work"
 export BNX="$bnx"
 array=$(sbatch --parsable --array=1-2 "$root/scripts/slurm/study.sbatch" "${study[@]}" --out "$work/sharded")
 echo "submitted array job $array (2 tasks)"
-sbatch --parsable --wait --dependency="afterok:$array" --output=bnx-study-report-%j.out \
+# --wait blocks until the report job ends; the timeout keeps a stuck cluster from hanging CI.
+timeout 600 sbatch --parsable --wait --dependency="afterok:$array" --output=bnx-study-report-%j.out \
     "$root/scripts/slurm/study.sbatch" \
     "${study[@]}" --out "$work/sharded" >/dev/null
 echo "report job done; the jobs' output:"

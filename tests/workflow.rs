@@ -367,3 +367,27 @@ fn eval_and_predict_refuse_bad_input_in_one_sentence() {
         .stderr(clean_error())
         .stderr(predicate::str::contains("model.bpk: there is no such file"));
 }
+
+#[test]
+fn a_second_process_on_the_same_run_folder_is_refused_naming_the_first() {
+    let f = fixture_with(1024, 50);
+    let data = f.data.to_str().unwrap();
+    let out = f.out.join("busy");
+    let first = start_until(&train_args(data, out.to_str().unwrap()), &out, 1);
+    bnx()
+        .args(["train", "--epochs", "1", "--data-dir", data, "--out"])
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(clean_error())
+        .stderr(predicate::str::contains("is in use by another bnx process"))
+        .stderr(predicate::str::contains(format!("pid {}", first.id())));
+    interrupt(&first);
+    let output = first.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130));
+    // Released when the holder exits: the run can be resumed.
+    bnx()
+        .args(["train", "--resume", out.to_str().unwrap(), "-q"])
+        .assert()
+        .success();
+}
