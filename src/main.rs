@@ -21,6 +21,14 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
 
+    // bnx builds every device from --backend; the one place Burn picks `Device::default()` itself
+    // is loading Adam's state on resume (moved to the parameters' device at the next step). With
+    // wgpu compiled in that default is a GPU context: make it the CPU instead.
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: no other thread exists yet to read the environment concurrently.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
+
     let cli = bnx::cli::Cli::parse();
     match bnx::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
