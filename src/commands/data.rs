@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 
 use super::named;
 use crate::data::DatasetKind;
-use crate::data::fetch::{self, MIRROR_VAR};
+use crate::data::fetch;
 use crate::experiment;
 use crate::runtime::{Progress, Verbosity};
 
@@ -47,10 +47,7 @@ pub fn exec(args: DataArgs) -> Result<()> {
             quiet,
         } => {
             let root = fetch::cache_root(cache_dir.as_deref())?;
-            let source = std::env::var(MIRROR_VAR)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| fetch::remote(dataset).base_url.into());
+            let source = fetch::source_url(dataset);
             let verbosity = if quiet {
                 Verbosity::Quiet
             } else {

@@ -9,7 +9,7 @@ use clap::Args;
 use super::named;
 use crate::experiment::{self, inspect};
 use crate::report::Table;
-use crate::runtime::{Backend, BackendKind, Progress, Verbosity};
+use crate::runtime::{BackendKind, Progress, Verbosity};
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
@@ -30,18 +30,13 @@ pub struct EvalArgs {
 pub fn exec(args: EvalArgs) -> Result<()> {
     let dir = &args.dir;
     let context = || format!("evaluating {}", dir.display());
-    let record = inspect::read_record(dir).with_context(context)?;
-    let mut config = record.config.clone();
+    let (run, backend) = inspect::open(dir, args.backend).with_context(context)?;
+    let mut data = run.record.config.data.clone();
     if let Some(data_dir) = &args.data_dir {
-        config.data.data_dir = Some(data_dir.clone());
+        data.data_dir = Some(data_dir.clone());
     }
-    let backend = Backend::open(
-        args.backend.unwrap_or(config.runtime.backend),
-        config.runtime.flush_subnormals,
-    )?;
     let progress = Progress::new(Verbosity::Normal);
-    let data = experiment::load_data(&config.data, &progress).with_context(context)?;
-    let run = inspect::load_trained(dir, record, &backend).with_context(context)?;
+    let data = experiment::load_data(&data, &progress).with_context(context)?;
     let evaluation = inspect::evaluate_run(&run, &backend, &data).with_context(context)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&evaluation)?);

@@ -8,7 +8,7 @@ use clap::Args;
 use super::named;
 use crate::experiment::inspect;
 use crate::report::evaluation::probability_label;
-use crate::runtime::{Backend, BackendKind};
+use crate::runtime::BackendKind;
 
 #[derive(Debug, Args)]
 pub struct PredictArgs {
@@ -30,13 +30,7 @@ pub struct PredictArgs {
 pub fn exec(args: PredictArgs) -> Result<()> {
     let dir = &args.dir;
     let context = || format!("predicting with {}", dir.display());
-    let record = inspect::read_record(dir).with_context(context)?;
-    let runtime = &record.config.runtime;
-    let backend = Backend::open(
-        args.backend.unwrap_or(runtime.backend),
-        runtime.flush_subnormals,
-    )?;
-    let run = inspect::load_trained(dir, record, &backend).with_context(context)?;
+    let (run, backend) = inspect::open(dir, args.backend).with_context(context)?;
     let predictions = inspect::predict_files(&run, &backend, &args.images).with_context(context)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&predictions)?);

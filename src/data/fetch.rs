@@ -183,6 +183,14 @@ pub fn cached(root: &Path, kind: DatasetKind) -> Option<PathBuf> {
         .then_some(dir)
 }
 
+/// Where `kind` is downloaded from: [`MIRROR_VAR`] when set, else where it is published.
+pub fn source_url(kind: DatasetKind) -> String {
+    std::env::var(MIRROR_VAR)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| remote(kind).base_url.into())
+}
+
 /// Told how a download goes, to show it.
 pub trait Transfer {
     fn start(&mut self, file: &str, total: Option<u64>);
@@ -198,10 +206,7 @@ pub fn fetch(
     transfer: &mut dyn Transfer,
 ) -> Result<PathBuf, FetchError> {
     let remote = remote(kind);
-    let base = std::env::var(MIRROR_VAR)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| remote.base_url.into());
+    let base = source_url(kind);
     let dir = dataset_dir(root, kind);
     let existed = dir.is_dir();
     std::fs::create_dir_all(&dir).map_err(|source| FetchError::Write {

@@ -15,9 +15,9 @@ use crate::report::eval_charts::{Tile, render_confusion, render_mistakes};
 use crate::report::evaluation::{Evaluation, LastEpoch, probability_label, score};
 use crate::report::files::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
 use crate::report::{ReportError, RunMetrics, RunRecord};
-use crate::runtime::{Backend, write_json};
-use crate::train::predict::{CLASSES, argmax, image_probabilities, set_probabilities};
-use crate::train::{evaluate, fit::EVAL_BATCH};
+use crate::runtime::{Backend, BackendKind, write_json};
+use crate::train::fit::{eval_loader, evaluate_each};
+use crate::train::predict::{CLASSES, argmax, image_probabilities, softmax_rows};
 
 /// Where `eval` writes: `DIR/eval/`.
 pub const EVAL_DIR: &str = "eval";
@@ -29,8 +29,18 @@ pub struct TrainedRun {
     pub model: Network,
 }
 
-/// Reads `dir/config.json` (written by this bnx version) without loading the network.
-pub fn read_record(dir: &Path) -> Result<RunRecord, Error> {
+/// The run in `dir` loaded onto its backend (or `backend` when given): the network its
+/// `config.json` describes with the weights and running statistics of its `model.bpk`.
+pub fn open(dir: &Path, backend: Option<BackendKind>) -> Result<(TrainedRun, Backend), Error> {
+    let record = read_record(dir)?;
+    let runtime = &record.config.runtime;
+    let backend = Backend::open(backend.unwrap_or(runtime.backend), runtime.flush_subnormals)?;
+    let run = load_trained(dir, record, &backend)?;
+    Ok((run, backend))
+}
+
+/// Reads `dir/config.json`, written by this bnx version.
+fn read_record(dir: &Path) -> Result<RunRecord, Error> {
     let record = RunRecord::load(dir)?;
     if record.bnx_version != env!("CARGO_PKG_VERSION") {
         return Err(Error::Checkpoint {
@@ -46,7 +56,7 @@ pub fn read_record(dir: &Path) -> Result<RunRecord, Error> {
 }
 
 /// Loads the network `record` describes from `dir/model.bpk` onto `backend`.
-pub fn load_trained(dir: &Path, record: RunRecord, backend: &Backend) -> Result<TrainedRun, Error> {
+fn load_trained(dir: &Path, record: RunRecord, backend: &Backend) -> Result<TrainedRun, Error> {
     let path = dir.join(CHECKPOINT_FILE);
     if !path.is_file() {
         return Err(Error::Checkpoint {
@@ -85,13 +95,13 @@ pub fn evaluate_run(
     data: &LoadedData,
 ) -> Result<Evaluation, Error> {
     let test = &data.test;
-    let loader = burn::data::dataloader::DataLoaderBuilder::new(crate::data::ImageBatcher)
-        .batch_size(EVAL_BATCH)
-        .set_device(backend.device.clone())
-        .build(test.clone());
-    // The very computation the run validated with, so the numbers can be compared exactly.
-    let (loss, accuracy) = evaluate(&run.model, loader.as_ref());
-    let probabilities = set_probabilities(&run.model, test, &backend.device);
+    let loader = eval_loader(test, &backend.device);
+    // The very computation the run validated with, so the numbers can be compared exactly; the
+    // probabilities come from the same forward pass.
+    let mut probabilities = Vec::with_capacity(test.labels().len());
+    let (loss, accuracy) = evaluate_each(&run.model, loader.as_ref(), |logits| {
+        probabilities.extend(softmax_rows(logits))
+    });
     let dataset = data.provenance.name;
     let (classes, confusion, mistakes) = score(test.labels(), &probabilities, dataset);
     let same_test_split = data.provenance.sha256 == run.record.dataset.sha256

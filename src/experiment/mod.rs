@@ -12,13 +12,13 @@ mod resume;
 mod seeds;
 
 pub use datasets::{fetch_dataset, load_data};
-pub use seeds::{ComparePlan, Comparison, PLAN_FILE, compare_seeds};
+pub use seeds::{ComparePlan, Comparison, compare_seeds};
 use seeds::{seed_dir, seeds_in, write_seeded_comparison};
 
 use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
-use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition};
+use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition, ParameterCounts};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
 use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
@@ -106,6 +106,67 @@ impl Hook for MetricsFile<'_> {
     }
 }
 
+fn failed(error: impl Into<Error>, metrics: RunMetrics) -> FailedRun {
+    FailedRun {
+        error: error.into(),
+        metrics,
+    }
+}
+
+/// The network, data and backend in a few lines, before a run trains.
+fn print_header(
+    config: &ExperimentConfig,
+    backend: &Backend,
+    data: &LoadedData,
+    parameters: &ParameterCounts,
+    progress: &Progress,
+) {
+    let network = &config.network;
+    progress.line(format!(
+        "{} on {} ({} train / {} test samples), backend {}, seed {}",
+        title(network),
+        config.data.dataset,
+        data.train.len(),
+        data.test.len(),
+        backend.describe(config.runtime.backend),
+        config.training.seed
+    ));
+    progress.line(format!("  {}", network.describe()));
+    let statistics = match parameters.running_statistics {
+        0 => String::new(),
+        n => format!(" + {} BatchNorm running statistics", thousands(n)),
+    };
+    progress.line(format!(
+        "  parameters: {} trainable{statistics}",
+        thousands(parameters.trainable)
+    ));
+}
+
+/// `config.json` of a run of `config` on `backend`.
+fn run_record(
+    config: &ExperimentConfig,
+    backend: &Backend,
+    data: &LoadedData,
+    parameters: ParameterCounts,
+    checkpoint: Option<PathBuf>,
+) -> RunRecord {
+    RunRecord {
+        bnx_version: env!("CARGO_PKG_VERSION").into(),
+        burn_version: BURN_VERSION.into(),
+        backend: backend.kind,
+        device: backend.device_name.clone(),
+        cpu_simd: backend.cpu_simd().map(String::from),
+        threads: backend.kind.runs_on_cpu().then(rayon::current_num_threads),
+        subnormals_flushed: backend.flush_subnormals,
+        config: config.clone(),
+        dataset: data.provenance.clone(),
+        train_samples: data.train.len(),
+        test_samples: data.test.len(),
+        parameters,
+        checkpoint,
+    }
+}
+
 /// Trains `config.network` as `config` says on `backend` and records it in `out`. `hooks` hear
 /// the training after bnx's own (stale-statistics notes, checkpoint, `metrics.json`).
 pub fn execute_run(
@@ -121,73 +182,28 @@ pub fn execute_run(
     // Held until the run returns: a second process on this folder is refused.
     let _lock = match RunLock::acquire(out) {
         Ok(lock) => lock,
-        Err(error) => {
-            return Err(FailedRun {
-                error: error.into(),
-                metrics: RunMetrics::empty(config, backend),
+        Err(error) => return Err(failed(error, RunMetrics::empty(config, backend))),
+    };
+    let state = match resume::begin(config, out, outputs.resume) {
+        Err(error) => return Err(failed(error, RunMetrics::empty(config, backend))),
+        Ok(Begin::Complete(metrics)) => {
+            let epochs_before = metrics.epochs.len();
+            return Ok(RunResult {
+                metrics,
+                initial_variance_shares: Vec::new(),
+                epochs_before,
             });
         }
+        Ok(Begin::Resume(state)) => Some(state),
+        Ok(Begin::Fresh) => None,
     };
-    let begin = match resume::begin(config, out, outputs.resume) {
-        Ok(begin) => begin,
-        Err(error) => {
-            return Err(FailedRun {
-                error,
-                metrics: RunMetrics::empty(config, backend),
-            });
-        }
-    };
-    if let Begin::Complete(metrics) = begin {
-        let epochs_before = metrics.epochs.len();
-        return Ok(RunResult {
-            metrics,
-            initial_variance_shares: Vec::new(),
-            epochs_before,
-        });
-    }
     let mut metrics = RunMetrics::empty(config, backend);
     let model = network.init(config.training.seed, &backend.device);
     let parameters = model.parameter_counts();
     if outputs.header {
-        progress.line(format!(
-            "{} on {} ({} train / {} test samples), backend {}, seed {}",
-            title(network),
-            config.data.dataset,
-            data.train.len(),
-            data.test.len(),
-            backend.describe(config.runtime.backend),
-            config.training.seed
-        ));
-        progress.line(format!("  {}", network.describe()));
-        let statistics = match parameters.running_statistics {
-            0 => String::new(),
-            n => format!(" + {} BatchNorm running statistics", thousands(n)),
-        };
-        progress.line(format!(
-            "  parameters: {} trainable{statistics}",
-            thousands(parameters.trainable)
-        ));
+        print_header(config, backend, data, &parameters, progress);
     }
     let checkpoint = outputs.checkpoint.then(|| out.join(CHECKPOINT_FILE));
-    let record = RunRecord {
-        bnx_version: env!("CARGO_PKG_VERSION").into(),
-        burn_version: BURN_VERSION.into(),
-        backend: backend.kind,
-        device: backend.device_name.clone(),
-        cpu_simd: backend.cpu_simd().map(String::from),
-        threads: backend.kind.runs_on_cpu().then(rayon::current_num_threads),
-        subnormals_flushed: backend.flush_subnormals,
-        config: config.clone(),
-        dataset: data.provenance.clone(),
-        train_samples: data.train.len(),
-        test_samples: data.test.len(),
-        parameters,
-        checkpoint: checkpoint.clone(),
-    };
-    let state = match begin {
-        Begin::Resume(state) => Some(state),
-        _ => None,
-    };
     if let Some(state) = &state {
         metrics.epochs = state.header.epochs();
         progress.line(format!(
@@ -197,12 +213,10 @@ pub fn execute_run(
             config.training.epochs
         ));
     }
+    // The folder exists: taking the lock created it.
     let prepare = || -> Result<(), FileError> {
-        std::fs::create_dir_all(out).map_err(|source| FileError::Write {
-            path: out.into(),
-            source,
-        })?;
         if state.is_none() {
+            let record = run_record(config, backend, data, parameters, checkpoint.clone());
             record.save(out)?;
             // A fresh run never leaves an earlier run's state to be resumed into it.
             TrainingState::remove(out)?;
@@ -212,10 +226,7 @@ pub fn execute_run(
         metrics.save(out)
     };
     if let Err(error) = prepare() {
-        return Err(FailedRun {
-            error: ReportError::from(error).into(),
-            metrics,
-        });
+        return Err(failed(ReportError::from(error), metrics));
     }
 
     let mut trainer = Trainer::new(model, &backend.device, &config.training);
@@ -223,20 +234,17 @@ pub fn execute_run(
     if let Some(state) = &state
         && let Err(message) = trainer.restore(state)
     {
-        return Err(FailedRun {
-            error: Error::Resume {
-                dir: out.into(),
-                message: format!("its {STATE_FILE} does not fit: {message}"),
-            },
-            metrics,
-        });
+        let error = Error::Resume {
+            dir: out.into(),
+            message: format!("its {STATE_FILE} does not fit: {message}"),
+        };
+        return Err(failed(error, metrics));
     }
     let mut stale = StaleStatistics::new(progress);
     let mut checkpoint = checkpoint.map(|path| Checkpoint { path });
     let mut save_state = outputs.checkpoint.then(|| SaveState {
         dir: out.into(),
         settings_hash: config.settings_hash(),
-        epochs: metrics.epochs.clone(),
     });
     let mut file = MetricsFile { metrics, dir: out };
     let mut all: Vec<&mut dyn Hook> = vec![&mut stale];
@@ -262,17 +270,11 @@ pub fn execute_run(
     drop(all);
     let metrics = file.metrics;
     if let Err(error) = fitted {
-        return Err(FailedRun {
-            error: error.into(),
-            metrics,
-        });
+        return Err(failed(error, metrics));
     }
     // Finished: nothing is left to resume.
     if let Err(error) = TrainingState::remove(out) {
-        return Err(FailedRun {
-            error: ReportError::from(error).into(),
-            metrics,
-        });
+        return Err(failed(ReportError::from(error), metrics));
     }
     if outputs.curves {
         let chart = charts::render(
@@ -281,10 +283,7 @@ pub fn execute_run(
             &charts::run_panels(&metrics),
         );
         if let Err(error) = chart {
-            return Err(FailedRun {
-                error: error.into(),
-                metrics,
-            });
+            return Err(failed(error, metrics));
         }
     }
     Ok(RunResult {

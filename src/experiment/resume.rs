@@ -6,7 +6,7 @@ use std::path::Path;
 
 use crate::Error;
 use crate::config::ExperimentConfig;
-use crate::report::files::{CONFIG_FILE, METRICS_FILE};
+use crate::report::files::CONFIG_FILE;
 use crate::report::{RunMetrics, RunRecord};
 use crate::train::{STATE_FILE, TrainingState};
 
@@ -58,15 +58,14 @@ pub fn begin(config: &ExperimentConfig, dir: &Path, resume: bool) -> Result<Begi
         }
         return Ok(Begin::Resume(Box::new(state)));
     }
-    let done = match dir.join(METRICS_FILE).is_file() {
-        true => RunMetrics::load(dir).map(|m| m.epochs.len()).unwrap_or(0),
-        false => 0,
-    };
-    if done == 0 {
+    // No metrics.json, or the empty one of a run stopped before its first epoch (which does
+    // not load): nothing was completed.
+    let Ok(metrics) = RunMetrics::load(dir) else {
         return Ok(Begin::Fresh);
-    }
+    };
+    let done = metrics.epochs.len();
     if done == config.training.epochs {
-        return Ok(Begin::Complete(RunMetrics::load(dir)?));
+        return Ok(Begin::Complete(metrics));
     }
     Err(refuse(format!(
         "it holds {done} of {} epochs but no {STATE_FILE} to continue from (runs keep one only while they train; a run started before bnx saved it cannot continue); train it again without --resume",

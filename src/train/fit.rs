@@ -1,6 +1,7 @@
 //! The training loop: epochs of steps through a [`Trainer`], Keras-style epoch metrics,
 //! validation in inference mode, and [`Hook`]s told what happens.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
@@ -21,7 +22,7 @@ use crate::runtime::{Progress, interrupt};
 pub const READBACK_EVERY: usize = 25;
 const READBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// Validation batch size: inference only, so it changes nothing but speed.
-pub const EVAL_BATCH: usize = 500;
+const EVAL_BATCH: usize = 500;
 
 /// Trains for `training.epochs` epochs of `training.batch_size` batches of `train` (shuffled from
 /// `training.seed`), validating on `test` after every epoch. `label` goes in front of progress
@@ -38,24 +39,20 @@ pub fn fit(
 ) -> Result<Vec<EpochMetrics>, TrainError> {
     // One loader for the whole run: it reshuffles at every epoch from the run's seed.
     let train_loader = trainer.loader(train, training.batch_size, training.seed);
-    let test_loader = DataLoaderBuilder::new(ImageBatcher)
-        .batch_size(EVAL_BATCH)
-        .set_device(trainer.inference_device().clone())
-        .build(test.clone());
+    let test_loader = eval_loader(test, trainer.inference_device());
     let steps = train.len().div_ceil(training.batch_size);
 
     // A resumed trainer continues after its last completed epoch: the loader reshuffles once
     // per `iter()`, so drawing the skipped epochs' orders puts the data order where it was.
-    let (epochs_done, mut steps_done) = trainer.done();
+    let epochs_done = trainer.completed().len();
     for _ in 0..epochs_done {
         drop(train_loader.iter());
     }
-    let mut history = Vec::with_capacity(training.epochs.saturating_sub(epochs_done));
     for hook in hooks.iter_mut() {
         if epochs_done == 0 {
             hook.on_start(trainer.model())?;
         } else {
-            hook.on_resume(trainer.resumed_epochs(), steps_done);
+            hook.on_resume(trainer.completed(), trainer.steps_done());
         }
     }
     for epoch in epochs_done + 1..=training.epochs {
@@ -69,7 +66,7 @@ pub fn fit(
                 message: e.to_string(),
             })?;
             tally.push(trainer.step(batch));
-            steps_done += 1;
+            let steps_done = trainer.steps_done();
             if interrupt::requested() {
                 return Err(TrainError::Interrupted {
                     epochs_done: epoch - 1,
@@ -96,7 +93,6 @@ pub fn fit(
             }
         }
         progress.finish_bar(&bar);
-        trainer.count_epoch(steps);
         let train_seconds = started.elapsed().as_secs_f64();
         let (val_loss, val_acc) = evaluate(&trainer.model().valid(), test_loader.as_ref());
         let metrics = EpochMetrics {
@@ -119,16 +115,34 @@ pub fn fit(
             metrics.seconds,
             train.len() as f64 / train_seconds,
         ));
+        trainer.complete_epoch(metrics.clone());
+        let steps_done = trainer.steps_done();
         for hook in hooks.iter_mut() {
             hook.on_epoch(trainer, &metrics, steps_done)?;
         }
-        history.push(metrics);
     }
-    Ok(history)
+    Ok(trainer.completed()[epochs_done..].to_vec())
+}
+
+/// Batches of `set` in order, for inference on `device`.
+pub fn eval_loader(set: &ImageSet, device: &Device) -> Arc<dyn DataLoader<ImageBatch>> {
+    DataLoaderBuilder::new(ImageBatcher)
+        .batch_size(EVAL_BATCH)
+        .set_device(device.clone())
+        .build(set.clone())
 }
 
 /// Loss and accuracy over a whole split, in inference mode.
 pub fn evaluate(model: &Network, loader: &dyn DataLoader<ImageBatch>) -> (f64, f64) {
+    evaluate_each(model, loader, |_| {})
+}
+
+/// [`evaluate`], also handing every batch's logits, in order, to `each`.
+pub fn evaluate_each(
+    model: &Network,
+    loader: &dyn DataLoader<ImageBatch>,
+    mut each: impl FnMut(Tensor<2>),
+) -> (f64, f64) {
     let mut loss_sum = 0.0f64;
     let mut correct = 0i64;
     let mut seen = 0usize;
@@ -137,6 +151,7 @@ pub fn evaluate(model: &Network, loader: &dyn DataLoader<ImageBatch>) -> (f64, f
         let size = batch.len();
         let device = batch.images.device();
         let logits = model.forward(batch.images);
+        each(logits.clone());
         correct += count_correct(logits.clone(), batch.targets.clone()).into_scalar::<i64>();
         let loss_fn = CrossEntropyLossConfig::new().init(&device);
         let mean = loss_fn.forward(logits, batch.targets).into_scalar::<f32>();

@@ -142,25 +142,22 @@ impl TrainingState {
     }
 }
 
-/// Writes the run's [`TrainingState`] after every epoch. `epochs` starts with the epochs a
-/// resumed run had completed before.
+/// Writes the run's [`TrainingState`] after every epoch.
 pub struct SaveState {
     pub dir: PathBuf,
     pub settings_hash: String,
-    pub epochs: Vec<EpochMetrics>,
 }
 
 impl Hook for SaveState {
     fn on_epoch(
         &mut self,
         trainer: &mut Trainer,
-        metrics: &EpochMetrics,
+        _metrics: &EpochMetrics,
         steps_done: usize,
     ) -> Result<(), TrainError> {
-        self.epochs.push(metrics.clone());
         let (model, optimizer) = trainer.state_records()?;
         let state = TrainingState {
-            header: StateHeader::new(self.settings_hash.clone(), steps_done, &self.epochs),
+            header: StateHeader::new(self.settings_hash.clone(), steps_done, trainer.completed()),
             model,
             optimizer,
         };

@@ -35,11 +35,10 @@ pub struct Trainer {
     /// The plain device under it, for inference.
     inference_device: Device,
     adam: AdamSettings,
-    /// Epochs and optimizer steps completed, counting those before a resume.
-    epochs_done: usize,
+    /// Every completed epoch, those before a resume included.
+    completed: Vec<EpochMetrics>,
+    /// Optimizer steps taken over the whole run, those before a resume included.
     steps_done: usize,
-    /// The epochs a restored state had completed.
-    resumed_epochs: Vec<EpochMetrics>,
 }
 
 impl Trainer {
@@ -55,9 +54,8 @@ impl Trainer {
             learning_rate: training.learning_rate,
             device,
             adam: training.adam,
-            epochs_done: 0,
+            completed: Vec::new(),
             steps_done: 0,
-            resumed_epochs: Vec::new(),
         }
     }
 
@@ -79,8 +77,7 @@ impl Trainer {
         self.optimizer = optimizer
             .from_bytes(Bytes::from_bytes_vec(state.optimizer.clone()))
             .map_err(|e| format!("its optimizer state: {e}"))?;
-        self.resumed_epochs = state.header.epochs();
-        self.epochs_done = self.resumed_epochs.len();
+        self.completed = state.header.epochs();
         self.steps_done = state.header.steps_done;
         Ok(())
     }
@@ -102,19 +99,18 @@ impl Trainer {
         Ok((model.to_vec(), optimizer.to_vec()))
     }
 
-    /// Epochs and optimizer steps done so far (including those before a resume).
-    pub fn done(&self) -> (usize, usize) {
-        (self.epochs_done, self.steps_done)
+    /// Every completed epoch so far (including those before a resume).
+    pub fn completed(&self) -> &[EpochMetrics] {
+        &self.completed
     }
 
-    /// The epochs completed before a resume (empty for a fresh run).
-    pub fn resumed_epochs(&self) -> &[EpochMetrics] {
-        &self.resumed_epochs
+    /// Optimizer steps taken so far (including those before a resume).
+    pub fn steps_done(&self) -> usize {
+        self.steps_done
     }
 
-    pub(super) fn count_epoch(&mut self, steps: usize) {
-        self.epochs_done += 1;
-        self.steps_done += steps;
+    pub(super) fn complete_epoch(&mut self, metrics: EpochMetrics) {
+        self.completed.push(metrics);
     }
 
     /// One optimizer step on `batch`.
@@ -129,6 +125,7 @@ impl Trainer {
         let loss = self.loss_fn.forward(logits, batch.targets);
         let gradients = GradientsParams::from_grads(loss.backward(), &model);
         self.model = Some(self.optimizer.step(self.learning_rate, model, gradients));
+        self.steps_done += 1;
         Step {
             loss: loss.detach().inner(),
             correct: correct.inner(),
