@@ -97,14 +97,23 @@ def main():
     batches = [int(b) for b in args.batches.split(",")]
     cells = [(m, bn, b) for m in models for bn in (False, True) for b in batches]
     env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads), OMP_NUM_THREADS=str(args.threads))
+    # With every core allowed, bnx uses its own thread policy (one thread for small steps, see
+    # src/runtime/threads.rs), as a user's run does; fewer threads are forced on it.
+    bnx_env = dict(env)
+    if args.threads >= (os.cpu_count() or 1):
+        del bnx_env["RAYON_NUM_THREADS"]
     samples = {}  # (framework, model, bn, batch) -> [samples/s]
+    threads = {}  # (framework, model, bn, batch) -> threads bnx computed on
     devices, versions = {}, {}
     for r in range(args.rounds):
         for i, (model, bn, batch) in enumerate(cells):
             shift = (r + i) % len(frameworks)
             for framework in frameworks[shift:] + frameworks[:shift]:
-                out = run(command(args, framework, model, bn, batch), env)
+                out = run(command(args, framework, model, bn, batch),
+                          bnx_env if framework in BNX_BACKENDS else env)
                 sps = out["result"]["samples_per_second"]
+                if out.get("threads"):
+                    threads[(framework, model, bn, batch)] = out["threads"]
                 samples.setdefault((framework, model, bn, batch), []).append(sps)
                 devices.setdefault(framework, out.get("device"))
                 versions.setdefault(framework, out.get("version"))
@@ -114,7 +123,7 @@ def main():
                 if args.samples:
                     with open(args.samples, "a") as f:
                         f.write(json.dumps({"round": r + 1, "framework": framework, **out}) + "\n")
-    table = render(args, frameworks, cells, samples, devices, versions)
+    table = render(args, frameworks, cells, samples, threads, devices, versions)
     print(table)
     if args.markdown:
         tmp = args.markdown + ".tmp"
@@ -123,7 +132,7 @@ def main():
         os.replace(tmp, args.markdown)
 
 
-def render(args, frameworks, cells, samples, devices, versions):
+def render(args, frameworks, cells, samples, threads, devices, versions):
     def median(key):
         return statistics.median(samples[key])
 
@@ -135,6 +144,8 @@ def render(args, frameworks, cells, samples, devices, versions):
     ratios = [f for f in bnx if reference(f)]
     head = ["network", "batch"] + [f"{LABELS.get(f, f)} s/epoch" for f in frameworks]
     head += [f"{f} / {LABELS[reference(f)]}" for f in ratios]
+    threaded = [f for f in bnx if any(k[0] == f for k in threads)]
+    head += [f"{f} threads" for f in threaded]
     lines = ["| " + " | ".join(head) + " |",
              "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
     for model, bn, batch in cells:
@@ -144,6 +155,7 @@ def render(args, frameworks, cells, samples, devices, versions):
             row.append(f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})")
         row += [f"{median((reference(f), model, bn, batch)) / median((f, model, bn, batch)):.2f}"
                 for f in ratios]
+        row += [str(threads.get((f, model, bn, batch), "")) for f in threaded]
         lines.append("| " + " | ".join(row) + " |")
     used = ", ".join(
         f"{LABELS.get(f, 'bnx ' + f)} {versions[f]} on {devices[f] or cpu_model()}"
@@ -153,8 +165,9 @@ def render(args, frameworks, cells, samples, devices, versions):
         f"{args.rounds} interleaved samples (min–max in brackets). "
         f"Ratios are epoch time over PyTorch's on the same kind of device: below 1 is faster.",
         "",
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, {args.threads} compute threads for every "
-        f"framework; {datetime.date.today().isoformat()}.",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores, at most {args.threads} compute threads for "
+        f"every framework (bnx's CPU backends: as many as its thread policy gives the network, in "
+        f"the threads column); {datetime.date.today().isoformat()}.",
         f"Frameworks: {used}.",
         f"Command: `{os.environ.get('BNX_BENCH_COMMAND') or 'scripts/bench.py ' + ' '.join(sys.argv[1:])}`.",
         "",

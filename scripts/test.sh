@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The test suite, as CI runs it: unit tests, end-to-end CLI tests on tiny real-format data, and
-# the cross-backend agreement tests (flex, ndarray and wgpu train the same losses).
+# The test suite, as CI runs it: unit tests, end-to-end CLI tests on tiny real-format data, the
+# patched flex kernels against Burn's upstream path (tests/kernels.rs), and the cross-backend
+# agreement tests (flex, ndarray and wgpu train the same losses).
 #
 # The wgpu test needs a Vulkan driver. Where there is none, this installs Mesa's software one
 # (lavapipe, Debian package mesa-vulkan-drivers), so wgpu runs on the CPU. On a machine that
@@ -26,6 +27,9 @@ if [ "${BNX_SKIP_WGPU:-0}" != 1 ] && ! has_vulkan_driver; then
         echo "no Vulkan driver and no apt-get: install one, or set BNX_SKIP_WGPU=1" >&2
     fi
 fi
+
+# bnx's copy of burn-flex (vendor/) is the published crate plus the change in its patch file.
+scripts/vendor-diff.sh --check
 
 cargo test --release "$@"
 

@@ -23,6 +23,7 @@ use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
 use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
 use crate::runtime::lock::RunLock;
+use crate::runtime::threads;
 use crate::runtime::{Backend, FileError, Progress, write_json};
 use crate::train::hooks::{Checkpoint, StaleStatistics};
 use crate::train::{
@@ -56,6 +57,14 @@ pub struct RunOutputs {
     pub header: bool,
     /// Continue the run already in the folder (see [`resume::begin`]) instead of starting afresh.
     pub resume: bool,
+    /// How many runs train side by side (`--jobs`): each computes on its share of the cores
+    /// (see [`threads::threads_for_run`]).
+    pub parallel_runs: usize,
+}
+
+/// The threads one run of `network` computes on when `parallel_runs` train side by side.
+fn run_threads(network: &NetworkConfig, batch_size: usize, parallel_runs: usize) -> usize {
+    threads::threads_for_run(network.multiply_adds_per_sample() * batch_size, parallel_runs)
 }
 
 /// A finished run: its metrics and the BatchNorm running-variance shares after each epoch
@@ -258,15 +267,18 @@ pub fn execute_run(
     for hook in hooks.iter_mut() {
         all.push(&mut **hook);
     }
-    let fitted = train::fit(
-        &mut trainer,
-        &data.train,
-        &data.test,
-        &config.training,
-        &network.label(),
-        progress,
-        &mut all,
-    );
+    let threads = run_threads(network, config.training.batch_size, outputs.parallel_runs);
+    let fitted = threads::with_threads(threads, backend.flush_subnormals, || {
+        train::fit(
+            &mut trainer,
+            &data.train,
+            &data.test,
+            &config.training,
+            &network.label(),
+            progress,
+            &mut all,
+        )
+    });
     drop(all);
     let metrics = file.metrics;
     if let Err(error) = fitted {
@@ -310,6 +322,7 @@ pub fn train_run(
         curves: true,
         header: true,
         resume,
+        parallel_runs: 1,
     };
     let mut tensorboard = tensorboard;
     execute_run(
@@ -436,6 +449,9 @@ pub struct BenchRow {
     pub device: String,
     /// "bnx 0.1.0, Burn 0.22.1".
     pub version: String,
+    /// The CPU threads the steps computed on (none for a GPU backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
     pub result: BenchResult,
 }
 
@@ -461,15 +477,18 @@ pub fn bench(
                     norm: if bn { NormKind::Batch } else { NormKind::None },
                     ..config.network.clone()
                 };
-                let result = train::bench::bench(
-                    &network,
-                    &data.train,
-                    &backend.device,
-                    &config.training,
-                    warmup,
-                    steps,
-                    60_000,
-                );
+                let threads = run_threads(&network, config.training.batch_size, 1);
+                let result = threads::with_threads(threads, backend.flush_subnormals, || {
+                    train::bench::bench(
+                        &network,
+                        &data.train,
+                        &backend.device,
+                        &config.training,
+                        warmup,
+                        steps,
+                        60_000,
+                    )
+                });
                 progress.line(format!(
                     "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch",
                     network.label(),
@@ -484,6 +503,10 @@ pub fn bench(
                     backend: backend.kind,
                     device: backend.device_name.clone(),
                     version: format!("{}, Burn {BURN_VERSION}", env!("CARGO_PKG_VERSION")),
+                    threads: backend
+                        .kind
+                        .runs_on_cpu()
+                        .then(|| threads::effective(threads)),
                     result,
                 });
             }

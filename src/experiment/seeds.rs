@@ -90,6 +90,7 @@ pub fn compare_seeds(
         curves: true,
         header: false,
         resume,
+        parallel_runs: jobs.clamp(1, runs.len().max(1)),
     };
     let metrics = run_in_parallel(jobs, &runs, |&(seed, norm)| {
         backend.enter_thread();

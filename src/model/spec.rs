@@ -10,7 +10,7 @@ use super::network::{
     CNN_CHANNELS, CNN_DENSE, CNN_FLAT, CNN_KERNEL, Cnn, ConvBlock, DenseBlock, Mlp, Network,
 };
 use super::norm::{BatchNormSettings, NormKind, NormPosition, group_count};
-use crate::data::idx::{IMAGE_PIXELS, NUM_CLASSES};
+use crate::data::idx::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 
 /// The MLP's hidden widths in the guide.
 pub const GUIDE_MLP_WIDTHS: [usize; 3] = [128, 64, 32];
@@ -47,6 +47,31 @@ impl NetworkConfig {
             norm_settings: BatchNormSettings::default(),
             init_scale: 1.0,
             mlp_widths: GUIDE_MLP_WIDTHS.to_vec(),
+        }
+    }
+
+    /// Multiply-adds of one sample's forward pass through the convolutions and dense layers
+    /// (normalization, activations and pooling aside): a training step does about three times
+    /// this per sample. What bnx's thread policy sizes a run by.
+    pub fn multiply_adds_per_sample(&self) -> usize {
+        let dense = |widths: &[usize]| widths.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
+        match self.model {
+            ModelKind::Mlp => {
+                let widths: Vec<usize> = std::iter::once(IMAGE_PIXELS)
+                    .chain(self.mlp_widths.iter().copied())
+                    .chain([NUM_CLASSES])
+                    .collect();
+                dense(&widths)
+            }
+            ModelKind::Cnn => {
+                let (mut side, mut channels_in, mut total) = (IMAGE_SIDE, 1, 0);
+                for channels in CNN_CHANNELS {
+                    side -= CNN_KERNEL - 1;
+                    total += side * side * channels * channels_in * CNN_KERNEL * CNN_KERNEL;
+                    (side, channels_in) = (side / 2, channels);
+                }
+                total + dense(&[CNN_FLAT, CNN_DENSE, NUM_CLASSES])
+            }
         }
     }
 
@@ -186,5 +211,24 @@ impl NetworkConfig {
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multiply_adds_count_every_dense_and_conv_layer() {
+        // 784·128 + 128·64 + 64·32 + 32·10
+        assert_eq!(
+            NetworkConfig::guide(ModelKind::Mlp, false).multiply_adds_per_sample(),
+            110_912
+        );
+        // conv 26²·32·9, conv 11²·64·32·9, dense 1600·64 + 64·10; BN adds none.
+        assert_eq!(
+            NetworkConfig::guide(ModelKind::Cnn, true).multiply_adds_per_sample(),
+            194_688 + 2_230_272 + 103_040
+        );
     }
 }

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod lock;
 pub mod progress;
 pub mod subnormals;
+pub mod threads;
 
 pub use backend::{Backend, BackendError, BackendKind};
 pub use files::{FileError, read_json, write_atomic, write_json};

@@ -424,6 +424,7 @@ fn execute(
         curves: false,
         header: false,
         resume: false,
+        parallel_runs: options.jobs,
     };
     let result = experiment::execute_run(
         &spec.config,

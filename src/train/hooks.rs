@@ -12,8 +12,9 @@ use super::{EpochMetrics, TrainError, Trainer};
 use crate::model::Network;
 use crate::runtime::{Progress, write_atomic};
 
-/// Called by `fit` as training goes; every method defaults to doing nothing.
-pub trait Hook {
+/// Called by `fit` as training goes; every method defaults to doing nothing. `Send`, because a
+/// run trains on a thread pool of its own (`runtime::threads`).
+pub trait Hook: Send {
     /// Once, before the first step, with the initial weights.
     fn on_start(&mut self, _model: &Network) -> Result<(), TrainError> {
         Ok(())

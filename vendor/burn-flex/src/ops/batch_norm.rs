@@ -1,0 +1,372 @@
+//! Batch normalization: per-channel statistics, normalization and its gradient, each in one or
+//! two passes over the activation.
+//!
+//! Burn's generic path swaps the batch and channel axes and copies the whole activation to
+//! reduce over each channel, four times per training step counting the backward pass. These
+//! kernels read a `[batch, channels, rest…]` activation where it lies: a channel's values are
+//! `batch` runs of `rest` contiguous elements. Sums are accumulated in f64; the statistics are
+//! computed in two passes (mean, then the mean squared deviation), as Burn's path does.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use burn_backend::DType;
+use burn_std::Shape;
+use num_traits::ToPrimitive;
+
+use crate::FlexTensor;
+
+use super::conv2d_gemm::{KernelFloat, for_each_chunk, into_tensor, with_float_dtype};
+
+/// How one activation splits into channels.
+#[derive(Debug, Clone, Copy)]
+struct Channels {
+    batch: usize,
+    channels: usize,
+    /// Contiguous elements per sample and channel (the product of the axes after the channel).
+    run: usize,
+}
+
+impl Channels {
+    fn of(shape: &Shape) -> Self {
+        let dims = shape.as_slice();
+        assert!(dims.len() >= 2, "batch_norm: expected [batch, channels, ...], got {dims:?}");
+        Self {
+            batch: dims[0],
+            channels: dims[1],
+            run: dims[2..].iter().product(),
+        }
+    }
+
+    fn count(&self) -> f64 {
+        (self.batch * self.run) as f64
+    }
+
+    /// Sums `term(channel, x, y)` over every element of each channel: one f64 per channel.
+    ///
+    /// Long runs (convolutions) go one channel per task, summed in independent lanes so that
+    /// the loop vectorizes; short ones (a dense layer's `[batch, features]`, runs of 1) are read
+    /// row by row, vectorized across channels.
+    fn sum_per_channel<T: KernelFloat>(
+        &self,
+        x: &[T],
+        y: &[T],
+        term: impl Fn(usize, T, T) -> f64 + Send + Sync,
+    ) -> Vec<f64> {
+        let mut sums = vec![0.0f64; self.channels];
+        let (channels, run) = (self.channels, self.run);
+        if run >= 16 {
+            for_each_chunk(&mut sums, 1, |channel, sum| {
+                let mut lanes = [0.0f64; 8];
+                let mut tail = 0.0;
+                for sample in 0..self.batch {
+                    let start = (sample * channels + channel) * run;
+                    let (xs, ys) = (&x[start..][..run], &y[start..][..run]);
+                    let (x_chunks, y_chunks) = (xs.chunks_exact(8), ys.chunks_exact(8));
+                    for (&x, &y) in x_chunks.remainder().iter().zip(y_chunks.remainder()) {
+                        tail += term(channel, x, y);
+                    }
+                    for (x, y) in x_chunks.zip(y_chunks) {
+                        for lane in 0..8 {
+                            lanes[lane] += term(channel, x[lane], y[lane]);
+                        }
+                    }
+                }
+                sum[0] = lanes.iter().sum::<f64>() + tail;
+            });
+        } else {
+            for (x_row, y_row) in x.chunks_exact(channels * run).zip(y.chunks_exact(channels * run)) {
+                if run == 1 {
+                    for (channel, ((sum, &x), &y)) in sums.iter_mut().zip(x_row).zip(y_row).enumerate() {
+                        *sum += term(channel, x, y);
+                    }
+                    continue;
+                }
+                for (at, (&x, &y)) in x_row.iter().zip(y_row).enumerate() {
+                    sums[at / run] += term(at / run, x, y);
+                }
+            }
+        }
+        sums
+    }
+
+    /// Writes `out = scale · (x − shift) + offset (+ y_scale · y)` for every element, with the
+    /// coefficients given per channel. Subtracting the shift first keeps the precision of
+    /// activations whose mean is large against their spread.
+    fn affine<T: KernelFloat>(&self, x: &[T], y: Option<&[T]>, map: &Affine<T>) -> Vec<T> {
+        let mut out = vec![T::zero(); x.len()];
+        let (channels, run) = (self.channels, self.run);
+        let row = channels * run;
+        // Whole samples per task, at least 16 Ki elements so short rows are not one task each.
+        let rows_per_task = 16_384usize.div_ceil(row.max(1)).max(1);
+        for_each_chunk(&mut out, (row * rows_per_task).max(1), |task, dst| {
+            let first = task * rows_per_task * row;
+            let x = &x[first..first + dst.len()];
+            let y = y.map(|y| &y[first..first + dst.len()]);
+            for (sample, dst) in dst.chunks_mut(row).enumerate() {
+                let x = &x[sample * row..][..row];
+                let y = y.map(|y| &y[sample * row..][..row]);
+                if run == 1 {
+                    map.apply_across(dst, x, y);
+                } else {
+                    for channel in 0..channels {
+                        let range = channel * run..(channel + 1) * run;
+                        let y = y.map(|y| &y[range.clone()]);
+                        map.apply_along(channel, &mut dst[range.clone()], &x[range], y);
+                    }
+                }
+            }
+        });
+        out
+    }
+}
+
+/// `scale · (x − shift) + offset (+ y_scale · y)`, one set of coefficients per channel.
+struct Affine<T> {
+    shift: Vec<T>,
+    scale: Vec<T>,
+    offset: Vec<T>,
+    y_scale: Vec<T>,
+}
+
+impl<T: KernelFloat> Affine<T> {
+    /// Along one channel's run: the coefficients are scalars.
+    fn apply_along(&self, channel: usize, dst: &mut [T], x: &[T], y: Option<&[T]>) {
+        let (shift, scale, offset) = (self.shift[channel], self.scale[channel], self.offset[channel]);
+        match y {
+            Some(y) => {
+                let y_scale = self.y_scale[channel];
+                for ((d, &x), &y) in dst.iter_mut().zip(x).zip(y) {
+                    *d = scale * (x - shift) + offset + y_scale * y;
+                }
+            }
+            None => {
+                for (d, &x) in dst.iter_mut().zip(x) {
+                    *d = scale * (x - shift) + offset;
+                }
+            }
+        }
+    }
+
+    /// Across a row of channels (runs of 1): the coefficients are vectors.
+    fn apply_across(&self, dst: &mut [T], x: &[T], y: Option<&[T]>) {
+        let coefficients = self.shift.iter().zip(&self.scale).zip(&self.offset);
+        match y {
+            Some(y) => {
+                for ((((d, &x), &y), ((&shift, &scale), &offset)), &y_scale) in dst
+                    .iter_mut()
+                    .zip(x)
+                    .zip(y)
+                    .zip(coefficients)
+                    .zip(&self.y_scale)
+                {
+                    *d = scale * (x - shift) + offset + y_scale * y;
+                }
+            }
+            None => {
+                for ((d, &x), ((&shift, &scale), &offset)) in dst.iter_mut().zip(x).zip(coefficients) {
+                    *d = scale * (x - shift) + offset;
+                }
+            }
+        }
+    }
+}
+
+fn f64_of<T: KernelFloat>(value: T) -> f64 {
+    ToPrimitive::to_f64(&value).unwrap_or(f64::NAN)
+}
+
+fn from_f64<T: KernelFloat>(value: f64) -> T {
+    T::from(value).unwrap_or_else(T::nan)
+}
+
+fn per_channel<T: KernelFloat>(values: &[f64]) -> Vec<T> {
+    values.iter().map(|&v| from_f64(v)).collect()
+}
+
+fn inv_std(variance: f64, epsilon: f64) -> f64 {
+    1.0 / (variance + epsilon).sqrt()
+}
+
+fn statistics<T: KernelFloat>(x: &[T], layout: &Channels) -> (Vec<f64>, Vec<f64>) {
+    let count = layout.count();
+    let mean: Vec<f64> = layout
+        .sum_per_channel(x, x, |_, v, _| f64_of(v))
+        .into_iter()
+        .map(|sum| sum / count)
+        .collect();
+    let variance = layout
+        .sum_per_channel(x, x, |channel, v, _| (f64_of(v) - mean[channel]).powi(2))
+        .into_iter()
+        .map(|sum| sum / count)
+        .collect();
+    (mean, variance)
+}
+
+fn values<T: KernelFloat>(tensor: &FlexTensor) -> Vec<f64> {
+    tensor.storage::<T>().iter().map(|&v| f64_of(v)).collect()
+}
+
+/// `γ · (x − mean) / √(variance + ε) + β` as one affine map per channel.
+fn normalize<T: KernelFloat>(
+    x: &FlexTensor,
+    gamma: &[f64],
+    beta: &[f64],
+    mean: &[f64],
+    variance: &[f64],
+    epsilon: f64,
+) -> FlexTensor {
+    let layout = Channels::of(x.layout().shape());
+    let map = Affine {
+        shift: per_channel(mean),
+        scale: (0..layout.channels)
+            .map(|c| from_f64(gamma[c] * inv_std(variance[c], epsilon)))
+            .collect(),
+        offset: per_channel(beta),
+        y_scale: Vec::new(),
+    };
+    let data = x.storage::<T>();
+    into_tensor(
+        layout.affine(data, None, &map),
+        x.layout().shape().to_vec(),
+    )
+}
+
+fn inference_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec<FlexTensor> {
+    let [x, gamma, beta, mean, variance] = [&t[0], &t[1], &t[2], &t[3], &t[4]];
+    let output = normalize::<T>(
+        x,
+        &values::<T>(gamma),
+        &values::<T>(beta),
+        &values::<T>(mean),
+        &values::<T>(variance),
+        epsilon,
+    );
+    vec![output]
+}
+
+fn train_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec<FlexTensor> {
+    let [x, gamma, beta] = [&t[0], &t[1], &t[2]];
+    let layout = Channels::of(x.layout().shape());
+    let (mean, variance) = statistics(x.storage::<T>(), &layout);
+    let output = normalize::<T>(
+        x,
+        &values::<T>(gamma),
+        &values::<T>(beta),
+        &mean,
+        &variance,
+        epsilon,
+    );
+    vec![
+        output,
+        into_tensor(per_channel::<T>(&mean), vec![layout.channels]),
+        into_tensor(per_channel::<T>(&variance), vec![layout.channels]),
+    ]
+}
+
+fn train_backward_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec<FlexTensor> {
+    let [x, gamma, mean, variance, output_grad] = [&t[0], &t[1], &t[2], &t[3], &t[4]];
+    let layout = Channels::of(x.layout().shape());
+    let (gamma, mean) = (values::<T>(gamma), values::<T>(mean));
+    let inv_std: Vec<f64> = values::<T>(variance)
+        .into_iter()
+        .map(|v| inv_std(v, epsilon))
+        .collect();
+    let (x_data, grad) = (x.storage::<T>(), output_grad.storage::<T>());
+
+    // β's gradient is Σ dy; γ's is Σ dy · x̂, with x̂ = (x − mean) · inv_std.
+    let beta_grad = layout.sum_per_channel(grad, grad, |_, dy, _| f64_of(dy));
+    let gamma_grad = layout.sum_per_channel(x_data, grad, |channel, x, dy| {
+        (f64_of(x) - mean[channel]) * inv_std[channel] * f64_of(dy)
+    });
+
+    // dx = γ · inv_std · (dy − mean(dy) − x̂ · mean(dy · x̂)), an affine map of x and dy per
+    // channel: scale·(x − mean) + offset + y_scale·dy.
+    let count = layout.count();
+    let scale = |c: usize| gamma[c] * inv_std[c];
+    let channels = 0..layout.channels;
+    let map = Affine {
+        shift: per_channel(&mean),
+        scale: channels
+            .clone()
+            .map(|c| from_f64(-scale(c) * inv_std[c] * gamma_grad[c] / count))
+            .collect(),
+        offset: channels
+            .clone()
+            .map(|c| from_f64(-scale(c) * beta_grad[c] / count))
+            .collect(),
+        y_scale: channels.map(|c| from_f64(scale(c))).collect(),
+    };
+    let x_grad = into_tensor(
+        layout.affine(x_data, Some(grad), &map),
+        x.layout().shape().to_vec(),
+    );
+    vec![
+        x_grad,
+        into_tensor(per_channel::<T>(&gamma_grad), vec![layout.channels]),
+        into_tensor(per_channel::<T>(&beta_grad), vec![layout.channels]),
+    ]
+}
+
+fn contiguous(tensors: [FlexTensor; 5]) -> Vec<FlexTensor> {
+    tensors.iter().map(FlexTensor::to_contiguous).collect()
+}
+
+/// Batch normalization with supplied statistics (inference).
+pub fn batch_norm(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+) -> FlexTensor {
+    let dtype: DType = x.dtype();
+    with_float_dtype(
+        dtype,
+        contiguous([x, gamma, beta, mean, variance]),
+        |t| inference_typed::<f32>(t, epsilon),
+        |t| inference_typed::<f64>(t, epsilon),
+    )
+    .remove(0)
+}
+
+/// Batch normalization with the batch's own statistics: (output, mean, biased variance).
+pub fn batch_norm_train(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    beta: FlexTensor,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let dtype = x.dtype();
+    let tensors = [x, gamma, beta].iter().map(FlexTensor::to_contiguous).collect();
+    let mut out = with_float_dtype(
+        dtype,
+        tensors,
+        |t| train_typed::<f32>(t, epsilon),
+        |t| train_typed::<f64>(t, epsilon),
+    );
+    let variance = out.pop().expect("three outputs");
+    let mean = out.pop().expect("three outputs");
+    (out.pop().expect("three outputs"), mean, variance)
+}
+
+/// Gradients of [`batch_norm_train`]: (x, γ, β).
+pub fn batch_norm_train_backward(
+    x: FlexTensor,
+    gamma: FlexTensor,
+    mean: FlexTensor,
+    variance: FlexTensor,
+    epsilon: f64,
+    output_grad: FlexTensor,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let dtype = x.dtype();
+    let mut out = with_float_dtype(
+        dtype,
+        contiguous([x, gamma, mean, variance, output_grad]),
+        |t| train_backward_typed::<f32>(t, epsilon),
+        |t| train_backward_typed::<f64>(t, epsilon),
+    );
+    let beta_grad = out.pop().expect("three outputs");
+    let gamma_grad = out.pop().expect("three outputs");
+    (out.pop().expect("three outputs"), gamma_grad, beta_grad)
+}
