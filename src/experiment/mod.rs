@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 
 use burn::data::dataset::Dataset;
 
+mod bench;
 mod datasets;
 pub mod inspect;
 mod resume;
 mod seeds;
 
+pub use bench::{BenchRow, bench, bench_table};
 pub use datasets::{fetch_dataset, load_data};
 pub use seeds::{ComparePlan, Comparison, compare_seeds};
 use seeds::{seed_dir, seeds_in, write_seeded_comparison};
@@ -18,17 +20,16 @@ use seeds::{seed_dir, seeds_in, write_seeded_comparison};
 use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
-use crate::model::{ModelKind, NetworkConfig, NormKind, NormPosition, ParameterCounts};
+use crate::model::{NetworkConfig, NormKind, NormPosition, ParameterCounts};
 use crate::report::files::{BURN_VERSION, CHECKPOINT_FILE, METRICS_FILE};
 use crate::report::tensorboard::{TensorBoardHook, TensorBoardOptions};
-use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, Table, charts};
+use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, charts};
 use crate::runtime::lock::RunLock;
 use crate::runtime::threads;
 use crate::runtime::{Backend, FileError, Progress, write_json};
 use crate::train::hooks::{Checkpoint, StaleStatistics};
 use crate::train::{
     self, EpochMetrics, Hook, STATE_FILE, SaveState, TrainError, Trainer, TrainingState,
-    bench::BenchResult,
 };
 use resume::Begin;
 
@@ -63,7 +64,7 @@ pub struct RunOutputs {
 }
 
 /// The threads one run of `network` computes on when `parallel_runs` train side by side.
-fn run_threads(network: &NetworkConfig, batch_size: usize, parallel_runs: usize) -> usize {
+pub(crate) fn run_threads(network: &NetworkConfig, batch_size: usize, parallel_runs: usize) -> usize {
     threads::threads_for_run(network.multiply_adds_per_sample() * batch_size, parallel_runs)
 }
 
@@ -158,6 +159,7 @@ fn run_record(
     data: &LoadedData,
     parameters: ParameterCounts,
     checkpoint: Option<PathBuf>,
+    threads: usize,
 ) -> RunRecord {
     RunRecord {
         bnx_version: env!("CARGO_PKG_VERSION").into(),
@@ -165,7 +167,10 @@ fn run_record(
         backend: backend.kind,
         device: backend.device_name.clone(),
         cpu_simd: backend.cpu_simd().map(String::from),
-        threads: backend.kind.runs_on_cpu().then(rayon::current_num_threads),
+        threads: backend
+            .kind
+            .runs_on_cpu()
+            .then(|| threads::effective(threads)),
         subnormals_flushed: backend.flush_subnormals,
         config: config.clone(),
         dataset: data.provenance.clone(),
@@ -222,10 +227,12 @@ pub fn execute_run(
             config.training.epochs
         ));
     }
+    let threads = run_threads(network, config.training.batch_size, outputs.parallel_runs);
     // The folder exists: taking the lock created it.
     let prepare = || -> Result<(), FileError> {
         if state.is_none() {
-            let record = run_record(config, backend, data, parameters, checkpoint.clone());
+            let record =
+                run_record(config, backend, data, parameters, checkpoint.clone(), threads);
             record.save(out)?;
             // A fresh run never leaves an earlier run's state to be resumed into it.
             TrainingState::remove(out)?;
@@ -267,7 +274,6 @@ pub fn execute_run(
     for hook in hooks.iter_mut() {
         all.push(&mut **hook);
     }
-    let threads = run_threads(network, config.training.batch_size, outputs.parallel_runs);
     let fitted = threads::with_threads(threads, backend.flush_subnormals, || {
         train::fit(
             &mut trainer,
@@ -440,114 +446,6 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     Err(ReportError::NotAResultsDir { path: dir.into() }.into())
 }
 
-/// One row of `bnx bench`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct BenchRow {
-    pub model: ModelKind,
-    pub bn: bool,
-    pub backend: crate::runtime::BackendKind,
-    pub device: String,
-    /// "bnx 0.1.0, Burn 0.22.1".
-    pub version: String,
-    /// The CPU threads the steps computed on (none for a GPU backend).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub threads: Option<usize>,
-    pub result: BenchResult,
-}
-
-/// Times `steps` training steps of each network (`variants`: false = no BN, true = BN) on each
-/// backend, trained as `config.training` says.
-#[allow(clippy::too_many_arguments)]
-pub fn bench(
-    config: &ExperimentConfig,
-    models: &[ModelKind],
-    variants: &[bool],
-    backends: &[Backend],
-    data: &LoadedData,
-    warmup: usize,
-    steps: usize,
-    progress: &Progress,
-) -> Vec<BenchRow> {
-    let mut rows = Vec::new();
-    for &model in models {
-        for &bn in variants {
-            for backend in backends {
-                let network = NetworkConfig {
-                    model,
-                    norm: if bn { NormKind::Batch } else { NormKind::None },
-                    ..config.network.clone()
-                };
-                let threads = run_threads(&network, config.training.batch_size, 1);
-                let result = threads::with_threads(threads, backend.flush_subnormals, || {
-                    train::bench::bench(
-                        &network,
-                        &data.train,
-                        &backend.device,
-                        &config.training,
-                        warmup,
-                        steps,
-                        60_000,
-                    )
-                });
-                progress.line(format!(
-                    "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch",
-                    network.label(),
-                    backend.kind,
-                    result.samples_per_second,
-                    result.milliseconds_per_step,
-                    result.projected_epoch_seconds
-                ));
-                rows.push(BenchRow {
-                    model,
-                    bn,
-                    backend: backend.kind,
-                    device: backend.device_name.clone(),
-                    version: format!("{}, Burn {BURN_VERSION}", env!("CARGO_PKG_VERSION")),
-                    threads: backend
-                        .kind
-                        .runs_on_cpu()
-                        .then(|| threads::effective(threads)),
-                    result,
-                });
-            }
-        }
-    }
-    rows
-}
-
-/// The bench rows as a table.
-pub fn bench_table(rows: &[BenchRow]) -> Table {
-    let rows = rows
-        .iter()
-        .map(|row| {
-            vec![
-                format!(
-                    "{}{}",
-                    row.model.name().to_uppercase(),
-                    if row.bn { "+BN" } else { "" }
-                ),
-                row.backend.to_string(),
-                row.result.batch_size.to_string(),
-                format!("{:.0}", row.result.samples_per_second),
-                format!("{:.2}", row.result.milliseconds_per_step),
-                format!("{:.1}", row.result.projected_epoch_seconds),
-            ]
-        })
-        .collect();
-    Table::new(
-        &[
-            "network",
-            "backend",
-            "batch",
-            "samples/s",
-            "ms/step",
-            "epoch s (60k)",
-        ],
-        rows,
-    )
-    .numeric()
-}
-
 fn title(network: &NetworkConfig) -> String {
     let mut title = network.model.name().to_uppercase();
     if network.norm != NormKind::None {
@@ -574,6 +472,7 @@ fn thousands(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ModelKind;
 
     #[test]
     fn thousands_separators() {

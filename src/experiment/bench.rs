@@ -1,0 +1,120 @@
+//! `bnx bench`: training steps timed per network, variant and backend, on the threads a run of
+//! that network gets.
+
+use crate::config::ExperimentConfig;
+use crate::data::LoadedData;
+use crate::model::{ModelKind, NetworkConfig, NormKind};
+use crate::report::Table;
+use crate::report::files::BURN_VERSION;
+use crate::runtime::{Backend, Progress, threads};
+use crate::train::{self, bench::BenchResult};
+
+use super::run_threads;
+
+/// One row of `bnx bench`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchRow {
+    pub model: ModelKind,
+    pub bn: bool,
+    pub backend: crate::runtime::BackendKind,
+    pub device: String,
+    /// "bnx 0.1.0, Burn 0.22.1".
+    pub version: String,
+    /// The CPU threads the steps computed on (none for a GPU backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    pub result: BenchResult,
+}
+
+/// Times `steps` training steps of each network (`variants`: false = no BN, true = BN) on each
+/// backend, trained as `config.training` says.
+#[allow(clippy::too_many_arguments)]
+pub fn bench(
+    config: &ExperimentConfig,
+    models: &[ModelKind],
+    variants: &[bool],
+    backends: &[Backend],
+    data: &LoadedData,
+    warmup: usize,
+    steps: usize,
+    progress: &Progress,
+) -> Vec<BenchRow> {
+    let mut rows = Vec::new();
+    for &model in models {
+        for &bn in variants {
+            for backend in backends {
+                let network = NetworkConfig {
+                    model,
+                    norm: if bn { NormKind::Batch } else { NormKind::None },
+                    ..config.network.clone()
+                };
+                let threads = run_threads(&network, config.training.batch_size, 1);
+                let result = threads::with_threads(threads, backend.flush_subnormals, || {
+                    train::bench::bench(
+                        &network,
+                        &data.train,
+                        &backend.device,
+                        &config.training,
+                        warmup,
+                        steps,
+                        60_000,
+                    )
+                });
+                progress.line(format!(
+                    "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch",
+                    network.label(),
+                    backend.kind,
+                    result.samples_per_second,
+                    result.milliseconds_per_step,
+                    result.projected_epoch_seconds
+                ));
+                rows.push(BenchRow {
+                    model,
+                    bn,
+                    backend: backend.kind,
+                    device: backend.device_name.clone(),
+                    version: format!("{}, Burn {BURN_VERSION}", env!("CARGO_PKG_VERSION")),
+                    threads: backend
+                        .kind
+                        .runs_on_cpu()
+                        .then(|| threads::effective(threads)),
+                    result,
+                });
+            }
+        }
+    }
+    rows
+}
+
+/// The bench rows as a table.
+pub fn bench_table(rows: &[BenchRow]) -> Table {
+    let rows = rows
+        .iter()
+        .map(|row| {
+            vec![
+                format!(
+                    "{}{}",
+                    row.model.name().to_uppercase(),
+                    if row.bn { "+BN" } else { "" }
+                ),
+                row.backend.to_string(),
+                row.result.batch_size.to_string(),
+                format!("{:.0}", row.result.samples_per_second),
+                format!("{:.2}", row.result.milliseconds_per_step),
+                format!("{:.1}", row.result.projected_epoch_seconds),
+            ]
+        })
+        .collect();
+    Table::new(
+        &[
+            "network",
+            "backend",
+            "batch",
+            "samples/s",
+            "ms/step",
+            "epoch s (60k)",
+        ],
+        rows,
+    )
+    .numeric()
+}
