@@ -194,7 +194,12 @@ fn convolution_and_its_gradients_match_ndarray_and_the_definition() {
             .iter()
             .enumerate()
         {
-            assert_close(&format!("flex {what}"), &from_flex[i], &expected[i], &described);
+            assert_close(
+                &format!("flex {what}"),
+                &from_flex[i],
+                &expected[i],
+                &described,
+            );
             assert_close(
                 &format!("flex {what} (vs ndarray)"),
                 &from_flex[i],
@@ -257,7 +262,8 @@ fn batch_norm_reference(shape: &[usize], [x, gamma, beta, r]: [&[f32]; 4]) -> [V
             dgamma[ch] += f64::from(r[k]) * xhat(k);
         }
         for k in indices(ch) {
-            dx[k] = g * inv_std * (f64::from(r[k]) - dbeta[ch] / count - xhat(k) * dgamma[ch] / count);
+            dx[k] =
+                g * inv_std * (f64::from(r[k]) - dbeta[ch] / count - xhat(k) * dgamma[ch] / count);
         }
         (means[ch], variances[ch]) = (mean, variance);
     }
@@ -277,7 +283,14 @@ fn check_batch_norm<const D: usize>(shape: [usize; D], rng: &mut StdRng) {
     let from_flex = batch_norm_run(&flex, shape, inputs);
     let from_ndarray = batch_norm_run(&ndarray, shape, inputs);
     let case = format!("shape {shape:?}");
-    let names = ["output", "mean", "variance", "x gradient", "γ gradient", "β gradient"];
+    let names = [
+        "output",
+        "mean",
+        "variance",
+        "x gradient",
+        "γ gradient",
+        "β gradient",
+    ];
     for (i, what) in names.iter().enumerate() {
         assert_close(&format!("flex {what}"), &from_flex[i], &expected[i], &case);
         assert_close(
@@ -301,7 +314,12 @@ fn check_batch_norm<const D: usize>(shape: [usize; D], rng: &mut StdRng) {
             1e-5,
         ))
     };
-    assert_close("flex inference (vs ndarray)", &infer(&flex), &infer(&ndarray), &case);
+    assert_close(
+        "flex inference (vs ndarray)",
+        &infer(&flex),
+        &infer(&ndarray),
+        &case,
+    );
 }
 
 #[test]

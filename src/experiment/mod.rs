@@ -64,8 +64,15 @@ pub struct RunOutputs {
 }
 
 /// The threads one run of `network` computes on when `parallel_runs` train side by side.
-pub(crate) fn run_threads(network: &NetworkConfig, batch_size: usize, parallel_runs: usize) -> usize {
-    threads::threads_for_run(network.multiply_adds_per_sample() * batch_size, parallel_runs)
+pub(crate) fn run_threads(
+    network: &NetworkConfig,
+    batch_size: usize,
+    parallel_runs: usize,
+) -> usize {
+    threads::threads_for_run(
+        network.multiply_adds_per_sample() * batch_size,
+        parallel_runs,
+    )
 }
 
 /// A finished run: its metrics and the BatchNorm running-variance shares after each epoch
@@ -231,8 +238,14 @@ pub fn execute_run(
     // The folder exists: taking the lock created it.
     let prepare = || -> Result<(), FileError> {
         if state.is_none() {
-            let record =
-                run_record(config, backend, data, parameters, checkpoint.clone(), threads);
+            let record = run_record(
+                config,
+                backend,
+                data,
+                parameters,
+                checkpoint.clone(),
+                threads,
+            );
             record.save(out)?;
             // A fresh run never leaves an earlier run's state to be resumed into it.
             TrainingState::remove(out)?;
