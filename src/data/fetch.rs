@@ -317,7 +317,17 @@ fn download(
             check(url, "its decompressed IDX bytes'", found, expected)?;
         }
     }
-    crate::runtime::files::persist_shared(file, target).map_err(write)
+    // Shared data: tempfile creates 0600, a plain download would give 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(write)?;
+    }
+    file.as_file().sync_all().map_err(write)?;
+    file.persist(target).map_err(|e| write(e.error))?;
+    Ok(())
 }
 
 fn check(url: &str, what: &'static str, found: String, expected: &str) -> Result<(), FetchError> {

@@ -37,21 +37,16 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FileError> {
     std::fs::create_dir_all(dir).map_err(fail)?;
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
     file.write_all(bytes).map_err(fail)?;
-    persist_shared(file, path).map_err(fail)
-}
-
-/// Finishes a file written through a temporary one: readable by others (tempfile creates 0600,
-/// a plain write would give 0644, and results and datasets are for sharing), on disk, then
-/// renamed to `path` in one step.
-pub fn persist_shared(file: tempfile::NamedTempFile, path: &Path) -> std::io::Result<()> {
+    // Results are for sharing: tempfile creates 0600, a plain write would give 0644.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(fail)?;
     }
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
+    file.as_file().sync_all().map_err(fail)?;
+    file.persist(path).map_err(|e| fail(e.error))?;
     Ok(())
 }
 
