@@ -71,7 +71,7 @@ fn two_shards_then_the_report_equal_one_whole_study() {
     );
 
     // A missing run is named, and nothing is reported from the incomplete grid…
-    std::fs::remove_file(sharded.join("lr/with-bn/lr-0.01/seed-43/run.json")).unwrap();
+    std::fs::remove_file(sharded.join("lr/bn/lr-0.01/seed-43/run.json")).unwrap();
     std::fs::remove_file(sharded.join("lr/summary.json")).unwrap();
     let report_only = || {
         let mut command = bnx();
@@ -89,7 +89,7 @@ fn two_shards_then_the_report_equal_one_whole_study() {
         .failure()
         .stderr(clean_error())
         .stderr(predicate::str::contains("1 of 28 planned runs are not in"))
-        .stderr(predicate::str::contains("lr/with-bn/lr-0.01/seed-43"));
+        .stderr(predicate::str::contains("lr/bn/lr-0.01/seed-43"));
     assert!(!sharded.join("lr/summary.json").exists());
     // …unless asked, and then the report says so.
     report_only().arg("--allow-missing").assert().success();
@@ -97,7 +97,7 @@ fn two_shards_then_the_report_equal_one_whole_study() {
     assert_eq!(summary["runs"], 27);
     let caveat = summary["caveats"][0].as_str().unwrap();
     assert!(
-        caveat.contains("27 of 28 planned runs") && caveat.contains("lr/with-bn/lr-0.01/seed-43"),
+        caveat.contains("27 of 28 planned runs") && caveat.contains("lr/bn/lr-0.01/seed-43"),
         "{caveat}"
     );
     let report = std::fs::read_to_string(sharded.join("REPORT.md")).unwrap();

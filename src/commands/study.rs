@@ -14,8 +14,8 @@ pub const STUDY_EXAMPLES: &str = "\
 Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift (or all).
 
 Examples:
-  bnx study all                        every study, quick budget (~7 min on 2 cores) → runs/study/REPORT.md
-  bnx study lr --seeds 5               the learning-rate sweep over 5 seeds
+  bnx study all                        every study, quick budget, 5 seeds (~12 min on 2 cores) → runs/study/REPORT.md
+  bnx study lr --seeds 10              the learning-rate sweep over 10 seeds
   bnx study lr init depth              three studies, one report
   bnx study depth --budget full --out runs/study-full
   bnx study convergence --model mlp    only the MLP half of a study that trains both networks
@@ -29,7 +29,7 @@ pub struct StudyArgs {
     #[arg(value_name = "STUDY", required = true, num_args = 1.., value_parser = study_parser())]
     pub studies: Vec<StudyChoice>,
     /// Seeds per grid point (seed, seed+1, …).
-    #[arg(long, default_value_t = 3, value_parser = at_least_one())]
+    #[arg(long, default_value_t = 5, value_parser = at_least_one())]
     pub seeds: usize,
     /// Only the runs of this network (convergence and position train both).
     #[arg(long, value_parser = named::<ModelKind>())]
@@ -122,12 +122,7 @@ pub fn exec(args: StudyArgs) -> Result<()> {
     }
     println!();
     for summary in &done.summaries {
-        println!(
-            "{:<15} {:<14} {}",
-            summary.study.name(),
-            summary.verdict.to_string(),
-            summary.verdict_detail
-        );
+        println!("{:<15} {}", summary.study.name(), summary.verdicts());
     }
     println!(
         "\nreport: {}/REPORT.md; summary: {}/summary.json",

@@ -5,6 +5,7 @@ pub mod charts;
 pub mod eval_charts;
 pub mod evaluation;
 pub mod files;
+pub mod forest;
 pub mod seeded;
 pub mod stats;
 pub mod summary;

@@ -68,6 +68,129 @@ impl PairedDifference {
     }
 }
 
+/// A paired comparison as a statistician reports it: the per-seed differences' mean with its
+/// 95 % Student-t interval, the paired t-test's two-sided p-value, the effect size (Cohen's
+/// d_z = mean / sd of the differences) and a seeded percentile-bootstrap interval for robustness.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PairedTest {
+    pub mean: f64,
+    pub sd: f64,
+    pub n: usize,
+    /// `None` below two pairs: one difference says nothing about its spread.
+    pub ci95: Option<(f64, f64)>,
+    pub p_value: Option<f64>,
+    pub effect_size: Option<f64>,
+    pub bootstrap95: Option<(f64, f64)>,
+}
+
+/// Resamples behind [`PairedTest::bootstrap95`], drawn from a fixed seed so reports reproduce.
+pub const BOOTSTRAP_RESAMPLES: usize = 10_000;
+const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
+
+impl PairedTest {
+    /// `differences` holds one (claim side − other side) value per seed; all must be finite.
+    pub fn of(differences: &[f64]) -> Self {
+        let n = differences.len();
+        if n == 0 {
+            return Self {
+                mean: f64::NAN,
+                sd: f64::NAN,
+                n,
+                ci95: None,
+                p_value: None,
+                effect_size: None,
+                bootstrap95: None,
+            };
+        }
+        let spread = Spread::of(differences);
+        let (mean, sd) = (spread.mean, spread.sd);
+        let enough = n >= 2;
+        let df = (n - 1) as f64;
+        let ci95 = enough.then(|| {
+            let half = t_quantile(0.975, df) * sd / (n as f64).sqrt();
+            (mean - half, mean + half)
+        });
+        let p_value = enough.then(|| two_sided_p(mean, sd, n));
+        let effect_size = (enough && sd > 0.0).then(|| mean / sd);
+        let bootstrap95 = enough.then(|| bootstrap_interval(differences));
+        Self {
+            mean,
+            sd,
+            n,
+            ci95,
+            p_value,
+            effect_size,
+            bootstrap95,
+        }
+    }
+}
+
+/// The one-sample t-test of mean 0, two-sided. With no spread at all (identical differences)
+/// the evidence is total unless the mean is exactly 0.
+fn two_sided_p(mean: f64, sd: f64, n: usize) -> f64 {
+    if sd == 0.0 {
+        return if mean == 0.0 { 1.0 } else { 0.0 };
+    }
+    let t = mean / (sd / (n as f64).sqrt());
+    2.0 * t_cdf(-t.abs(), (n - 1) as f64)
+}
+
+/// One-sided p-value of H0: mean ≤ `bound` (against mean > `bound`).
+fn p_above(differences: &[f64], bound: f64) -> f64 {
+    let spread = Spread::of(differences);
+    let n = spread.n as f64;
+    if spread.sd == 0.0 {
+        return if spread.mean > bound { 0.0 } else { 1.0 };
+    }
+    let t = (spread.mean - bound) / (spread.sd / n.sqrt());
+    1.0 - t_cdf(t, n - 1.0)
+}
+
+/// One-sided p-value of H0: mean ≥ `bound` against mean < `bound` (a non-inferiority test when
+/// `bound` is the margin a loss must stay under). `None` below two values.
+pub fn p_below(differences: &[f64], bound: f64) -> Option<f64> {
+    if differences.len() < 2 {
+        return None;
+    }
+    let negated: Vec<f64> = differences.iter().map(|d| -d).collect();
+    Some(p_above(&negated, -bound))
+}
+
+/// Two one-sided tests (TOST) of equivalence within ±`margin`: the larger of the two one-sided
+/// p-values; below 0.05 the mean difference is shown to lie inside the margin. `None` below
+/// two values.
+pub fn tost_p(differences: &[f64], margin: f64) -> Option<f64> {
+    Some(p_above(differences, -margin).max(p_below(differences, margin)?))
+}
+
+/// Holm's step-down adjustment of p-values for a family of tests, in the input order.
+pub fn holm(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p_values[i]).min(1.0));
+        adjusted[i] = running;
+    }
+    adjusted
+}
+
+/// Percentile bootstrap of the mean (2.5th and 97.5th percentiles of resampled means).
+fn bootstrap_interval(values: &[f64]) -> (f64, f64) {
+    use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
+    let mut rng = StdRng::seed_from_u64(BOOTSTRAP_SEED);
+    let n = values.len();
+    let mut means: Vec<f64> = (0..BOOTSTRAP_RESAMPLES)
+        .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (BOOTSTRAP_RESAMPLES - 1) as f64).round()) as usize];
+    (at(0.025), at(0.975))
+}
+
 /// The `p` quantile of Student's t distribution with `df` degrees of freedom (`p` in (0, 1)).
 pub fn t_quantile(p: f64, df: f64) -> f64 {
     if p < 0.5 {
@@ -244,6 +367,50 @@ mod tests {
         let rate = misses as f64 / experiments as f64;
         // 5 % ± 3 binomial standard errors (0.15 pp each).
         assert!((0.0435..=0.0565).contains(&rate), "{rate}");
+    }
+
+    /// `scipy.stats.ttest_1samp(d, 0)` for d = [0.29, 0.15, 0.24, −0.05, 0.31] (scipy 1.17.1):
+    /// t = 2.865640575993555, p = 0.04566886012245366, CI (0.005851657967883561,
+    /// 0.37014834203211644); d_z = mean / sd(ddof=1) = 1.281553425400648.
+    #[test]
+    fn paired_test_matches_scipy() {
+        let d = [0.29, 0.15, 0.24, -0.05, 0.31];
+        let test = PairedTest::of(&d);
+        assert_eq!(test.n, 5);
+        assert!((test.p_value.unwrap() - 0.04566886012245366).abs() < 1e-10);
+        let (lo, hi) = test.ci95.unwrap();
+        assert!((lo - 0.005851657967883561).abs() < 1e-10, "{lo}");
+        assert!((hi - 0.37014834203211644).abs() < 1e-10, "{hi}");
+        assert!((test.effect_size.unwrap() - 1.281553425400648).abs() < 1e-10);
+        // The bootstrap interval brackets the mean and lies inside the data's range.
+        let (blo, bhi) = test.bootstrap95.unwrap();
+        assert!(-0.05 <= blo && blo < test.mean && test.mean < bhi && bhi <= 0.31);
+        assert_eq!(PairedTest::of(&d).bootstrap95, test.bootstrap95, "seeded");
+        assert_eq!(PairedTest::of(&[0.1]).ci95, None);
+        assert_eq!(PairedTest::of(&[0.5, 0.5, 0.5]).p_value, Some(0.0));
+        assert_eq!(PairedTest::of(&[0.0, 0.0]).p_value, Some(1.0));
+    }
+
+    /// TOST as the larger of `ttest_1samp(d, -m, alternative="greater")` and
+    /// `ttest_1samp(d, m, alternative="less")` (scipy 1.17.1), same d as above.
+    #[test]
+    fn tost_matches_scipy() {
+        let d = [0.29, 0.15, 0.24, -0.05, 0.31];
+        assert!((tost_p(&d, 0.5).unwrap() - 0.004466545062596054).abs() < 1e-10);
+        assert!((tost_p(&d, 0.2).unwrap() - 0.43188148501012885).abs() < 1e-10);
+        assert_eq!(tost_p(&[0.1], 0.5), None);
+        // Its upper half alone, `ttest_1samp(d, 0.2, alternative="less")`.
+        assert!((p_below(&d, 0.2).unwrap() - 0.43188148501012885).abs() < 1e-10);
+    }
+
+    /// `statsmodels.stats.multitest.multipletests(p, method="holm")[1]`.
+    #[test]
+    fn holm_matches_statsmodels() {
+        let adjusted = holm(&[0.01, 0.04, 0.03, 0.005]);
+        for (a, e) in adjusted.iter().zip([0.03, 0.06, 0.06, 0.02]) {
+            assert!((a - e).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert_eq!(holm(&[0.6, 0.9]), [1.0, 1.0]);
     }
 
     #[test]

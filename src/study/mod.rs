@@ -1,17 +1,19 @@
 //! `bnx study`: each claim of the Keras BatchNorm guide tested over several seeds, with a chart,
-//! a table and a verdict computed from the runs (see `verdict` for the rules).
+//! a forest plot, tables and verdicts computed from the runs.
 //!
-//! A study is a grid of runs (`plan`), trained one after the other like `bnx train` trains
-//! (every run keeps its `config.json` and `metrics.json`), then reduced to a chart, a table and
-//! a verdict (`analysis`) and written up as Markdown (`markdown`).
+//! Each claim lives in one file under `claims/` (its grid, primary and secondary endpoints,
+//! judge and chart). A study's runs (`plan`) train like `bnx train` trains (every run keeps its
+//! `config.json` and `metrics.json`, plus the raw measurements in `run.json`), then the claim
+//! judges them by the rules in `verdict` (`analysis`) and `markdown` writes them up.
 
 pub mod analysis;
-mod decide;
+pub mod claims;
 pub mod markdown;
 mod panels;
 pub mod plan;
 pub mod runs;
 pub mod shard;
+pub mod variant;
 pub mod verdict;
 
 use std::collections::HashMap;
@@ -24,11 +26,13 @@ use crate::config::ExperimentConfig;
 use crate::data::{ImageBatcher, LoadedData};
 use crate::experiment::{self, RunOutputs};
 use crate::model::ModelKind;
+use crate::report::forest::{self, ForestRow, RowOutcome};
 use crate::report::{ReportError, charts};
 use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
-use crate::train::hooks::{Probe, StepLosses};
+use crate::train::hooks::{BatchNormVariances, Probe, StepLosses, TrainSubsetAccuracy};
 use crate::train::{Hook, TrainError};
+use verdict::{Direction, Endpoint, Unit, Verdict};
 
 pub use analysis::StudySummary;
 pub use runs::{RunContext, RunOutcome, RunSpec, Scale};
@@ -55,47 +59,11 @@ named_enum! {
 
 impl StudyKind {
     pub fn title(self) -> &'static str {
-        match self {
-            StudyKind::Convergence => "Faster convergence",
-            StudyKind::Lr => "Higher learning rates",
-            StudyKind::Init => "Less sensitivity to initialization",
-            StudyKind::Batch => "Small batches: BatchNorm vs LayerNorm and GroupNorm",
-            StudyKind::Position => "BatchNorm before or after the activation",
-            StudyKind::Depth => "Deeper networks",
-            StudyKind::Regularization => "A mild regularizer",
-            StudyKind::Smoothness => "A smoother training loss",
-            StudyKind::Shift => "Internal covariate shift",
-        }
+        claims::claim(self).title()
     }
 
     pub fn claim(self) -> &'static str {
-        match self {
-            StudyKind::Convergence => {
-                "With BatchNorm the network reaches a higher validation accuracy in fewer epochs."
-            }
-            StudyKind::Lr => {
-                "BatchNorm lets the network train well at learning rates above the default 1e-3, where the plain network suffers."
-            }
-            StudyKind::Init => {
-                "With BatchNorm, training is less sensitive to the scale of the initial weights."
-            }
-            StudyKind::Batch => {
-                "BatchNorm degrades with batches smaller than about 8; LayerNorm and GroupNorm, which do not use batch statistics, do not."
-            }
-            StudyKind::Position => {
-                "BatchNorm works better before the activation (Dense → BN → ReLU) than after it."
-            }
-            StudyKind::Depth => "BatchNorm matters more the deeper the network.",
-            StudyKind::Regularization => {
-                "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is smaller."
-            }
-            StudyKind::Smoothness => {
-                "With BatchNorm the training loss is smoother and more predictable from step to step."
-            }
-            StudyKind::Shift => {
-                "BatchNorm keeps the distribution of a hidden layer's inputs stable during training (Ioffe & Szegedy 2015, figure 1)."
-            }
-        }
+        claims::claim(self).claim()
     }
 }
 
@@ -227,10 +195,7 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<StudyRun, Error>
         }
         let summary = analysis::analyze(kind, options, &outcomes, &data_note(data, options.budget));
         write_study(&options.out.join(kind.name()), &summary, &outcomes)?;
-        progress.line(format!(
-            "study {kind}: {} — {}",
-            summary.verdict, summary.verdict_detail
-        ));
+        progress.line(format!("study {kind}: {}", summary.verdicts()));
         summaries.push(summary);
     }
     overall.finish_and_clear();
@@ -323,7 +288,7 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
         shared.options.backend.enter_thread();
         shared.overall.set_message(format!(
             "{kind}: {} {} seed {}",
-            spec.series,
+            spec.series.title(),
             spec.point,
             spec.seed()
         ));
@@ -347,7 +312,7 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
         shared.progress.line(format!(
             "[{done}/{}] {kind}: {} · {} · seed {}: val {:.2}%{} ({:.1} s)",
             shared.total,
-            spec.series,
+            spec.series.title(),
             spec.point,
             spec.seed(),
             100.0 * outcome.final_val_acc(),
@@ -411,7 +376,13 @@ fn execute(
         Probe::new(images, spec.config.network.mlp_widths.len() - 1, every)
     });
     let mut step_losses = StepLosses::default();
-    let mut hooks: Vec<&mut dyn Hook> = Vec::new();
+    // Inference-mode accuracy on as many training samples as the test split has.
+    let subset = data
+        .train
+        .take(data.test.labels().len().min(data.train.labels().len()));
+    let mut train_subset = TrainSubsetAccuracy::new(subset);
+    let mut variances = BatchNormVariances::default();
+    let mut hooks: Vec<&mut dyn Hook> = vec![&mut train_subset, &mut variances];
     if let Some(probe) = probe.as_mut() {
         hooks.push(probe);
     }
@@ -436,13 +407,13 @@ fn execute(
         progress,
     );
     drop(hooks);
-    let (epochs, diverged, shares) = match result {
-        Ok(run) => (run.metrics.epochs, None, run.initial_variance_shares),
+    let (epochs, diverged) = match result {
+        Ok(run) => (run.metrics.epochs, None),
         Err(failed) => match failed.error {
             Error::Train(error @ TrainError::NonFiniteLoss { .. }) => {
                 step_losses.0.clear();
                 probe = None;
-                (failed.metrics.epochs, Some(error.to_string()), Vec::new())
+                (failed.metrics.epochs, Some(error.to_string()))
             }
             other => return Err(other),
         },
@@ -452,7 +423,8 @@ fn execute(
         context: context.clone(),
         epochs,
         diverged,
-        bn_initial_variance_shares: shares,
+        train_subset_acc: train_subset.accuracies,
+        bn_running_var: variances.0,
         step_losses: step_losses.0,
         probes: probe.map(|p| p.points).unwrap_or_default(),
         seconds: started.elapsed().as_secs_f64(),
@@ -475,21 +447,76 @@ fn load_outcome(run_dir: &Path, spec: &RunSpec, context: &RunContext) -> Option<
     (outcome.spec == *spec && outcome.context == *context).then_some(outcome)
 }
 
-/// The chart (PNG and SVG), `summary.json` and `REPORT.md` of one study.
+/// The chart and forest plot (PNG and SVG), `summary.json` and `REPORT.md` of one study.
 fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> Result<(), Error> {
-    let panels = panels::panels(summary.study, outcomes);
+    let panels = claims::claim(summary.study).panels(&claims::Runs::new(outcomes));
     let title = format!("{}: {}", summary.study.name(), summary.study.title());
+    let (forest_rows, unit) = forest_rows(summary);
     for ext in ["png", "svg"] {
         charts::render(
             &dir.join(format!("{}.{ext}", summary.study.name())),
             &title,
             &panels,
         )?;
+        forest::render(
+            &dir.join(format!("forest.{ext}")),
+            &format!(
+                "{}: paired differences, 95 % CI (blue: for the claim, orange: against, grey: neither)",
+                summary.study.name()
+            ),
+            &format!("Claim side − other side, per seed ({unit})"),
+            &forest_rows,
+        )?;
     }
     write_json(&dir.join(SUMMARY_FILE), summary).map_err(ReportError::from)?;
     let section = markdown::section(summary, "", 2);
     write_atomic(&dir.join(REPORT_FILE), section.as_bytes()).map_err(ReportError::from)?;
     Ok(())
+}
+
+/// The forest plot's rows: every primary endpoint, then the secondaries in the same unit.
+fn forest_rows(summary: &StudySummary) -> (Vec<ForestRow>, &'static str) {
+    let primaries: Vec<&Endpoint> = summary.findings.iter().flat_map(|f| &f.endpoints).collect();
+    let unit = primaries.first().map_or(Unit::Points, |e| e.unit);
+    let row = |e: &Endpoint, primary: bool, scope: &str| {
+        let scale = e.unit.scale();
+        ForestRow {
+            label: if scope.is_empty() || e.label.starts_with(scope) {
+                e.label.clone()
+            } else {
+                format!("{scope} · {}", e.label)
+            },
+            mean: scale * e.test.mean,
+            interval: e.test.ci95.map(|(lo, hi)| (scale * lo, scale * hi)),
+            claims_higher: e.direction == Direction::Higher,
+            margin: e.no_worse.map(|q| scale * q.margin),
+            outcome: match e.verdict {
+                Verdict::Supported => RowOutcome::ForClaim,
+                Verdict::Contradicted => RowOutcome::AgainstClaim,
+                Verdict::Inconclusive => RowOutcome::Neither,
+            },
+            primary,
+        }
+    };
+    let mut rows: Vec<ForestRow> = summary
+        .findings
+        .iter()
+        .flat_map(|f| f.endpoints.iter().map(move |e| (f, e)))
+        .map(|(f, e)| row(e, true, &f.scope))
+        .collect();
+    rows.extend(
+        summary
+            .secondary
+            .iter()
+            .filter(|e| e.unit == unit)
+            .map(|e| row(e, false, "")),
+    );
+    let words = match unit {
+        Unit::Points => "percentage points",
+        Unit::Epochs => "epochs",
+        Unit::Plain => "the measure's units",
+    };
+    (rows, words)
 }
 
 /// `REPORT.md` and `summary.json` over every study summary found under `out`, in study order.
@@ -526,7 +553,7 @@ mod tests {
                     && s.config.network.norm == crate::model::NormKind::Batch
             })
             .unwrap();
-        assert_eq!(spec.dir(), PathBuf::from("with-bn/lr-0.01/seed-42"));
+        assert_eq!(spec.dir(), PathBuf::from("bn/lr-0.01/seed-42"));
     }
 
     #[test]
@@ -555,7 +582,8 @@ mod tests {
             },
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),
-            bn_initial_variance_shares: Vec::new(),
+            train_subset_acc: Vec::new(),
+            bn_running_var: Vec::new(),
             step_losses: Vec::new(),
             probes: Vec::new(),
             seconds: 0.0,

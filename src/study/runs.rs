@@ -6,10 +6,12 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::CHANCE_ACCURACY;
+use super::variant::Variant;
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
 use crate::model::ModelKind;
 use crate::runtime::{Backend, BackendKind};
+use crate::train::hooks::RunningVariances;
 use crate::train::{EpochMetrics, ProbePoint};
 
 /// The data and epochs of one run: the first `limit_train` / `limit_test` samples.
@@ -20,11 +22,21 @@ pub struct Scale {
     pub epochs: usize,
 }
 
+impl Scale {
+    pub const fn new(limit_train: Option<usize>, limit_test: Option<usize>, epochs: usize) -> Self {
+        Self {
+            limit_train,
+            limit_test,
+            epochs,
+        }
+    }
+}
+
 /// One run of a study's grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunSpec {
-    /// The curve this run belongs to, e.g. "No BN", "With BN", "LayerNorm".
-    pub series: String,
+    /// The curve this run belongs to.
+    pub series: Variant,
     /// The grid point, e.g. "lr 0.01", "batch 4", "MLP".
     pub point: String,
     /// The grid point's value on the chart's x axis (0 where there is no axis).
@@ -41,7 +53,7 @@ pub struct RunSpec {
 impl RunSpec {
     /// `<series>/<point>/seed-<seed>`, in lower-case words joined by dashes.
     pub fn dir(&self) -> PathBuf {
-        PathBuf::from(slug(&self.series))
+        PathBuf::from(self.series.name())
             .join(slug(&self.point))
             .join(format!("seed-{}", self.seed()))
     }
@@ -108,10 +120,13 @@ pub struct RunOutcome {
     pub epochs: Vec<EpochMetrics>,
     /// Why the run stopped early (a non-finite loss), if it did.
     pub diverged: Option<String>,
-    /// After each epoch, the share of a BatchNorm running variance still at its initial value
-    /// 1, at worst over channels: validation uses it, so a large share understates the network.
+    /// After each epoch, accuracy in inference mode on the first training samples (as many
+    /// as the test split has, at most all): the training side of the generalization gap.
+    pub train_subset_acc: Vec<f64>,
+    /// After each epoch, every BatchNorm layer's running variances, per channel (raw: the
+    /// report derives how stale they were).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub bn_initial_variance_shares: Vec<f64>,
+    pub bn_running_var: Vec<RunningVariances>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_losses: Vec<f32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -125,6 +140,14 @@ impl RunOutcome {
         match (&self.diverged, self.epochs.last()) {
             (None, Some(last)) => last.val_acc,
             _ => CHANCE_ACCURACY,
+        }
+    }
+
+    /// Inference-mode accuracy on the training subset after the last epoch (NaN if diverged).
+    pub fn final_train_subset_acc(&self) -> f64 {
+        match (&self.diverged, self.train_subset_acc.last()) {
+            (None, Some(acc)) => *acc,
+            _ => f64::NAN,
         }
     }
 

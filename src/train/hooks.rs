@@ -9,6 +9,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{EpochMetrics, TrainError, Trainer};
+use crate::data::ImageSet;
 use crate::model::Network;
 use crate::runtime::{Progress, write_atomic};
 
@@ -197,33 +198,131 @@ impl Hook for StaleStatistics {
 }
 
 /// How much of BatchNorm's running variance is still its initial value 1, at worst over all
-/// channels: after n steps with Keras momentum m the running variance is mⁿ·1 plus the batch
-/// variances seen, so mⁿ / (running_var + ε) is the start's share of what inference divides by.
-/// Layers whose inputs vary little (the first conv layer on [0, 1] pixels: variance ~0.005) keep
-/// a large share long after mⁿ looks small, and inference then divides by a far too large
-/// variance. `None` without BatchNorm.
+/// live channels (see [`RunningVariances::stale_share`]). `None` without BatchNorm.
 pub fn initial_variance_share(model: &Network, steps_done: usize) -> Option<f64> {
-    let norms = model.batch_norms();
-    if norms.is_empty() {
-        return None;
+    RunningVariances::of(model, steps_done).map(|v| v.stale_share().map_or(0.0, |s| s.share))
+}
+
+/// Every BatchNorm layer's running variances, per channel, after `steps` optimizer steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunningVariances {
+    pub steps: usize,
+    /// Burn's momentum: the weight of each new batch (Keras 0.99 = 0.01).
+    pub momentum: f64,
+    pub epsilon: f64,
+    pub layers: Vec<Vec<f32>>,
+}
+
+/// The worst stale share over a model's live channels, and where it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StaleShare {
+    pub share: f64,
+    pub layer: usize,
+    pub channel: usize,
+}
+
+impl RunningVariances {
+    /// `None` without BatchNorm.
+    pub fn of(model: &Network, steps: usize) -> Option<Self> {
+        let norms = model.batch_norms();
+        let first = norms.first()?;
+        Some(Self {
+            steps,
+            momentum: first.momentum,
+            epsilon: first.epsilon,
+            layers: norms
+                .iter()
+                .map(|bn| {
+                    bn.running_var
+                        .value_sync()
+                        .into_data()
+                        .convert::<f32>()
+                        .try_to_vec::<f32>()
+                        .expect("f32 data")
+                })
+                .collect(),
+        })
     }
-    let mut worst = 0.0f64;
-    for bn in norms {
-        let start = (1.0 - bn.momentum).powi(steps_done.min(i32::MAX as usize) as i32);
-        let variances = bn
-            .running_var
-            .value_sync()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 data");
-        for variance in variances {
-            // Inference divides by √(running_var + ε): the start matters relative to that, and a
-            // dead channel (variance 0) is harmless once the start is small against ε.
-            worst = worst.max((start / (f64::from(variance) + bn.epsilon)).min(1.0));
+
+    /// After n steps the running variance is (1 − momentum)ⁿ·1 plus the batch variances seen,
+    /// so (1 − momentum)ⁿ / (running_var + ε) is the start's share of what inference divides
+    /// by. Layers whose inputs vary little (the first conv layer on [0, 1] pixels: ~0.005) keep a
+    /// large share long after (1 − momentum)ⁿ looks small. A channel that is dead in training
+    /// mode too (its batch variance is 0, e.g. BatchNorm after a ReLU that never fires) is
+    /// skipped: training and inference both output its β, whatever the variance. `None` when
+    /// every channel is dead.
+    pub fn stale_share(&self) -> Option<StaleShare> {
+        let start = (1.0 - self.momentum).powi(self.steps.min(i32::MAX as usize) as i32);
+        let mut worst: Option<StaleShare> = None;
+        for (layer, variances) in self.layers.iter().enumerate() {
+            for (channel, &variance) in variances.iter().enumerate() {
+                let variance = f64::from(variance);
+                if self.steps > 0 && variance - start <= DEAD_VARIANCE * self.epsilon {
+                    continue;
+                }
+                let share = (start / (variance + self.epsilon)).min(1.0);
+                if worst.is_none_or(|w| share > w.share) {
+                    worst = Some(StaleShare {
+                        share,
+                        layer,
+                        channel,
+                    });
+                }
+            }
+        }
+        worst
+    }
+}
+
+/// A channel whose batches added less than this × ε to its running variance is dead.
+const DEAD_VARIANCE: f64 = 1e-3;
+
+/// Snapshots every BatchNorm layer's running variances after each epoch (nothing without
+/// BatchNorm).
+#[derive(Default)]
+pub struct BatchNormVariances(pub Vec<RunningVariances>);
+
+impl Hook for BatchNormVariances {
+    fn on_epoch(
+        &mut self,
+        trainer: &mut Trainer,
+        _metrics: &EpochMetrics,
+        steps_done: usize,
+    ) -> Result<(), TrainError> {
+        self.0
+            .extend(RunningVariances::of(trainer.model(), steps_done));
+        Ok(())
+    }
+}
+
+/// After each epoch, accuracy in inference mode on a fixed set of training samples: the
+/// training side of a generalization gap measured the way validation is.
+pub struct TrainSubsetAccuracy {
+    subset: ImageSet,
+    pub accuracies: Vec<f64>,
+}
+
+impl TrainSubsetAccuracy {
+    pub fn new(subset: ImageSet) -> Self {
+        Self {
+            subset,
+            accuracies: Vec::new(),
         }
     }
-    Some(worst)
+}
+
+impl Hook for TrainSubsetAccuracy {
+    fn on_epoch(
+        &mut self,
+        trainer: &mut Trainer,
+        _metrics: &EpochMetrics,
+        _steps_done: usize,
+    ) -> Result<(), TrainError> {
+        let loader = super::fit::eval_loader(&self.subset, trainer.inference_device());
+        let (_, accuracy) = super::evaluate(&trainer.model().valid(), loader.as_ref());
+        self.accuracies.push(accuracy);
+        Ok(())
+    }
 }
 
 /// Validation with running statistics understates a model whose running variance is still

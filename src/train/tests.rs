@@ -363,6 +363,24 @@ fn initial_variance_share_is_the_start_over_the_running_variance() {
 }
 
 #[test]
+fn channels_dead_in_training_are_not_stale() {
+    let start = 0.99f64.powi(1000);
+    let variances = |layers: Vec<Vec<f32>>| super::hooks::RunningVariances {
+        steps: 1000,
+        momentum: 0.01,
+        epsilon: 1e-3,
+        layers,
+    };
+    // A dead channel holds exactly the start: skipped, the live ones decide.
+    let stale = variances(vec![vec![start as f32, 0.5], vec![0.005]])
+        .stale_share()
+        .unwrap();
+    assert_eq!((stale.layer, stale.channel), (1, 0));
+    assert!((stale.share - start / 0.006).abs() < 1e-6 * stale.share);
+    assert_eq!(variances(vec![vec![start as f32]]).stale_share(), None);
+}
+
+#[test]
 fn percentiles_use_nearest_rank() {
     let values: Vec<f32> = (0..=100).map(|v| v as f32).collect();
     assert_eq!(percentiles(values, [0.15, 0.5, 0.85]), [15.0, 50.0, 85.0]);

@@ -1,0 +1,164 @@
+//! "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is
+//! smaller."
+
+use super::{Claim, Finding, GridPoint, Judgement, Runs, bn_pair, final_accuracy, model_point};
+use crate::config::ExperimentConfig;
+use crate::model::ModelKind;
+use crate::report::Table;
+use crate::report::charts::{Legend, Panel};
+use crate::study::Budget;
+use crate::study::panels::per_epoch;
+use crate::study::runs::{RunOutcome, Scale};
+use crate::study::variant::Variant;
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+
+pub struct Regularization;
+
+/// Inference-mode accuracy on the fixed training subset minus validation accuracy, after the
+/// last epoch (NaN for a diverged run: it has no gap).
+pub fn generalization_gap(run: &RunOutcome) -> f64 {
+    run.final_train_subset_acc() - run.final_val_acc()
+}
+
+/// The last epoch's validation loss (NaN for a diverged run).
+pub fn final_val_loss(run: &RunOutcome) -> f64 {
+    match (&run.diverged, run.epochs.last()) {
+        (None, Some(last)) => last.val_loss,
+        _ => f64::NAN,
+    }
+}
+
+/// The gap as Keras shows it: training-mode accuracy over the last epoch's batches (running
+/// mean, BatchNorm on batch statistics) minus validation accuracy.
+pub fn keras_gap(run: &RunOutcome) -> f64 {
+    match (&run.diverged, run.epochs.last()) {
+        (None, Some(last)) => last.train_acc - last.val_acc,
+        _ => f64::NAN,
+    }
+}
+
+impl Claim for Regularization {
+    fn title(&self) -> &'static str {
+        "A mild regularizer"
+    }
+
+    fn claim(&self) -> &'static str {
+        "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is smaller."
+    }
+
+    fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
+        bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
+    }
+
+    fn scale(&self, budget: Budget, _model: ModelKind) -> Scale {
+        // Overfitting needs few samples and many epochs.
+        match budget {
+            Budget::Tiny => Scale::new(None, None, 3),
+            Budget::Quick => Scale::new(Some(2_000), None, 15),
+            Budget::Full => Scale::new(Some(10_000), None, 30),
+        }
+    }
+
+    fn judge(&self, runs: &Runs) -> Judgement {
+        let point = model_point(ModelKind::Mlp);
+        let pair = |label: &str, direction, measure| {
+            let mut e = runs.paired(
+                label,
+                Unit::Points,
+                direction,
+                (Variant::Bn, &point),
+                (Variant::NoBn, &point),
+                measure,
+            );
+            judge_differences(std::slice::from_mut(&mut e));
+            e
+        };
+        let gap = pair(
+            "generalization gap",
+            Direction::Lower,
+            generalization_gap as super::Measure,
+        );
+        let verdict = gap.verdict;
+        let mut loss = pair("final validation loss", Direction::Lower, final_val_loss);
+        loss.unit = Unit::Plain;
+        let secondary = vec![
+            loss,
+            pair(
+                "final validation accuracy",
+                Direction::Higher,
+                final_accuracy,
+            ),
+            pair(
+                "gap as Keras shows it (training-mode running accuracy)",
+                Direction::Lower,
+                keras_gap,
+            ),
+        ];
+        let side = |variant: Variant| {
+            let show = |measure: super::Measure, scale: f64, digits: usize| {
+                runs.spread(variant, &point, measure)
+                    .map_or("–".into(), |s| {
+                        format!("{:.digits$} ± {:.digits$}", scale * s.mean, scale * s.sd)
+                    })
+            };
+            vec![
+                variant.title().to_string(),
+                show(|r| r.final_train_subset_acc(), 100.0, 2),
+                show(final_accuracy, 100.0, 2),
+                show(generalization_gap, 100.0, 2),
+                show(final_val_loss, 1.0, 4),
+            ]
+        };
+        Judgement {
+            findings: vec![Finding {
+                scope: String::new(),
+                primary: "generalization gap: accuracy in inference mode on a fixed training subset (the size of the test split, at most the training set) minus validation accuracy, With BN − No BN".into(),
+                rule: format!("One endpoint, {DIFFERENCE_RULE}."),
+                endpoints: vec![gap],
+                verdict,
+                note: None,
+            }],
+            secondary,
+            table: Table::new(
+                &["Variant", "Train subset acc (%)", "Val acc (%)", "Gap (pp)", "Val loss"],
+                vec![side(Variant::NoBn), side(Variant::Bn)],
+            )
+            .numeric(),
+        }
+    }
+
+    fn panels(&self, runs: &Runs) -> Vec<Panel> {
+        let point = model_point(ModelKind::Mlp);
+        let mut accuracy = per_epoch(runs, &point, "Validation", false, |run, e| {
+            run.epochs.get(e - 1).map(|m| 100.0 * m.val_acc)
+        });
+        accuracy.extend(per_epoch(
+            runs,
+            &point,
+            "Training subset",
+            true,
+            |run, e| run.train_subset_acc.get(e - 1).map(|a| 100.0 * a),
+        ));
+        let gap = per_epoch(runs, &point, "gap", false, |run, e| {
+            Some(100.0 * (run.train_subset_acc.get(e - 1)? - run.epochs.get(e - 1)?.val_acc))
+        });
+        vec![
+            Panel::per_epoch(
+                "Accuracy (inference mode)",
+                "Accuracy (%)",
+                accuracy,
+                Legend::Auto,
+            ),
+            Panel::per_epoch(
+                "Training-subset − validation accuracy",
+                "Gap (percentage points)",
+                gap,
+                Legend::Auto,
+            ),
+        ]
+    }
+
+    fn notes(&self) -> Vec<String> {
+        vec!["Both accuracies of the gap are measured the same way, in inference mode (BatchNorm with its running statistics), the training one on a fixed subset of the training data; Keras' training accuracy (a running mean over the epoch's batches in training mode) is kept as a secondary.".into()]
+    }
+}
