@@ -60,6 +60,10 @@ pub struct TrainingConfig {
     /// Seed of the initial weights and of the per-epoch shuffle.
     pub seed: u64,
     pub adam: AdamSettings,
+    /// Validate with BatchNorm statistics recomputed over the training data after each epoch
+    /// (see `train::recalibrate`); the weights train exactly as without it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recalibrate_bn: bool,
 }
 
 impl Default for TrainingConfig {
@@ -70,6 +74,7 @@ impl Default for TrainingConfig {
             learning_rate: 1e-3,
             seed: 42,
             adam: AdamSettings::default(),
+            recalibrate_bn: false,
         }
     }
 }

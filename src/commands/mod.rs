@@ -113,6 +113,10 @@ pub struct OptimizerArgs {
     /// Seed for initial weights and the per-epoch shuffle [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Before each validation, recompute BatchNorm's running statistics with one pass over the
+    /// training data (the weights train exactly as without it).
+    #[arg(long)]
+    pub recalibrate_bn: bool,
 }
 
 impl OptimizerArgs {
@@ -126,6 +130,9 @@ impl OptimizerArgs {
         }
         if let Some(seed) = self.seed {
             training.seed = seed;
+        }
+        if self.recalibrate_bn {
+            training.recalibrate_bn = true;
         }
     }
 }

@@ -118,6 +118,26 @@ impl Network {
         }
     }
 
+    /// The BatchNorm layers in forward order, to change their settings (momentum).
+    pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
+        let norms: Vec<&mut Norm> = match self {
+            Network::Mlp(mlp) => mlp.hidden.iter_mut().filter_map(|b| b.norm.as_mut()).collect(),
+            Network::Cnn(cnn) => cnn
+                .features
+                .iter_mut()
+                .filter_map(|b| b.norm.as_mut())
+                .chain(cnn.dense.norm.as_mut())
+                .collect(),
+        };
+        norms
+            .into_iter()
+            .filter_map(|norm| match norm {
+                Norm::Batch(bn) => Some(bn),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The BatchNorm layers in forward order (empty without BatchNorm).
     pub fn batch_norms(&self) -> Vec<&BatchNorm> {
         self.norms()

@@ -23,6 +23,10 @@ pub struct StudySummary {
     pub findings: Vec<Finding>,
     /// Reported with their tests; never part of a verdict.
     pub secondary: Vec<Endpoint>,
+    /// The findings again with every BatchNorm run validated on recalibrated statistics
+    /// (empty when no run has them): a sensitivity check, never the verdict.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recalibrated: Vec<Finding>,
     pub table: Table,
     pub caveats: Vec<String>,
     pub budget: Budget,
@@ -56,6 +60,12 @@ pub fn analyze(
     let claim = claim(study);
     let runs = Runs::new(outcomes);
     let judgement = claim.judge(&runs);
+    let recalibrated = if outcomes.iter().any(|o| !o.recalibrated.is_empty()) {
+        let view: Vec<RunOutcome> = outcomes.iter().map(RunOutcome::recalibrated_view).collect();
+        claim.judge(&Runs::new(&view)).findings
+    } else {
+        Vec::new()
+    };
     let mut caveats = Vec::new();
     let diverged = outcomes.iter().filter(|o| o.diverged.is_some()).count();
     if diverged > 0 {
@@ -77,6 +87,7 @@ pub fn analyze(
         setup: setup(outcomes, &seeds, data_note, options),
         findings: judgement.findings,
         secondary: judgement.secondary,
+        recalibrated,
         table: judgement.table,
         caveats,
         budget: options.budget,

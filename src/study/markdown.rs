@@ -28,6 +28,25 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
             next_rule != Some(&finding.rule),
         ));
     }
+    if !summary.recalibrated.is_empty() {
+        let parts: Vec<String> = summary
+            .recalibrated
+            .iter()
+            .map(|f| {
+                let scope = if f.scope.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", f.scope)
+                };
+                let results: Vec<String> = f.endpoints.iter().map(|e| e.summary()).collect();
+                format!("{scope}**{}** ({})", f.verdict, results.join("; "))
+            })
+            .collect();
+        md.push_str(&format!(
+            "*Sensitivity check* (not the verdict): with every BatchNorm run validated on statistics recomputed over its training data after each epoch (`--recalibrate-bn`; the weights are the same), the primary endpoint gives {}.\n\n",
+            parts.join("; ")
+        ));
+    }
     md.push_str(&format!(
         "![{name} chart]({})\n\n![{name}: paired differences with 95 % confidence intervals]({})\n\n",
         image(&format!("{name}.png")),

@@ -31,6 +31,7 @@ use crate::report::{ReportError, charts};
 use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
 use crate::train::hooks::{BatchNormVariances, Probe, StepLosses, TrainSubsetAccuracy};
+use crate::train::recalibrate::RecalibratedAccuracy;
 use crate::train::{Hook, TrainError};
 use verdict::{Direction, Endpoint, Unit, Verdict};
 
@@ -380,9 +381,11 @@ fn execute(
     let subset = data
         .train
         .take(data.test.labels().len().min(data.train.labels().len()));
-    let mut train_subset = TrainSubsetAccuracy::new(subset);
+    let mut train_subset = TrainSubsetAccuracy::new(subset.clone());
     let mut variances = BatchNormVariances::default();
-    let mut hooks: Vec<&mut dyn Hook> = vec![&mut train_subset, &mut variances];
+    let mut recalibrated =
+        RecalibratedAccuracy::new(data.train.clone(), subset, data.test.clone());
+    let mut hooks: Vec<&mut dyn Hook> = vec![&mut train_subset, &mut variances, &mut recalibrated];
     if let Some(probe) = probe.as_mut() {
         hooks.push(probe);
     }
@@ -425,6 +428,14 @@ fn execute(
         diverged,
         train_subset_acc: train_subset.accuracies,
         bn_running_var: variances.0,
+        recalibrated: recalibrated
+            .accuracies
+            .into_iter()
+            .map(|(val_acc, train_subset_acc)| runs::Recalibrated {
+                val_acc,
+                train_subset_acc,
+            })
+            .collect(),
         step_losses: step_losses.0,
         probes: probe.map(|p| p.points).unwrap_or_default(),
         seconds: started.elapsed().as_secs_f64(),
@@ -584,6 +595,7 @@ mod tests {
             diverged: Some("loss NaN".into()),
             train_subset_acc: Vec::new(),
             bn_running_var: Vec::new(),
+            recalibrated: Vec::new(),
             step_losses: Vec::new(),
             probes: Vec::new(),
             seconds: 0.0,

@@ -127,6 +127,10 @@ pub struct RunOutcome {
     /// report derives how stale they were).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub bn_running_var: Vec<RunningVariances>,
+    /// After each epoch, the two accuracies again with BatchNorm statistics recomputed over the
+    /// training data (`train::recalibrate`; empty without BatchNorm): the sensitivity check.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recalibrated: Vec<Recalibrated>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub step_losses: Vec<f32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -134,7 +138,28 @@ pub struct RunOutcome {
     pub seconds: f64,
 }
 
+/// One epoch's accuracies with recalibrated BatchNorm statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Recalibrated {
+    pub val_acc: f64,
+    pub train_subset_acc: f64,
+}
+
 impl RunOutcome {
+    /// This run as if validated with recalibrated BatchNorm statistics (itself without them).
+    pub fn recalibrated_view(&self) -> Self {
+        let mut run = self.clone();
+        for (i, r) in self.recalibrated.iter().enumerate() {
+            if let Some(epoch) = run.epochs.get_mut(i) {
+                epoch.val_acc = r.val_acc;
+            }
+            if let Some(acc) = run.train_subset_acc.get_mut(i) {
+                *acc = r.train_subset_acc;
+            }
+        }
+        run
+    }
+
     /// Final validation accuracy; chance level for a diverged run.
     pub fn final_val_acc(&self) -> f64 {
         match (&self.diverged, self.epochs.last()) {

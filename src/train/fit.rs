@@ -94,6 +94,11 @@ pub fn fit(
         }
         progress.finish_bar(&bar);
         let train_seconds = started.elapsed().as_secs_f64();
+        if training.recalibrate_bn && !trainer.model().batch_norms().is_empty() {
+            // Only the running statistics change: training-mode steps never read them.
+            let model = super::recalibrate::recalibrated(trainer.model(), train, trainer.device());
+            trainer.set_model(model);
+        }
         let (val_loss, val_acc) = evaluate(&trainer.model().valid(), test_loader.as_ref());
         let metrics = EpochMetrics {
             epoch,

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod fit;
 pub mod hooks;
 pub mod predict;
+pub mod recalibrate;
 pub mod state;
 pub mod trainer;
 

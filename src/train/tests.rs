@@ -419,3 +419,49 @@ fn checkpoint_round_trips() {
         .unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn recalibration_sets_population_statistics_and_leaves_the_model_alone() {
+    let device = device(BackendKind::Flex);
+    let network = NetworkConfig::guide(ModelKind::Mlp, true).init(5, &device);
+    let set = separable_set(1000, 0);
+    let before = network.batch_norms()[0]
+        .running_mean
+        .value_sync()
+        .into_data();
+    let recalibrated = recalibrate::recalibrated(&network, &set, &device.clone().autodiff());
+    // Two equal batches of 500: the running mean is the whole set's mean, so the first BN layer
+    // centres the set exactly (β is 0 at initialization) and scales it to about unit variance.
+    let images = crate::data::ImageBatcher::images(&set, 0..1000, &device);
+    let Network::Mlp(mlp) = &recalibrated else {
+        unreachable!()
+    };
+    let first = &mlp.hidden[0];
+    let z = first.linear.forward(images.flatten::<2>(1, 3));
+    // Inference mode: the plain device normalizes with the running statistics.
+    let normalized = recalibrated.batch_norms()[0]
+        .forward(z)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
+    let width = normalized.len() / 1000;
+    for channel in 0..width {
+        let values: Vec<f64> = (0..1000)
+            .map(|i| f64::from(normalized[i * width + channel]))
+            .collect();
+        let mean = values.iter().sum::<f64>() / 1000.0;
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 1000.0;
+        assert!(mean.abs() < 1e-3, "channel {channel}: mean {mean}");
+        assert!(var < 1.0 + 1e-3 && var > 0.5, "channel {channel}: variance {var}");
+    }
+    let after = network.batch_norms()[0]
+        .running_mean
+        .value_sync()
+        .into_data();
+    assert_eq!(before, after, "the model's own statistics are untouched");
+    assert_eq!(
+        recalibrated.batch_norms()[0].momentum,
+        network.batch_norms()[0].momentum
+    );
+}

@@ -146,6 +146,11 @@ impl Trainer {
         self.model = Some(network.to_device(&self.device).train());
     }
 
+    /// The autodiff device the model trains on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// The plain device the model trains on (without autodiff): where validation runs.
     pub fn inference_device(&self) -> &Device {
         &self.inference_device
