@@ -118,10 +118,35 @@ impl Network {
         }
     }
 
+    /// This MLP with its hidden blocks below `layer` taken from `other` (same architecture):
+    /// "the layers below took their update" of internal covariate shift. `None` for a CNN or a
+    /// layer it does not have.
+    pub fn with_lower_layers_from(&self, other: &Network, layer: usize) -> Option<Network> {
+        let (Network::Mlp(mine), Network::Mlp(theirs)) = (self, other) else {
+            return None;
+        };
+        if layer >= mine.hidden.len() || theirs.hidden.len() != mine.hidden.len() {
+            return None;
+        }
+        let mut mixed = mine.clone();
+        mixed.hidden[..layer].clone_from_slice(&theirs.hidden[..layer]);
+        Some(Network::Mlp(mixed))
+    }
+
+    /// The parameter id of MLP hidden layer `layer`'s weight matrix.
+    pub fn hidden_weight_id(&self, layer: usize) -> Option<burn::module::ParamId> {
+        let Network::Mlp(mlp) = self else { return None };
+        Some(mlp.hidden.get(layer)?.linear.weight.id)
+    }
+
     /// The BatchNorm layers in forward order, to change their settings (momentum).
     pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
         let norms: Vec<&mut Norm> = match self {
-            Network::Mlp(mlp) => mlp.hidden.iter_mut().filter_map(|b| b.norm.as_mut()).collect(),
+            Network::Mlp(mlp) => mlp
+                .hidden
+                .iter_mut()
+                .filter_map(|b| b.norm.as_mut())
+                .collect(),
             Network::Cnn(cnn) => cnn
                 .features
                 .iter_mut()

@@ -31,6 +31,7 @@ use crate::report::{ReportError, charts};
 use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
 use crate::train::hooks::{BatchNormVariances, Probe, StepLosses, TrainSubsetAccuracy};
+use crate::train::landscape::{CovariateShift, Landscape};
 use crate::train::recalibrate::RecalibratedAccuracy;
 use crate::train::{Hook, TrainError};
 use verdict::{Direction, Endpoint, Unit, Verdict};
@@ -383,9 +384,19 @@ fn execute(
         .take(data.test.labels().len().min(data.train.labels().len()));
     let mut train_subset = TrainSubsetAccuracy::new(subset.clone());
     let mut variances = BatchNormVariances::default();
-    let mut recalibrated =
-        RecalibratedAccuracy::new(data.train.clone(), subset, data.test.clone());
+    let mut recalibrated = RecalibratedAccuracy::new(data.train.clone(), subset, data.test.clone());
+    let mut landscape = spec.landscape_every.map(Landscape::new);
+    // Internal covariate shift at the last hidden layer, whose input the probe reads too.
+    let mut covariate_shift = spec
+        .shift_every
+        .map(|every| CovariateShift::new(every, spec.config.network.mlp_widths.len() - 1));
     let mut hooks: Vec<&mut dyn Hook> = vec![&mut train_subset, &mut variances, &mut recalibrated];
+    if let Some(hook) = landscape.as_mut() {
+        hooks.push(hook);
+    }
+    if let Some(hook) = covariate_shift.as_mut() {
+        hooks.push(hook);
+    }
     if let Some(probe) = probe.as_mut() {
         hooks.push(probe);
     }
@@ -416,6 +427,8 @@ fn execute(
             Error::Train(error @ TrainError::NonFiniteLoss { .. }) => {
                 step_losses.0.clear();
                 probe = None;
+                landscape = None;
+                covariate_shift = None;
                 (failed.metrics.epochs, Some(error.to_string()))
             }
             other => return Err(other),
@@ -438,6 +451,8 @@ fn execute(
             .collect(),
         step_losses: step_losses.0,
         probes: probe.map(|p| p.points).unwrap_or_default(),
+        landscape: landscape.map(|l| l.points).unwrap_or_default(),
+        covariate_shift: covariate_shift.map(|c| c.points).unwrap_or_default(),
         seconds: started.elapsed().as_secs_f64(),
     };
     write_json(&run_dir.join(RUN_FILE), &outcome).map_err(ReportError::from)?;
@@ -598,6 +613,8 @@ mod tests {
             recalibrated: Vec::new(),
             step_losses: Vec::new(),
             probes: Vec::new(),
+            landscape: Vec::new(),
+            covariate_shift: Vec::new(),
             seconds: 0.0,
         };
         assert_eq!(outcome.final_val_acc(), CHANCE_ACCURACY);

@@ -35,6 +35,8 @@ pub fn runs(
                 config,
                 probe_every: records.probe_every,
                 record_steps: records.step_losses,
+                landscape_every: records.landscape_every,
+                shift_every: records.shift_every,
             });
         }
     }

@@ -12,6 +12,7 @@ use crate::data::LoadedData;
 use crate::model::ModelKind;
 use crate::runtime::{Backend, BackendKind};
 use crate::train::hooks::RunningVariances;
+use crate::train::landscape::{LandscapePoint, ShiftPoint};
 use crate::train::{EpochMetrics, ProbePoint};
 
 /// The data and epochs of one run: the first `limit_train` / `limit_test` samples.
@@ -48,6 +49,12 @@ pub struct RunSpec {
     pub probe_every: Option<usize>,
     /// Keep every step's training loss (the smoothness study).
     pub record_steps: bool,
+    /// Read the loss landscape along the gradient every this many steps (Santurkar et al.).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landscape_every: Option<usize>,
+    /// Measure internal covariate shift (Santurkar et al., Definition 2.1) every this many steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_every: Option<usize>,
 }
 
 impl RunSpec {
@@ -135,6 +142,10 @@ pub struct RunOutcome {
     pub step_losses: Vec<f32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbePoint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub landscape: Vec<LandscapePoint>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub covariate_shift: Vec<ShiftPoint>,
     pub seconds: f64,
 }
 

@@ -65,6 +65,9 @@ pub fn fit(
                 epoch,
                 message: e.to_string(),
             })?;
+            for hook in hooks.iter_mut() {
+                hook.before_step(trainer.model(), &batch, trainer.steps_done())?;
+            }
             tally.push(trainer.step(batch));
             let steps_done = trainer.steps_done();
             if interrupt::requested() {

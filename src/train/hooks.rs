@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::{EpochMetrics, TrainError, Trainer};
-use crate::data::ImageSet;
+use crate::data::{ImageBatch, ImageSet};
 use crate::model::Network;
 use crate::runtime::{Progress, write_atomic};
 
@@ -24,6 +24,17 @@ pub trait Hook: Send {
     /// Instead of `on_start` when a run continues from a saved state, with the epochs it had
     /// completed and the steps it had taken.
     fn on_resume(&mut self, _completed: &[EpochMetrics], _steps_done: usize) {}
+
+    /// Before every optimizer step, with the batch it will take; `steps_done` counts the steps
+    /// taken so far.
+    fn before_step(
+        &mut self,
+        _model: &Network,
+        _batch: &ImageBatch,
+        _steps_done: usize,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
 
     /// After every optimizer step; `steps_done` counts steps over the whole run. Nothing has
     /// been read back from the device yet.

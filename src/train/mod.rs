@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod fit;
 pub mod hooks;
+pub mod landscape;
 pub mod predict;
 pub mod recalibrate;
 pub mod state;

@@ -453,7 +453,10 @@ fn recalibration_sets_population_statistics_and_leaves_the_model_alone() {
         let mean = values.iter().sum::<f64>() / 1000.0;
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 1000.0;
         assert!(mean.abs() < 1e-3, "channel {channel}: mean {mean}");
-        assert!(var < 1.0 + 1e-3 && var > 0.5, "channel {channel}: variance {var}");
+        assert!(
+            var < 1.0 + 1e-3 && var > 0.5,
+            "channel {channel}: variance {var}"
+        );
     }
     let after = network.batch_norms()[0]
         .running_mean
@@ -463,5 +466,73 @@ fn recalibration_sets_population_statistics_and_leaves_the_model_alone() {
     assert_eq!(
         recalibrated.batch_norms()[0].momentum,
         network.batch_norms()[0].momentum
+    );
+}
+
+#[test]
+fn santurkar_measures_leave_training_alone_and_read_what_they_should() {
+    let (train, test) = (separable_set(160, 0), separable_set(40, 3));
+    let network = NetworkConfig::guide(ModelKind::Mlp, true);
+    let data = (&train, &test);
+    let mut plain_losses = StepLosses::default();
+    let plain = fit_with(
+        &network,
+        BackendKind::Flex,
+        &training(2),
+        data,
+        &mut [&mut plain_losses],
+    )
+    .0
+    .unwrap();
+    let mut losses = StepLosses::default();
+    let mut landscape = landscape::Landscape::new(5);
+    // Layer 0 has no layers below it: G′ must equal G. Layer 2 has two.
+    let mut none_below = landscape::CovariateShift::new(5, 0);
+    let mut two_below = landscape::CovariateShift::new(5, 2);
+    let measured = fit_with(
+        &network,
+        BackendKind::Flex,
+        &training(2),
+        data,
+        &mut [&mut losses, &mut landscape, &mut none_below, &mut two_below],
+    )
+    .0
+    .unwrap();
+    assert_eq!(plain_losses.0, losses.0, "measuring changes no weight");
+    let numbers = |epochs: &[EpochMetrics]| -> Vec<[f64; 4]> {
+        epochs
+            .iter()
+            .map(|e| [e.train_loss, e.train_acc, e.val_loss, e.val_acc])
+            .collect()
+    };
+    assert_eq!(
+        numbers(&plain),
+        numbers(&measured),
+        "nor BN's running statistics (validation)"
+    );
+
+    let steps: Vec<usize> = landscape.points.iter().map(|p| p.step).collect();
+    assert_eq!(steps, [0, 5, 10, 15]);
+    for p in &landscape.points {
+        assert_eq!(p.losses.len(), landscape::STEP_SIZES.len());
+        assert!(p.loss.is_finite() && p.grad_norm > 0.0, "{p:?}");
+        // Moving along −g lowers the loss for the smallest step early in training, and the
+        // gradient changes by a positive amount.
+        assert!(
+            p.grad_changes.iter().all(|c| c.is_finite() && *c > 0.0),
+            "{p:?}"
+        );
+    }
+    assert!(landscape.points[0].losses[0] < landscape.points[0].loss);
+    for p in &none_below.points {
+        assert!(p.distance() < 1e-3 * p.g_sq.sqrt(), "{p:?}");
+        assert!((p.cosine() - 1.0).abs() < 1e-5, "{p:?}");
+    }
+    assert_eq!(two_below.points.len(), 4);
+    assert!(
+        two_below
+            .points
+            .iter()
+            .all(|p| p.distance() > 0.0 && p.cosine() < 1.0)
     );
 }

@@ -118,6 +118,10 @@ pub struct Records {
     pub probe_every: Option<usize>,
     /// Every step's training loss.
     pub step_losses: bool,
+    /// Santurkar et al.'s loss landscape every this many steps.
+    pub landscape_every: Option<usize>,
+    /// Santurkar et al.'s internal covariate shift every this many steps.
+    pub shift_every: Option<usize>,
 }
 
 /// Quick: 10,000 training samples, 3 epochs (the CNN validates on 2,000 test samples: it costs

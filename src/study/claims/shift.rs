@@ -1,5 +1,6 @@
 //! "BatchNorm keeps the distribution of a hidden layer's inputs stable during training" (Ioffe
-//! & Szegedy 2015, figure 1).
+//! & Szegedy 2015, figure 1), measured as internal covariate shift by Santurkar et al.'s
+//! Definition 2.1, with Ioffe & Szegedy's percentile drift as a secondary.
 
 use super::{Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, model_point};
 use crate::config::ExperimentConfig;
@@ -13,11 +14,38 @@ use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
 use crate::train::ProbePoint;
+use crate::train::landscape::ShiftPoint;
 
 pub struct Shift;
 
 /// Probe the hidden layer every this many steps.
 pub const PROBE_EVERY: usize = 10;
+/// Measure internal covariate shift every this many steps.
+pub const SHIFT_EVERY: usize = 25;
+
+/// Mean over the run's readings of cos(G, G′): 1 when the layers below moving changes nothing
+/// about the last hidden layer's gradient (NaN for a diverged run).
+pub fn gradient_cosine(run: &RunOutcome) -> f64 {
+    mean_over_shift(run, ShiftPoint::cosine)
+}
+
+/// Mean over the readings of ‖G − G′‖ / ‖G‖.
+pub fn relative_gradient_change(run: &RunOutcome) -> f64 {
+    mean_over_shift(run, |p| p.distance() / p.g_sq.sqrt())
+}
+
+fn mean_over_shift(run: &RunOutcome, f: fn(&ShiftPoint) -> f64) -> f64 {
+    let values: Vec<f64> = run
+        .covariate_shift
+        .iter()
+        .map(f)
+        .filter(|v| v.is_finite())
+        .collect();
+    if run.diverged.is_some() || values.is_empty() {
+        return f64::NAN;
+    }
+    values.iter().sum::<f64>() / values.len() as f64
+}
 
 /// Net displacement of the probed 15th, 50th and 85th percentiles from the first reading to
 /// the last, averaged, in units of the final 15–85 spread: scale-free and independent of how
@@ -59,36 +87,108 @@ impl Claim for Shift {
     fn records(&self) -> Records {
         Records {
             probe_every: Some(PROBE_EVERY),
+            shift_every: Some(SHIFT_EVERY),
             ..Records::default()
         }
     }
 
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
-        let mut primary = runs.paired(
-            "drift",
-            Unit::Plain,
-            Direction::Lower,
-            (Variant::Bn, &point),
-            (Variant::NoBn, &point),
-            drift,
+        let pair = |label: &str, direction, measure| {
+            let mut e = runs.paired(
+                label,
+                Unit::Plain,
+                direction,
+                (Variant::Bn, &point),
+                (Variant::NoBn, &point),
+                measure,
+            );
+            judge_differences(std::slice::from_mut(&mut e));
+            e
+        };
+        let primary = pair(
+            "cos(G, G′)",
+            Direction::Higher,
+            gradient_cosine as super::Measure,
         );
-        let verdict = judge_differences(std::slice::from_mut(&mut primary));
+        let verdict = primary.verdict;
         Judgement {
             findings: vec![Finding {
                 scope: String::new(),
-                primary: "drift of the last hidden layer's ReLU input on a fixed probe batch: net displacement of its 15th/50th/85th percentiles from start to end, in final 15–85 spreads, With BN − No BN".into(),
+                primary: format!(
+                    "internal covariate shift (Santurkar et al. 2018, Definition 2.1) at the last hidden layer: every {SHIFT_EVERY} steps, the cosine between its weight gradient G on the batch and G′, the same gradient after the layers below took the update the optimizer made on that batch; its mean over the run's readings, With BN − No BN (higher = less shift)"
+                ),
                 rule: format!("One endpoint, {DIFFERENCE_RULE}."),
                 endpoints: vec![primary],
                 verdict,
                 note: None,
             }],
-            secondary: Vec::new(),
-            table: runs.means_table("Network", "drift (spreads)", drift, Unit::Plain),
+            secondary: vec![
+                pair("‖G − G′‖ / ‖G‖", Direction::Lower, relative_gradient_change),
+                pair(
+                    "drift of the probed percentiles (Ioffe & Szegedy)",
+                    Direction::Lower,
+                    drift,
+                ),
+            ],
+            table: runs.means_table("Network", "mean cos(G, G′)", gradient_cosine, Unit::Plain),
         }
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
+        let mut panels = self.probe_panels(runs);
+        let cosine = runs
+            .variants()
+            .into_iter()
+            .map(|variant| {
+                let of: Vec<&RunOutcome> = runs
+                    .all
+                    .iter()
+                    .filter(|o| o.spec.series == variant && o.diverged.is_none())
+                    .collect();
+                let readings = of
+                    .iter()
+                    .map(|o| o.covariate_shift.len())
+                    .min()
+                    .unwrap_or(0);
+                let stats: Vec<(f64, Spread)> = (0..readings)
+                    .map(|k| {
+                        let values: Vec<f64> =
+                            of.iter().map(|o| o.covariate_shift[k].cosine()).collect();
+                        (of[0].covariate_shift[k].step as f64, Spread::of(&values))
+                    })
+                    .collect();
+                Curve::line(
+                    variant.title(),
+                    variant.color(),
+                    stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
+                )
+                .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
+                .without_markers()
+            })
+            .collect();
+        panels.push(Panel {
+            x_label: "Optimizer step".into(),
+            ..Panel::per_epoch(
+                "Internal covariate shift: cos(G, G′), last hidden layer",
+                "cos(G, G′) (1 = no shift)",
+                cosine,
+                Legend::Auto,
+            )
+        });
+        panels
+    }
+
+    fn notes(&self) -> Vec<String> {
+        vec![format!(
+            "Internal covariate shift follows Santurkar et al.'s Definition 2.1: G is the gradient of the last hidden layer's weights on the batch a step takes, G′ the same gradient with the layers below replaced by their values after that step (Adam's actual update), both in training mode on copies of the network; bnx reads it every {SHIFT_EVERY} steps and keeps ‖G‖², ‖G′‖² and G·G′ in run.json. Santurkar et al. report that BatchNorm does not reduce this shift. The percentile probe (secondary, Ioffe & Szegedy's figure 1) is the last hidden layer's input to its ReLU for the first 500 test images (a probe only, never used for selection), computed as a training step sees it: with BatchNorm that is BN's output, normalized with the probe batch's own statistics, so its percentiles start near −1/0/1 by construction; drift = the net displacement of the 15th, 50th and 85th percentiles from first to last reading, averaged, in final 15–85 spreads."
+        )]
+    }
+}
+
+impl Shift {
+    /// Ioffe & Szegedy's figure 1 (b, c): the percentiles per variant, on one y range.
+    fn probe_panels(&self, runs: &Runs) -> Vec<Panel> {
         shared_y_range(
             runs.variants()
                 .into_iter()
@@ -137,9 +237,5 @@ impl Claim for Shift {
                 })
                 .collect(),
         )
-    }
-
-    fn notes(&self) -> Vec<String> {
-        vec!["The probe is the last hidden layer's input to its ReLU for the first 500 test images (used as a probe only, never for a verdict's selection), computed as a training step sees it: with BatchNorm that is BN's output, normalized with the probe batch's own statistics, so its percentiles start near −1/0/1 by construction. Santurkar et al. (2018) argue that BatchNorm's benefit does not come from reducing this shift; this study only measures it.".into()]
     }
 }

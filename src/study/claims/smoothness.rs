@@ -1,4 +1,6 @@
-//! "With BatchNorm the training loss is smoother and more predictable from step to step."
+//! "With BatchNorm the training loss is smoother and more predictable from step to step",
+//! measured as Santurkar, Tsipras, Ilyas & Madry (2018) do (their figure 4): along the gradient
+//! at points during training, how much the loss and the gradient change.
 
 use super::{Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, model_point};
 use crate::config::ExperimentConfig;
@@ -9,8 +11,62 @@ use crate::study::Budget;
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::train::landscape::{LandscapePoint, STEP_SIZES};
 
 pub struct Smoothness;
+
+/// Read the landscape every this many steps.
+pub const LANDSCAPE_EVERY: usize = 25;
+
+/// A per-reading quantity averaged over a run's readings (NaN for a diverged run).
+fn over_readings(run: &RunOutcome, f: impl Fn(&LandscapePoint) -> f64) -> f64 {
+    let values: Vec<f64> = run
+        .landscape
+        .iter()
+        .map(f)
+        .filter(|v| v.is_finite())
+        .collect();
+    if run.diverged.is_some() || values.is_empty() {
+        return f64::NAN;
+    }
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Effective β-smoothness at one reading: max over η of ‖∇L(w) − ∇L(w − η·g)‖ / ‖η·g‖.
+pub fn beta_at(p: &LandscapePoint) -> f64 {
+    p.grad_changes
+        .iter()
+        .zip(STEP_SIZES)
+        .map(|(change, eta)| change / (eta * p.grad_norm))
+        .filter(|v| v.is_finite())
+        .fold(f64::NAN, f64::max)
+}
+
+/// Mean effective β-smoothness over the run's readings (their fig. 4c); lower is smoother.
+pub fn beta_smoothness(run: &RunOutcome) -> f64 {
+    over_readings(run, beta_at)
+}
+
+/// Mean over readings of the loss range along the gradient, max − min of L(w − η·g) over η
+/// and η = 0 (their fig. 4a).
+pub fn loss_range(run: &RunOutcome) -> f64 {
+    over_readings(run, |p| {
+        let values = p
+            .losses
+            .iter()
+            .chain(std::iter::once(&p.loss))
+            .filter(|v| v.is_finite());
+        values.clone().fold(f64::NAN, |a, &b| a.max(b)) - values.fold(f64::NAN, |a, &b| a.min(b))
+    })
+}
+
+/// Mean over readings of the largest gradient change along the gradient (their fig. 4b:
+/// gradient predictiveness; lower is more predictive).
+pub fn gradient_change(run: &RunOutcome) -> f64 {
+    over_readings(run, |p| {
+        p.grad_changes.iter().copied().fold(f64::NAN, f64::max)
+    })
+}
 
 /// The losses after the first 10 % of steps (the initial descent, which is not noise).
 fn settled(losses: &[f32]) -> Vec<f64> {
@@ -50,6 +106,12 @@ impl Claim for Smoothness {
         "With BatchNorm the training loss is smoother and more predictable from step to step."
     }
 
+    fn notes(&self) -> Vec<String> {
+        vec![format!(
+            "Santurkar et al. measure on the current batch in training mode, at weights w during training, along the gradient g: L(w − η·g) and ∇L(w − η·g) for step sizes η ∈ {{0.05, 0.1, 0.2, 0.4}} (plain gradient steps, independent of the Adam update that training takes). bnx reads them every {LANDSCAPE_EVERY} steps on copies of the network, so training is unchanged; run.json keeps the raw losses, gradient norms and gradient changes. Relative roughness (secondary) is the standard deviation of the step-to-step change in training loss over the mean loss after the first 10 % of steps: minibatch noise scales with the loss level, so the raw standard deviation (also secondary) mostly measures how low the loss is."
+        )]
+    }
+
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
         bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
     }
@@ -57,6 +119,7 @@ impl Claim for Smoothness {
     fn records(&self) -> Records {
         Records {
             step_losses: true,
+            landscape_every: Some(LANDSCAPE_EVERY),
             ..Records::default()
         }
     }
@@ -75,82 +138,130 @@ impl Claim for Smoothness {
             judge_differences(std::slice::from_mut(&mut e));
             e
         };
-        let primary = pair("relative roughness", relative_roughness as super::Measure);
+        let primary = pair("effective β-smoothness", beta_smoothness as super::Measure);
         let verdict = primary.verdict;
         Judgement {
             findings: vec![Finding {
                 scope: String::new(),
-                primary: "relative roughness: standard deviation of the step-to-step change in training loss over the mean loss (after the first 10 % of steps), With BN − No BN".into(),
+                primary: format!(
+                    "effective β-smoothness (Santurkar et al. 2018, fig. 4c): at a reading every {LANDSCAPE_EVERY} steps, the largest ‖∇L(w) − ∇L(w − η·g)‖ / ‖η·g‖ over η ∈ {{0.05, 0.1, 0.2, 0.4}} on the current batch; its mean over the run's readings, With BN − No BN"
+                ),
                 rule: format!("One endpoint, {DIFFERENCE_RULE}."),
                 endpoints: vec![primary],
                 verdict,
                 note: None,
             }],
-            secondary: vec![pair("roughness (not divided by the loss level)", roughness)],
-            table: runs.means_table("Network", "relative roughness", relative_roughness, Unit::Plain),
+            secondary: vec![
+                pair("loss range along the gradient (fig. 4a)", loss_range),
+                pair(
+                    "largest gradient change along the gradient (fig. 4b)",
+                    gradient_change,
+                ),
+                pair(
+                    "relative roughness of the training loss",
+                    relative_roughness,
+                ),
+                pair("roughness (not divided by the loss level)", roughness),
+            ],
+            table: runs.means_table(
+                "Network",
+                "effective β-smoothness",
+                beta_smoothness,
+                Unit::Plain,
+            ),
         }
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
-        // Per-step curves are too jagged to read: rolling windows instead, each the mean over
-        // seeds ± sd, of the loss level and of the relative roughness.
-        let rolled = |f: fn(&[f64]) -> f64| -> Vec<Curve> {
+        // Per reading, the mean over seeds (± sd) of a quantity of the landscape.
+        let over_steps = |f: &dyn Fn(&LandscapePoint) -> f64,
+                          label: &dyn Fn(Variant) -> String,
+                          dashed: bool|
+         -> Vec<Curve> {
             runs.variants()
                 .into_iter()
                 .map(|variant| {
-                    let losses: Vec<Vec<f64>> = runs
+                    let of: Vec<&RunOutcome> = runs
                         .all
                         .iter()
                         .filter(|o| o.spec.series == variant && o.diverged.is_none())
-                        .map(|o| o.step_losses.iter().map(|&l| f64::from(l)).collect())
                         .collect();
-                    let steps = losses.iter().map(Vec::len).min().unwrap_or(0);
-                    let window = (steps / 40).max(10);
-                    let stride = (window / 5).max(1);
-                    let ends: Vec<usize> = (steps / 10 + window..=steps).step_by(stride).collect();
-                    let stats: Vec<(f64, Spread)> = ends
-                        .iter()
-                        .map(|&end| {
-                            let values: Vec<f64> =
-                                losses.iter().map(|r| f(&r[end - window..end])).collect();
-                            (end as f64, Spread::of(&values))
+                    let readings = of.iter().map(|o| o.landscape.len()).min().unwrap_or(0);
+                    let stats: Vec<(f64, Spread)> = (0..readings)
+                        .filter_map(|k| {
+                            let values: Vec<f64> = of
+                                .iter()
+                                .map(|o| f(&o.landscape[k]))
+                                .filter(|v| v.is_finite())
+                                .collect();
+                            (!values.is_empty())
+                                .then(|| (of[0].landscape[k].step as f64, Spread::of(&values)))
                         })
                         .collect();
-                    Curve::line(
-                        variant.title(),
+                    let curve = Curve::line(
+                        label(variant),
                         variant.color(),
                         stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
                     )
-                    .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
-                    .without_markers()
+                    .without_markers();
+                    if dashed {
+                        curve.dashed()
+                    } else {
+                        curve.with_spread(stats.iter().map(|(_, s)| s.sd).collect())
+                    }
                 })
                 .collect()
         };
-        let mean = |w: &[f64]| w.iter().sum::<f64>() / w.len() as f64;
-        let relative = |w: &[f64]| {
-            let changes: Vec<f64> = w.windows(2).map(|p| p[1] - p[0]).collect();
-            Spread::of(&changes).sd / (w.iter().sum::<f64>() / w.len() as f64)
+        let finite = |v: &[f64]| {
+            v.iter()
+                .copied()
+                .filter(|x| x.is_finite())
+                .collect::<Vec<_>>()
         };
-        let x_label = "Optimizer step (end of a rolling window of 1/40 of training)";
+        let mut landscape = over_steps(
+            &|p| {
+                finite(&p.losses)
+                    .into_iter()
+                    .chain([p.loss])
+                    .fold(f64::NAN, f64::max)
+            },
+            &|v| format!("{} – max", v.title()),
+            true,
+        );
+        landscape.extend(over_steps(
+            &|p| {
+                finite(&p.losses)
+                    .into_iter()
+                    .chain([p.loss])
+                    .fold(f64::NAN, f64::min)
+            },
+            &|v| format!("{} – min", v.title()),
+            false,
+        ));
+        let panel = |title: &str, y: &str, curves| Panel {
+            x_label: "Optimizer step".into(),
+            ..Panel::per_epoch(title, y, curves, Legend::Auto)
+        };
         vec![
-            Panel {
-                x_label: x_label.into(),
-                ..Panel::per_epoch(
-                    "Training loss, rolling mean",
-                    "Loss (cross-entropy)",
-                    rolled(mean),
-                    Legend::Auto,
-                )
-            },
-            Panel {
-                x_label: x_label.into(),
-                ..Panel::per_epoch(
-                    "Relative roughness: rolling std(Δ loss) / mean loss",
-                    "std(Δ loss) / loss",
-                    rolled(relative),
-                    Legend::Auto,
-                )
-            },
+            panel(
+                "(a) Loss along the gradient: min and max over η",
+                "Training loss on the batch",
+                landscape,
+            ),
+            panel(
+                "(b) Gradient predictiveness",
+                "max over η of ‖∇L(w) − ∇L(w − ηg)‖",
+                over_steps(
+                    &|p| p.grad_changes.iter().copied().fold(f64::NAN, f64::max),
+                    &|v| v.title().to_string(),
+                    false,
+                ),
+            ),
+            panel(
+                "(c) Effective β-smoothness",
+                "max over η of ‖Δ∇L‖ / ‖ηg‖",
+                over_steps(&beta_at, &|v| v.title().to_string(), false),
+            ),
         ]
     }
 }

@@ -7,6 +7,7 @@ use crate::study::runs::{RunContext, RunOutcome, RunSpec};
 use crate::study::variant::Variant;
 use crate::study::verdict::Verdict;
 use crate::study::{Budget, StudyKind, plan};
+use crate::train::landscape::{LandscapePoint, STEP_SIZES, ShiftPoint};
 use crate::train::{EpochMetrics, ProbePoint};
 
 /// What a synthetic run measured.
@@ -17,6 +18,10 @@ struct Fake {
     noise: f64,
     /// How far the probed percentiles move.
     drift: f32,
+    /// Effective β-smoothness of the landscape readings.
+    beta: f64,
+    /// cos(G, G′) of the covariate-shift readings.
+    cosine: f64,
 }
 
 impl Default for Fake {
@@ -26,6 +31,8 @@ impl Default for Fake {
             train: 0.95,
             noise: 0.1,
             drift: 1.0,
+            beta: 2.0,
+            cosine: 0.8,
         }
     }
 }
@@ -90,12 +97,12 @@ fn effect(kind: StudyKind, spec: &RunSpec, sign: f64) -> Fake {
         }
         StudyKind::Smoothness => {
             if bn {
-                fake.noise -= 0.05 * sign;
+                fake.beta -= 1.0 * sign;
             }
         }
         StudyKind::Shift => {
             if bn {
-                fake.drift -= 0.5 * sign as f32;
+                fake.cosine += 0.1 * sign;
             }
         }
     }
@@ -122,6 +129,8 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
             recalibrated: Vec::new(),
             step_losses: Vec::new(),
             probes: Vec::new(),
+            landscape: Vec::new(),
+            covariate_shift: Vec::new(),
             seconds: 0.0,
         };
     };
@@ -152,6 +161,27 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
             }
         })
         .collect();
+    let landscape = (0..10)
+        .map(|k| LandscapePoint {
+            step: 25 * k,
+            loss: 0.5,
+            grad_norm: 1.0,
+            losses: STEP_SIZES.iter().map(|eta| 0.5 - eta).collect(),
+            grad_changes: STEP_SIZES
+                .iter()
+                .map(|eta| fake.beta * (1.0 + 20.0 * j) * eta)
+                .collect(),
+        })
+        .collect();
+    let covariate_shift = (0..10)
+        .map(|k| ShiftPoint {
+            step: 25 * k,
+            layer: 2,
+            g_sq: 1.0,
+            g_prime_sq: 1.0,
+            dot: fake.cosine + 5.0 * j,
+        })
+        .collect();
     RunOutcome {
         spec,
         context,
@@ -162,6 +192,8 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
         recalibrated: Vec::new(),
         step_losses,
         probes,
+        landscape,
+        covariate_shift,
         seconds: 1.0,
     }
 }
