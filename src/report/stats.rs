@@ -300,6 +300,22 @@ fn ln_gamma(x: f64) -> f64 {
     0.5 * (2.0 * std::f64::consts::PI).ln() + (x + 0.5) * t.ln() - t + sum.ln()
 }
 
+/// Standard normal draws from a small deterministic generator (xorshift and Box–Muller), for
+/// simulation tests that must not depend on a random seed source.
+#[cfg(test)]
+pub(crate) fn standard_normals(mut state: u64) -> impl FnMut() -> f64 {
+    move || {
+        let mut uniform = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (u, v) = (uniform().max(1e-300), uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -342,19 +358,7 @@ mod tests {
     /// With no true difference, the 95 % interval misses 0 in about 5 % of experiments.
     #[test]
     fn intervals_cover_zero_at_the_nominal_rate_on_null_data() {
-        // A small deterministic generator: the test must not depend on a random seed source.
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut normal = || {
-            let mut uniform = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 11) as f64 / (1u64 << 53) as f64
-            };
-            // Box–Muller.
-            let (u, v) = (uniform().max(1e-300), uniform());
-            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-        };
+        let mut normal = standard_normals(0x2545_f491_4f6c_dd1d);
         let experiments = 20_000;
         let mut misses = 0;
         for _ in 0..experiments {

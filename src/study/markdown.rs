@@ -28,24 +28,8 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
             next_rule != Some(&finding.rule),
         ));
     }
-    if !summary.recalibrated.is_empty() {
-        let parts: Vec<String> = summary
-            .recalibrated
-            .iter()
-            .map(|f| {
-                let scope = if f.scope.is_empty() {
-                    String::new()
-                } else {
-                    format!("{}: ", f.scope)
-                };
-                let results: Vec<String> = f.endpoints.iter().map(|e| e.summary()).collect();
-                format!("{scope}**{}** ({})", f.verdict, results.join("; "))
-            })
-            .collect();
-        md.push_str(&format!(
-            "*Sensitivity check* (not the verdict): with every BatchNorm run validated on statistics recomputed over its training data after each epoch (`--recalibrate-bn`; the weights are the same), the primary endpoint gives {}.\n\n",
-            parts.join("; ")
-        ));
+    if let Some(line) = sensitivity(summary) {
+        md.push_str(&line);
     }
     md.push_str(&format!(
         "![{name} chart]({})\n\n![{name}: paired differences with 95 % confidence intervals]({})\n\n",
@@ -67,6 +51,46 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
         md.push('\n');
     }
     md
+}
+
+/// The findings again with recalibrated BatchNorm statistics, when that changes any number.
+fn sensitivity(summary: &StudySummary) -> Option<String> {
+    let numbers = |findings: &[Finding]| -> Vec<f64> {
+        findings
+            .iter()
+            .flat_map(|f| &f.endpoints)
+            .map(|e| e.test.mean)
+            .collect()
+    };
+    if summary.recalibrated.is_empty()
+        || numbers(&summary.recalibrated) == numbers(&summary.findings)
+    {
+        return None;
+    }
+    let parts: Vec<String> = summary
+        .recalibrated
+        .iter()
+        .map(|f| {
+            let scope = if f.scope.is_empty() {
+                String::new()
+            } else {
+                format!("{}: ", f.scope)
+            };
+            let results: Vec<String> = f
+                .endpoints
+                .iter()
+                .map(|e| match f.endpoints.len() {
+                    1 => e.summary(),
+                    _ => format!("{} {}", e.label, e.summary()),
+                })
+                .collect();
+            format!("{scope}**{}** ({})", f.verdict, results.join("; "))
+        })
+        .collect();
+    Some(format!(
+        "*Sensitivity check* (not the verdict): with every BatchNorm run validated on statistics recomputed over its training data after each epoch (`--recalibrate-bn`; the weights are the same), the primary endpoint gives {}.\n\n",
+        parts.join("; ")
+    ))
 }
 
 fn finding_paragraph(finding: &Finding, with_rule: bool) -> String {

@@ -26,7 +26,7 @@ use crate::config::ExperimentConfig;
 use crate::data::{ImageBatcher, LoadedData};
 use crate::experiment::{self, RunOutputs};
 use crate::model::ModelKind;
-use crate::report::forest::{self, ForestRow, RowOutcome};
+use crate::report::forest;
 use crate::report::{ReportError, charts};
 use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
@@ -34,7 +34,6 @@ use crate::train::hooks::{BatchNormVariances, Probe, StepLosses, TrainSubsetAccu
 use crate::train::landscape::{CovariateShift, Landscape};
 use crate::train::recalibrate::RecalibratedAccuracy;
 use crate::train::{Hook, TrainError};
-use verdict::{Direction, Endpoint, Unit, Verdict};
 
 pub use analysis::StudySummary;
 pub use runs::{RunContext, RunOutcome, RunSpec, Scale};
@@ -477,7 +476,7 @@ fn load_outcome(run_dir: &Path, spec: &RunSpec, context: &RunContext) -> Option<
 fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> Result<(), Error> {
     let panels = claims::claim(summary.study).panels(&claims::Runs::new(outcomes));
     let title = format!("{}: {}", summary.study.name(), summary.study.title());
-    let (forest_rows, unit) = forest_rows(summary);
+    let (forest_rows, unit) = panels::forest_rows(summary);
     for ext in ["png", "svg"] {
         charts::render(
             &dir.join(format!("{}.{ext}", summary.study.name())),
@@ -498,51 +497,6 @@ fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> R
     let section = markdown::section(summary, "", 2);
     write_atomic(&dir.join(REPORT_FILE), section.as_bytes()).map_err(ReportError::from)?;
     Ok(())
-}
-
-/// The forest plot's rows: every primary endpoint, then the secondaries in the same unit.
-fn forest_rows(summary: &StudySummary) -> (Vec<ForestRow>, &'static str) {
-    let primaries: Vec<&Endpoint> = summary.findings.iter().flat_map(|f| &f.endpoints).collect();
-    let unit = primaries.first().map_or(Unit::Points, |e| e.unit);
-    let row = |e: &Endpoint, primary: bool, scope: &str| {
-        let scale = e.unit.scale();
-        ForestRow {
-            label: if scope.is_empty() || e.label.starts_with(scope) {
-                e.label.clone()
-            } else {
-                format!("{scope} · {}", e.label)
-            },
-            mean: scale * e.test.mean,
-            interval: e.test.ci95.map(|(lo, hi)| (scale * lo, scale * hi)),
-            claims_higher: e.direction == Direction::Higher,
-            margin: e.no_worse.map(|q| scale * q.margin),
-            outcome: match e.verdict {
-                Verdict::Supported => RowOutcome::ForClaim,
-                Verdict::Contradicted => RowOutcome::AgainstClaim,
-                Verdict::Inconclusive => RowOutcome::Neither,
-            },
-            primary,
-        }
-    };
-    let mut rows: Vec<ForestRow> = summary
-        .findings
-        .iter()
-        .flat_map(|f| f.endpoints.iter().map(move |e| (f, e)))
-        .map(|(f, e)| row(e, true, &f.scope))
-        .collect();
-    rows.extend(
-        summary
-            .secondary
-            .iter()
-            .filter(|e| e.unit == unit)
-            .map(|e| row(e, false, "")),
-    );
-    let words = match unit {
-        Unit::Points => "percentage points",
-        Unit::Epochs => "epochs",
-        Unit::Plain => "the measure's units",
-    };
-    (rows, words)
 }
 
 /// `REPORT.md` and `summary.json` over every study summary found under `out`, in study order.
@@ -568,7 +522,6 @@ pub fn write_overall(out: &Path) -> Result<Vec<StudySummary>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::BackendKind;
 
     #[test]
     fn run_folders_are_readable_slugs() {
@@ -600,12 +553,7 @@ mod tests {
             plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
         let outcome = RunOutcome {
             spec,
-            context: RunContext {
-                dataset_sha256: String::new(),
-                backend: BackendKind::Flex,
-                bnx_version: String::new(),
-                flush_subnormals: true,
-            },
+            context: RunContext::for_tests(),
             epochs: Vec::new(),
             diverged: Some("loss NaN".into()),
             train_subset_acc: Vec::new(),

@@ -1,9 +1,12 @@
 //! Chart pieces the claims share: curves over the grid, per epoch and per step, each the mean
 //! over seeds with a ±1 standard deviation band, coloured by variant.
 
+use super::StudySummary;
 use super::claims::{Measure, Runs};
 use super::runs::RunOutcome;
+use super::verdict::{Direction, Endpoint, Unit, Verdict};
 use crate::report::charts::{Curve, Legend, Panel, XScale};
+use crate::report::forest::{ForestRow, RowOutcome};
 use crate::report::stats::Spread;
 
 /// One curve per variant of `measure` (×100 when `percent`) over the grid points.
@@ -84,6 +87,50 @@ pub fn per_epoch(
         .collect()
 }
 
+/// One curve per variant of a quantity read during training: `readings(run)` gives each
+/// reading's (step, value); the k-th readings of the variant's runs that did not diverge are
+/// averaged (± sd band, unless dashed). Labels come from `label`.
+pub fn per_reading(
+    runs: &Runs,
+    label: impl Fn(super::variant::Variant) -> String,
+    dashed: bool,
+    readings: impl Fn(&RunOutcome) -> Vec<(f64, f64)>,
+) -> Vec<Curve> {
+    runs.variants()
+        .into_iter()
+        .map(|variant| {
+            let series: Vec<Vec<(f64, f64)>> = runs
+                .all
+                .iter()
+                .filter(|o| o.spec.series == variant && o.diverged.is_none())
+                .map(&readings)
+                .collect();
+            let count = series.iter().map(Vec::len).min().unwrap_or(0);
+            let stats: Vec<(f64, Spread)> = (0..count)
+                .filter_map(|k| {
+                    let values: Vec<f64> = series
+                        .iter()
+                        .map(|r| r[k].1)
+                        .filter(|v| v.is_finite())
+                        .collect();
+                    (!values.is_empty()).then(|| (series[0][k].0, Spread::of(&values)))
+                })
+                .collect();
+            let curve = Curve::line(
+                label(variant),
+                variant.color(),
+                stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
+            )
+            .without_markers();
+            if dashed {
+                curve.dashed()
+            } else {
+                curve.with_spread(stats.iter().map(|(_, s)| s.sd).collect())
+            }
+        })
+        .collect()
+}
+
 /// Gives every panel the y range that holds all of them, so they compare by eye.
 pub fn shared_y_range(mut panels: Vec<Panel>) -> Vec<Panel> {
     let values = panels.iter().flat_map(|p| p.curves.iter()).flat_map(|c| {
@@ -104,4 +151,49 @@ pub fn shared_y_range(mut panels: Vec<Panel>) -> Vec<Panel> {
         }
     }
     panels
+}
+
+/// The forest plot's rows: every primary endpoint, then the secondaries in the same unit.
+pub fn forest_rows(summary: &StudySummary) -> (Vec<ForestRow>, &'static str) {
+    let primaries: Vec<&Endpoint> = summary.findings.iter().flat_map(|f| &f.endpoints).collect();
+    let unit = primaries.first().map_or(Unit::Points, |e| e.unit);
+    let row = |e: &Endpoint, primary: bool, scope: &str| {
+        let scale = e.unit.scale();
+        ForestRow {
+            label: if scope.is_empty() || e.label.starts_with(scope) {
+                e.label.clone()
+            } else {
+                format!("{scope} · {}", e.label)
+            },
+            mean: scale * e.test.mean,
+            interval: e.test.ci95.map(|(lo, hi)| (scale * lo, scale * hi)),
+            claims_higher: e.direction == Direction::Higher,
+            margin: e.no_worse.map(|q| scale * q.margin),
+            outcome: match e.verdict {
+                Verdict::Supported => RowOutcome::ForClaim,
+                Verdict::Contradicted => RowOutcome::AgainstClaim,
+                Verdict::Inconclusive => RowOutcome::Neither,
+            },
+            primary,
+        }
+    };
+    let mut rows: Vec<ForestRow> = summary
+        .findings
+        .iter()
+        .flat_map(|f| f.endpoints.iter().map(move |e| (f, e)))
+        .map(|(f, e)| row(e, true, &f.scope))
+        .collect();
+    rows.extend(
+        summary
+            .secondary
+            .iter()
+            .filter(|e| e.unit == unit)
+            .map(|e| row(e, false, "")),
+    );
+    let words = match unit {
+        Unit::Points => "percentage points",
+        Unit::Epochs => "epochs",
+        Unit::Plain => "the measure's units",
+    };
+    (rows, words)
 }

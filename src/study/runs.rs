@@ -119,6 +119,19 @@ impl RunContext {
     }
 }
 
+#[cfg(test)]
+impl RunContext {
+    /// A context for synthetic runs in tests.
+    pub fn for_tests() -> Self {
+        Self {
+            dataset_sha256: String::new(),
+            backend: BackendKind::Flex,
+            bnx_version: String::new(),
+            flush_subnormals: true,
+        }
+    }
+}
+
 /// One finished run, as `run.json` keeps it next to the run's `metrics.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {

@@ -178,6 +178,20 @@ pub fn show_p(p: f64) -> String {
     }
 }
 
+/// Each endpoint's p-value by `test`; 1 (no evidence) for an endpoint that cannot be tested.
+fn family_p_values(family: &[Endpoint], test: impl Fn(&Endpoint) -> Option<f64>) -> Vec<f64> {
+    family
+        .iter()
+        .map(|e| e.testable().then(|| test(e)).flatten().unwrap_or(1.0))
+        .collect()
+}
+
+/// One endpoint judged on its own (a family of one), for secondaries.
+pub fn judged_alone(mut endpoint: Endpoint) -> Endpoint {
+    judge_differences(std::slice::from_mut(&mut endpoint));
+    endpoint
+}
+
 /// The rule of [`judge_differences`].
 pub const DIFFERENCE_RULE: &str = "paired per seed (seed s gives both sides the same initial weights and data order); the paired t-test of each endpoint's mean difference, Holm-adjusted over the endpoints of the family. **Supported** if every endpoint is significant (adjusted p < 0.05, i.e. for one endpoint its 95 % CI excludes 0) in the claimed direction; **contradicted** if any is significant the other way; **inconclusive** otherwise, and whenever a run an endpoint needs failed in a way the measure cannot score";
 
@@ -187,16 +201,7 @@ pub fn judge_differences(family: &mut [Endpoint]) -> Verdict {
     if family.is_empty() {
         return Verdict::Inconclusive;
     }
-    let p: Vec<f64> = family
-        .iter()
-        .map(|e| {
-            if e.testable() {
-                e.test.p_value.unwrap_or(1.0)
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let p = family_p_values(family, |e| e.test.p_value);
     for (endpoint, adjusted) in family.iter_mut().zip(holm(&p)) {
         endpoint.p_adjusted = endpoint.testable().then_some(adjusted);
         endpoint.verdict = if !endpoint.testable() || adjusted >= ALPHA {
@@ -219,16 +224,7 @@ pub fn judge_no_worse(family: &mut [Endpoint], margin: f64) -> Verdict {
     if family.is_empty() {
         return Verdict::Inconclusive;
     }
-    let p: Vec<f64> = family
-        .iter()
-        .map(|e| {
-            if e.testable() {
-                p_below(&e.differences, margin).unwrap_or(1.0)
-            } else {
-                1.0
-            }
-        })
-        .collect();
+    let p = family_p_values(family, |e| p_below(&e.differences, margin));
     for ((endpoint, adjusted), raw) in family.iter_mut().zip(holm(&p)).zip(&p) {
         let testable = endpoint.testable();
         endpoint.p_adjusted = testable.then_some(adjusted);
@@ -339,17 +335,7 @@ mod tests {
     /// (2.5 %), for one endpoint and for a Holm family of four; and "contradicted" likewise.
     #[test]
     fn null_data_is_rarely_supported() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut normal = || {
-            let mut uniform = || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 11) as f64 / (1u64 << 53) as f64
-            };
-            let (u, v) = (uniform().max(1e-300), uniform());
-            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-        };
+        let mut normal = crate::report::stats::standard_normals(0x9e37_79b9_7f4a_7c15);
         let experiments = 10_000;
         for family_size in [1, 4] {
             let (mut supported, mut contradicted) = (0, 0);

@@ -10,6 +10,7 @@ use crate::study::panels::sweep;
 use crate::study::variant::Variant;
 use crate::study::verdict::{
     DIFFERENCE_RULE, Direction, NO_WORSE_RULE, Unit, judge_differences, judge_no_worse,
+    judged_alone,
 };
 
 pub struct BatchSize;
@@ -87,22 +88,19 @@ impl Claim for BatchSize {
         }
         let first = judge_differences(&mut degrades);
         let second = judge_no_worse(&mut holds, MARGIN);
-        let mut secondary: Vec<_> = SMALL
+        let secondary = SMALL
             .into_iter()
             .map(|size| {
-                runs.paired(
+                judged_alone(runs.paired(
                     format!("{}: BN at 32 − at {size}", point(size)),
                     Unit::Points,
                     Direction::Higher,
                     (Variant::Bn, &reference),
                     (Variant::Bn, &point(size)),
                     final_accuracy,
-                )
+                ))
             })
             .collect();
-        for e in &mut secondary {
-            judge_differences(std::slice::from_mut(e));
-        }
         Judgement {
             findings: vec![
                 Finding {

@@ -8,7 +8,7 @@ use crate::study::Budget;
 use crate::study::panels::per_epoch;
 use crate::study::runs::{RunOutcome, Scale};
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences, judged_alone};
 
 pub struct Convergence;
 
@@ -91,7 +91,7 @@ impl Claim for Convergence {
                 verdict,
                 note: None,
             });
-            let mut to_target = pair(
+            let to_target = pair(
                 &format!(
                     "epochs to reach {:.0} % validation accuracy",
                     100.0 * target(model)
@@ -100,15 +100,13 @@ impl Claim for Convergence {
                 Direction::Lower,
                 epochs_to_target,
             );
-            let mut last = pair(
+            let last = pair(
                 "final validation accuracy",
                 Unit::Points,
                 Direction::Higher,
                 final_accuracy,
             );
-            judge_differences(std::slice::from_mut(&mut to_target));
-            judge_differences(std::slice::from_mut(&mut last));
-            secondary.extend([to_target, last]);
+            secondary.extend([judged_alone(to_target), judged_alone(last)]);
         }
         Judgement {
             findings,

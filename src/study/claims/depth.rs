@@ -69,22 +69,7 @@ impl Claim for Depth {
             |run| advantage(run, deep) - advantage(run, shallow),
         )];
         let verdict = judge_differences(&mut family);
-        let mut secondary: Vec<_> = points
-            .iter()
-            .map(|(p, _)| {
-                runs.paired(
-                    p,
-                    Unit::Points,
-                    Direction::Higher,
-                    (Variant::Bn, p),
-                    (Variant::NoBn, p),
-                    final_accuracy,
-                )
-            })
-            .collect();
-        for e in &mut secondary {
-            judge_differences(std::slice::from_mut(e));
-        }
+        let secondary = points.iter().map(|(p, _)| runs.bn_effect(p)).collect();
         Judgement {
             findings: vec![Finding {
                 scope: String::new(),

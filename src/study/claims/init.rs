@@ -57,22 +57,7 @@ impl Claim for Initialization {
             |run| range_of(run, Variant::Bn) - range_of(run, Variant::NoBn),
         )];
         let verdict = judge_differences(&mut family);
-        let mut secondary: Vec<_> = points
-            .iter()
-            .map(|(p, _)| {
-                runs.paired(
-                    p,
-                    Unit::Points,
-                    Direction::Higher,
-                    (Variant::Bn, p),
-                    (Variant::NoBn, p),
-                    final_accuracy,
-                )
-            })
-            .collect();
-        for e in &mut secondary {
-            judge_differences(std::slice::from_mut(e));
-        }
+        let secondary = points.iter().map(|(p, _)| runs.bn_effect(p)).collect();
         Judgement {
             findings: vec![Finding {
                 scope: String::new(),

@@ -9,7 +9,7 @@ use crate::study::Budget;
 use crate::study::panels::sweep;
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::study::verdict::{DIFFERENCE_RULE, Unit, judge_differences};
 
 pub struct LearningRate;
 
@@ -63,17 +63,7 @@ impl Claim for LearningRate {
             .iter()
             .filter(|(p, x)| *x > DEFAULT_RATE * 1.0001 && plain(p) < best - SUFFERS_BY)
             .collect();
-        let endpoint = |point: &str| {
-            runs.paired(
-                point,
-                Unit::Points,
-                Direction::Higher,
-                (Variant::Bn, point),
-                (Variant::NoBn, point),
-                final_accuracy,
-            )
-        };
-        let mut family: Vec<_> = suffering.iter().map(|(p, _)| endpoint(p)).collect();
+        let mut family: Vec<_> = suffering.iter().map(|(p, _)| runs.bn_effect(p)).collect();
         let verdict = judge_differences(&mut family);
         let note = if suffering.is_empty() {
             format!(
@@ -93,14 +83,11 @@ impl Claim for LearningRate {
                     .join(", ")
             )
         };
-        let mut secondary: Vec<_> = points
+        let secondary = points
             .iter()
             .filter(|(p, _)| !suffering.iter().any(|(q, _)| q == p))
-            .map(|(p, _)| endpoint(p))
+            .map(|(p, _)| runs.bn_effect(p))
             .collect();
-        for e in &mut secondary {
-            judge_differences(std::slice::from_mut(e));
-        }
         Judgement {
             findings: vec![Finding {
                 scope: String::new(),

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::runs::{RunOutcome, Scale};
 use super::variant::Variant;
-use super::verdict::{Direction, Endpoint, Unit, Verdict};
+use super::verdict::{Direction, Endpoint, Unit, Verdict, judged_alone};
 use super::{Budget, StudyKind};
 use crate::config::ExperimentConfig;
 use crate::model::{ModelKind, NetworkConfig, NormKind};
@@ -266,6 +266,19 @@ impl<'a> Runs<'a> {
         })
     }
 
+    /// Final validation accuracy With BN − No BN at `point`, judged on its own: the
+    /// secondary every sweep reports per grid point.
+    pub fn bn_effect(&self, point: &str) -> Endpoint {
+        judged_alone(self.paired(
+            point,
+            Unit::Points,
+            Direction::Higher,
+            (Variant::Bn, point),
+            (Variant::NoBn, point),
+            final_accuracy,
+        ))
+    }
+
     /// A table of mean ± sd per grid point (rows) and variant (columns).
     pub fn means_table(&self, first: &str, what: &str, measure: Measure, unit: Unit) -> Table {
         let variants = self.variants();
@@ -279,7 +292,8 @@ impl<'a> Runs<'a> {
                 let mut row = vec![point.clone()];
                 row.extend(variants.iter().map(|&v| {
                     self.spread(v, &point, measure).map_or("–".into(), |s| {
-                        format!("{:.2} ± {:.2}", scale * s.mean, scale * s.sd)
+                        let digits = if unit == Unit::Plain { 4 } else { 2 };
+                        format!("{:.digits$} ± {:.digits$}", scale * s.mean, scale * s.sd)
                     })
                 }));
                 row
@@ -316,6 +330,15 @@ pub type Measure = fn(&RunOutcome) -> f64;
 
 pub fn final_accuracy(run: &RunOutcome) -> f64 {
     run.final_val_acc()
+}
+
+/// The mean of a run's finite readings; NaN for a diverged run or one without readings.
+pub fn mean_of_readings(run: &RunOutcome, readings: impl Iterator<Item = f64>) -> f64 {
+    let values: Vec<f64> = readings.filter(|v| v.is_finite()).collect();
+    if run.diverged.is_some() || values.is_empty() {
+        return f64::NAN;
+    }
+    values.iter().sum::<f64>() / values.len() as f64
 }
 
 /// The claims' grids, for the plan and for tests.

@@ -7,7 +7,7 @@ use crate::report::charts::{Legend, Panel};
 use crate::study::Budget;
 use crate::study::panels::per_epoch;
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences, judged_alone};
 
 pub struct Position;
 
@@ -64,9 +64,7 @@ impl Claim for Position {
                 ("before − no BN", Variant::Bn),
                 ("after − no BN", Variant::BnAfter),
             ] {
-                let mut e = pair(label, a, Variant::NoBn);
-                judge_differences(std::slice::from_mut(&mut e));
-                secondary.push(e);
+                secondary.push(judged_alone(pair(label, a, Variant::NoBn)));
             }
         }
         Judgement {

@@ -10,7 +10,7 @@ use crate::study::Budget;
 use crate::study::panels::per_epoch;
 use crate::study::runs::{RunOutcome, Scale};
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
 
 pub struct Regularization;
 
@@ -62,16 +62,14 @@ impl Claim for Regularization {
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
         let pair = |label: &str, direction, measure| {
-            let mut e = runs.paired(
+            judged_alone(runs.paired(
                 label,
                 Unit::Points,
                 direction,
                 (Variant::Bn, &point),
                 (Variant::NoBn, &point),
                 measure,
-            );
-            judge_differences(std::slice::from_mut(&mut e));
-            e
+            ))
         };
         let gap = pair(
             "generalization gap",

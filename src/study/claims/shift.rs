@@ -2,17 +2,19 @@
 //! & Szegedy 2015, figure 1), measured as internal covariate shift by Santurkar et al.'s
 //! Definition 2.1, with Ioffe & Szegedy's percentile drift as a secondary.
 
-use super::{Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, model_point};
+use super::{
+    Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, mean_of_readings, model_point,
+};
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::Curve;
 use crate::report::charts::{Legend, Panel};
 use crate::report::stats::Spread;
 use crate::study::Budget;
-use crate::study::panels::shared_y_range;
+use crate::study::panels::{per_reading, shared_y_range};
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
 use crate::train::ProbePoint;
 use crate::train::landscape::ShiftPoint;
 
@@ -35,16 +37,7 @@ pub fn relative_gradient_change(run: &RunOutcome) -> f64 {
 }
 
 fn mean_over_shift(run: &RunOutcome, f: fn(&ShiftPoint) -> f64) -> f64 {
-    let values: Vec<f64> = run
-        .covariate_shift
-        .iter()
-        .map(f)
-        .filter(|v| v.is_finite())
-        .collect();
-    if run.diverged.is_some() || values.is_empty() {
-        return f64::NAN;
-    }
-    values.iter().sum::<f64>() / values.len() as f64
+    mean_of_readings(run, run.covariate_shift.iter().map(f))
 }
 
 /// Net displacement of the probed 15th, 50th and 85th percentiles from the first reading to
@@ -95,16 +88,14 @@ impl Claim for Shift {
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
         let pair = |label: &str, direction, measure| {
-            let mut e = runs.paired(
+            judged_alone(runs.paired(
                 label,
                 Unit::Plain,
                 direction,
                 (Variant::Bn, &point),
                 (Variant::NoBn, &point),
                 measure,
-            );
-            judge_differences(std::slice::from_mut(&mut e));
-            e
+            ))
         };
         let primary = pair(
             "cos(G, G′)",
@@ -137,36 +128,17 @@ impl Claim for Shift {
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
         let mut panels = self.probe_panels(runs);
-        let cosine = runs
-            .variants()
-            .into_iter()
-            .map(|variant| {
-                let of: Vec<&RunOutcome> = runs
-                    .all
+        let cosine = per_reading(
+            runs,
+            |v| v.title().to_string(),
+            false,
+            |run| {
+                run.covariate_shift
                     .iter()
-                    .filter(|o| o.spec.series == variant && o.diverged.is_none())
-                    .collect();
-                let readings = of
-                    .iter()
-                    .map(|o| o.covariate_shift.len())
-                    .min()
-                    .unwrap_or(0);
-                let stats: Vec<(f64, Spread)> = (0..readings)
-                    .map(|k| {
-                        let values: Vec<f64> =
-                            of.iter().map(|o| o.covariate_shift[k].cosine()).collect();
-                        (of[0].covariate_shift[k].step as f64, Spread::of(&values))
-                    })
-                    .collect();
-                Curve::line(
-                    variant.title(),
-                    variant.color(),
-                    stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
-                )
-                .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
-                .without_markers()
-            })
-            .collect();
+                    .map(|p| (p.step as f64, p.cosine()))
+                    .collect()
+            },
+        );
         panels.push(Panel {
             x_label: "Optimizer step".into(),
             ..Panel::per_epoch(

@@ -2,15 +2,18 @@
 //! measured as Santurkar, Tsipras, Ilyas & Madry (2018) do (their figure 4): along the gradient
 //! at points during training, how much the loss and the gradient change.
 
-use super::{Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, model_point};
+use super::{
+    Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, mean_of_readings, model_point,
+};
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
-use crate::report::charts::{Curve, Legend, Panel};
+use crate::report::charts::{Legend, Panel};
 use crate::report::stats::Spread;
 use crate::study::Budget;
+use crate::study::panels::per_reading;
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
 use crate::train::landscape::{LandscapePoint, STEP_SIZES};
 
 pub struct Smoothness;
@@ -20,16 +23,7 @@ pub const LANDSCAPE_EVERY: usize = 25;
 
 /// A per-reading quantity averaged over a run's readings (NaN for a diverged run).
 fn over_readings(run: &RunOutcome, f: impl Fn(&LandscapePoint) -> f64) -> f64 {
-    let values: Vec<f64> = run
-        .landscape
-        .iter()
-        .map(f)
-        .filter(|v| v.is_finite())
-        .collect();
-    if run.diverged.is_some() || values.is_empty() {
-        return f64::NAN;
-    }
-    values.iter().sum::<f64>() / values.len() as f64
+    mean_of_readings(run, run.landscape.iter().map(f))
 }
 
 /// Effective β-smoothness at one reading: max over η of ‖∇L(w) − ∇L(w − η·g)‖ / ‖η·g‖.
@@ -127,16 +121,14 @@ impl Claim for Smoothness {
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
         let pair = |label: &str, measure| {
-            let mut e = runs.paired(
+            judged_alone(runs.paired(
                 label,
                 Unit::Plain,
                 Direction::Lower,
                 (Variant::Bn, &point),
                 (Variant::NoBn, &point),
                 measure,
-            );
-            judge_differences(std::slice::from_mut(&mut e));
-            e
+            ))
         };
         let primary = pair("effective β-smoothness", beta_smoothness as super::Measure);
         let verdict = primary.verdict;
@@ -176,41 +168,13 @@ impl Claim for Smoothness {
         // Per reading, the mean over seeds (± sd) of a quantity of the landscape.
         let over_steps = |f: &dyn Fn(&LandscapePoint) -> f64,
                           label: &dyn Fn(Variant) -> String,
-                          dashed: bool|
-         -> Vec<Curve> {
-            runs.variants()
-                .into_iter()
-                .map(|variant| {
-                    let of: Vec<&RunOutcome> = runs
-                        .all
-                        .iter()
-                        .filter(|o| o.spec.series == variant && o.diverged.is_none())
-                        .collect();
-                    let readings = of.iter().map(|o| o.landscape.len()).min().unwrap_or(0);
-                    let stats: Vec<(f64, Spread)> = (0..readings)
-                        .filter_map(|k| {
-                            let values: Vec<f64> = of
-                                .iter()
-                                .map(|o| f(&o.landscape[k]))
-                                .filter(|v| v.is_finite())
-                                .collect();
-                            (!values.is_empty())
-                                .then(|| (of[0].landscape[k].step as f64, Spread::of(&values)))
-                        })
-                        .collect();
-                    let curve = Curve::line(
-                        label(variant),
-                        variant.color(),
-                        stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
-                    )
-                    .without_markers();
-                    if dashed {
-                        curve.dashed()
-                    } else {
-                        curve.with_spread(stats.iter().map(|(_, s)| s.sd).collect())
-                    }
-                })
-                .collect()
+                          dashed: bool| {
+            per_reading(runs, label, dashed, |run| {
+                run.landscape
+                    .iter()
+                    .map(|p| (p.step as f64, f(p)))
+                    .collect()
+            })
         };
         let finite = |v: &[f64]| {
             v.iter()

@@ -2,7 +2,6 @@
 
 use super::{Runs, claim};
 use crate::config::ExperimentConfig;
-use crate::runtime::BackendKind;
 use crate::study::runs::{RunContext, RunOutcome, RunSpec};
 use crate::study::variant::Variant;
 use crate::study::verdict::Verdict;
@@ -112,12 +111,7 @@ fn effect(kind: StudyKind, spec: &RunSpec, sign: f64) -> Fake {
 fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
     let epochs = spec.scale().epochs;
     let j = 0.002 * jitter(&spec);
-    let context = RunContext {
-        dataset_sha256: String::new(),
-        backend: BackendKind::Flex,
-        bnx_version: String::new(),
-        flush_subnormals: true,
-    };
+    let context = RunContext::for_tests();
     let Some(fake) = fake else {
         return RunOutcome {
             spec,
