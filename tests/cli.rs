@@ -1063,3 +1063,65 @@ fn study_takes_no_flag_the_budget_decides() {
         .failure()
         .stderr(predicate::str::contains("convergence"));
 }
+
+/// Every study end to end on tiny data: each writes its chart, forest plot, report and summary,
+/// and every finding carries its primary endpoint's paired test over both seeds.
+#[test]
+fn study_all_tiny_reports_every_claim_with_paired_tests() {
+    let f = fixture();
+    let output = f
+        .bnx(
+            &["study", "all", "--budget", "tiny", "--seeds", "2", "-q"],
+            &f.out,
+        )
+        .assert()
+        .success();
+    let stdout = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+    let studies = [
+        "convergence",
+        "lr",
+        "init",
+        "batch",
+        "position",
+        "depth",
+        "regularization",
+        "smoothness",
+        "shift",
+    ];
+    let report = std::fs::read_to_string(f.out.join("REPORT.md")).unwrap();
+    for study in studies {
+        let dir = f.out.join(study);
+        for file in ["REPORT.md", "forest.png", "forest.svg", "summary.json"] {
+            assert!(dir.join(file).is_file(), "{study}/{file}");
+        }
+        assert!(png_size(&dir.join(format!("{study}.png"))).0 >= 900);
+        assert!(stdout.contains(study), "{stdout}");
+        assert!(report.contains(&format!("![{study}: paired differences")));
+        let summary = read_json(&dir.join("summary.json"));
+        let findings = summary["findings"].as_array().unwrap();
+        assert!(!findings.is_empty(), "{study}");
+        for finding in findings {
+            let verdict = finding["verdict"].as_str().unwrap();
+            assert!(
+                ["supported", "contradicted", "inconclusive"].contains(&verdict),
+                "{study}: {verdict}"
+            );
+            for endpoint in finding["endpoints"].as_array().unwrap() {
+                let seeds = endpoint["seeds"].as_array().unwrap();
+                assert_eq!(seeds.len(), 2, "{study}: {endpoint}");
+                assert!(endpoint["test"]["n"].as_u64().unwrap() <= 2);
+            }
+        }
+    }
+    // The raw measurements each claim needs are in its runs' run.json.
+    let run = |path: &str| read_json(&f.out.join(path).join("run.json"));
+    let smooth = run("smoothness/bn/mlp/seed-42");
+    assert!(!smooth["landscape"].as_array().unwrap().is_empty());
+    let shift = run("shift/bn/mlp/seed-43");
+    assert!(!shift["covariate_shift"].as_array().unwrap().is_empty());
+    assert!(!shift["probes"].as_array().unwrap().is_empty());
+    let bn = run("convergence/bn/cnn/seed-42");
+    assert_eq!(bn["train_subset_acc"].as_array().unwrap().len(), 2);
+    assert_eq!(bn["recalibrated"].as_array().unwrap().len(), 2);
+    assert_eq!(bn["bn_running_var"].as_array().unwrap().len(), 2);
+}
