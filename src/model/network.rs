@@ -191,8 +191,32 @@ impl Network {
     pub fn hidden_preactivations(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
         let Network::Mlp(mlp) = self else { return None };
         let target = mlp.hidden.get(layer)?;
+        let z = target.linear.forward(mlp.observed_input(images, layer));
+        Some(match (&target.norm, target.after) {
+            (Some(norm), false) => norm.forward_observed(z),
+            _ => z,
+        })
+    }
+
+    /// The input of MLP hidden layer `layer`'s normalization (its linear output), for a probe
+    /// batch, when the norm sits before the activation; `None` otherwise (then the ReLU input
+    /// is that output already).
+    pub fn hidden_norm_inputs(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
+        let Network::Mlp(mlp) = self else { return None };
+        let target = mlp.hidden.get(layer)?;
+        if target.norm.is_none() || target.after {
+            return None;
+        }
+        Some(target.linear.forward(mlp.observed_input(images, layer)))
+    }
+}
+
+impl Mlp {
+    /// What hidden layer `layer` receives for `images`, as a training step computes it with
+    /// every norm below on the batch's own statistics (running statistics untouched).
+    fn observed_input(&self, images: Tensor<4>, layer: usize) -> Tensor<2> {
         let mut x = images.flatten::<2>(1, 3);
-        for block in &mlp.hidden[..layer] {
+        for block in &self.hidden[..layer] {
             let z = block.linear.forward(x);
             x = match (&block.norm, block.after) {
                 (None, _) => relu(z),
@@ -200,11 +224,7 @@ impl Network {
                 (Some(norm), true) => norm.forward_observed(relu(z)),
             };
         }
-        let z = target.linear.forward(x);
-        Some(match (&target.norm, target.after) {
-            (Some(norm), false) => norm.forward_observed(z),
-            _ => z,
-        })
+        x
     }
 }
 

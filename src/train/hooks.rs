@@ -117,6 +117,10 @@ pub struct ProbePoint {
     pub p15: f32,
     pub p50: f32,
     pub p85: f32,
+    /// The same percentiles of the layer's normalization input (its linear output), where a
+    /// norm sits before the activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub norm_input: Option<[f32; 3]>,
 }
 
 impl Probe {
@@ -130,20 +134,29 @@ impl Probe {
     }
 
     fn read(&mut self, model: &Network, step: usize) {
-        let values = model
-            .valid()
-            .hidden_preactivations(self.images.clone(), self.layer)
-            .expect("probes are only set up for MLP hidden layers")
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 data");
-        let [p15, p50, p85] = percentiles(values, [0.15, 0.50, 0.85]);
+        let model = model.valid();
+        let read = |values: Tensor<2>| {
+            let values = values
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32 data");
+            percentiles(values, [0.15, 0.50, 0.85])
+        };
+        let [p15, p50, p85] = read(
+            model
+                .hidden_preactivations(self.images.clone(), self.layer)
+                .expect("probes are only set up for MLP hidden layers"),
+        );
+        let norm_input = model
+            .hidden_norm_inputs(self.images.clone(), self.layer)
+            .map(read);
         self.points.push(ProbePoint {
             step,
             p15,
             p50,
             p85,
+            norm_input,
         });
     }
 }

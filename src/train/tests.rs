@@ -335,6 +335,12 @@ fn probes_read_the_initial_weights_and_every_n_steps() {
     assert_eq!(losses.0.len(), 2 * 10);
     let steps: Vec<usize> = probe.points.iter().map(|p| p.step).collect();
     assert_eq!(steps, [0, 4, 8, 12, 16, 20]);
+    // With BatchNorm before the ReLU, BN's input is read too, and it is not BN's output.
+    for p in &probe.points {
+        let input = p.norm_input.expect("BN's input");
+        assert!(input[0] <= input[1] && input[1] <= input[2], "{p:?}");
+        assert_ne!(input, [p.p15, p.p50, p.p85]);
+    }
     assert!(
         probe
             .points

@@ -40,22 +40,37 @@ fn mean_over_shift(run: &RunOutcome, f: fn(&ShiftPoint) -> f64) -> f64 {
     mean_of_readings(run, run.covariate_shift.iter().map(f))
 }
 
-/// Net displacement of the probed 15th, 50th and 85th percentiles from the first reading to
-/// the last, averaged, in units of the final 15–85 spread: scale-free and independent of how
-/// often the probe reads (NaN for a diverged run or a collapsed spread).
+/// Net displacement of the probed 15th, 50th and 85th percentiles of the last hidden layer's
+/// ReLU input from the first reading to the last, averaged, in units of the final 15–85 spread:
+/// scale-free and independent of how often the probe reads (NaN for a diverged run or a
+/// collapsed spread).
 pub fn drift(run: &RunOutcome) -> f64 {
-    let (Some(first), Some(last)) = (run.probes.first(), run.probes.last()) else {
+    drift_of(run, |p| Some([p.p15, p.p50, p.p85]))
+}
+
+/// The same drift of what enters the layer before anything normalizes it: BatchNorm's input
+/// (the linear output) with BN, the ReLU input (the same thing) without.
+pub fn input_drift(run: &RunOutcome) -> f64 {
+    let has_norm = run.probes.iter().any(|p| p.norm_input.is_some());
+    let bn_before = run.spec.series == Variant::Bn;
+    if bn_before && !has_norm {
+        // Probed before bnx recorded BN's input: no value, never BN's output instead.
+        return f64::NAN;
+    }
+    drift_of(run, |p| p.norm_input.or(Some([p.p15, p.p50, p.p85])))
+}
+
+fn drift_of(run: &RunOutcome, pick: fn(&ProbePoint) -> Option<[f32; 3]>) -> f64 {
+    let (Some(first), Some(last)) = (
+        run.probes.first().and_then(pick),
+        run.probes.last().and_then(pick),
+    ) else {
         return f64::NAN;
     };
-    let spread = f64::from(last.p85 - last.p15);
-    let moved = [
-        last.p15 - first.p15,
-        last.p50 - first.p50,
-        last.p85 - first.p85,
-    ]
-    .iter()
-    .map(|d| f64::from(d.abs()))
-    .sum::<f64>()
+    let spread = f64::from(last[2] - last[0]);
+    let moved = (0..3)
+        .map(|i| f64::from((last[i] - first[i]).abs()))
+        .sum::<f64>()
         / 3.0;
     if run.diverged.is_none() && spread > 0.0 {
         moved / spread
@@ -121,6 +136,11 @@ impl Claim for Shift {
                     Direction::Lower,
                     drift,
                 ),
+                pair(
+                    "drift of the layer's input before normalization (BN's input)",
+                    Direction::Lower,
+                    input_drift,
+                ),
             ],
             table: runs.means_table("Network", "mean cos(G, G′)", gradient_cosine, Unit::Plain),
         }
@@ -161,53 +181,84 @@ impl Claim for Shift {
 impl Shift {
     /// Ioffe & Szegedy's figure 1 (b, c): the percentiles per variant, on one y range.
     fn probe_panels(&self, runs: &Runs) -> Vec<Panel> {
-        shared_y_range(
+        let mut panels = shared_y_range(
             runs.variants()
                 .into_iter()
                 .map(|variant| {
-                    let of: Vec<&RunOutcome> = runs
-                        .all
-                        .iter()
-                        .filter(|o| o.spec.series == variant && o.diverged.is_none())
-                        .collect();
-                    let readings = of.iter().map(|o| o.probes.len()).min().unwrap_or(0);
-                    let percentile = |label: &str, color, f: fn(&ProbePoint) -> f32| {
-                        let stats: Vec<(f64, Spread)> = (0..readings)
-                            .map(|k| {
-                                let values: Vec<f64> =
-                                    of.iter().map(|o| f64::from(f(&o.probes[k]))).collect();
-                                (of[0].probes[k].step as f64, Spread::of(&values))
-                            })
-                            .collect();
-                        Curve::line(
-                            label,
-                            color,
-                            stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
-                        )
-                        .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
-                        .without_markers()
-                    };
-                    let base = variant.color();
-                    let light = plotters::style::RGBColor(
-                        ((base.0 as u16 + 255) / 2) as u8,
-                        ((base.1 as u16 + 255) / 2) as u8,
-                        ((base.2 as u16 + 255) / 2) as u8,
-                    );
-                    Panel {
-                        x_label: "Optimizer step".into(),
-                        ..Panel::per_epoch(
-                            format!("{}: last hidden layer's ReLU input", variant.title()),
-                            "Pre-activation value",
-                            vec![
-                                percentile("85th percentile", light, |p| p.p85),
-                                percentile("50th percentile", base, |p| p.p50),
-                                percentile("15th percentile", light, |p| p.p15),
-                            ],
-                            Legend::Auto,
-                        )
-                    }
+                    percentile_panel(
+                        runs,
+                        variant,
+                        format!("{}: last hidden layer's ReLU input", variant.title()),
+                        |p| Some([p.p15, p.p50, p.p85]),
+                    )
                 })
                 .collect(),
+        );
+        if runs.variants().contains(&Variant::Bn) {
+            panels.push(percentile_panel(
+                runs,
+                Variant::Bn,
+                "With BN: BN's input (the linear output)".into(),
+                |p| p.norm_input,
+            ));
+        }
+        panels
+    }
+}
+
+/// The 15th, 50th and 85th percentiles that `pick` reads from each probe, mean over the
+/// variant's runs ± sd, against the step.
+fn percentile_panel(
+    runs: &Runs,
+    variant: Variant,
+    title: String,
+    pick: fn(&ProbePoint) -> Option<[f32; 3]>,
+) -> Panel {
+    let base = variant.color();
+    let light = plotters::style::RGBColor(
+        ((base.0 as u16 + 255) / 2) as u8,
+        ((base.1 as u16 + 255) / 2) as u8,
+        ((base.2 as u16 + 255) / 2) as u8,
+    );
+    let of: Vec<&RunOutcome> = runs
+        .all
+        .iter()
+        .filter(|o| o.spec.series == variant && o.diverged.is_none())
+        .collect();
+    let curves = [
+        (2, "85th percentile", light),
+        (1, "50th percentile", base),
+        (0, "15th percentile", light),
+    ]
+    .into_iter()
+    .map(|(i, label, color)| {
+        let readings: Vec<Vec<(f64, f64)>> = of
+            .iter()
+            .map(|o| {
+                o.probes
+                    .iter()
+                    .filter_map(|p| Some((p.step as f64, f64::from(pick(p)?[i]))))
+                    .collect()
+            })
+            .collect();
+        let count = readings.iter().map(Vec::len).min().unwrap_or(0);
+        let stats: Vec<(f64, Spread)> = (0..count)
+            .map(|k| {
+                let values: Vec<f64> = readings.iter().map(|r| r[k].1).collect();
+                (readings[0][k].0, Spread::of(&values))
+            })
+            .collect();
+        Curve::line(
+            label,
+            color,
+            stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
         )
+        .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
+        .without_markers()
+    })
+    .collect();
+    Panel {
+        x_label: "Optimizer step".into(),
+        ..Panel::per_epoch(title, "Pre-activation value", curves, Legend::Auto)
     }
 }

@@ -152,6 +152,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
                 p15: p50 - 1.0,
                 p50,
                 p85: p50 + 1.0,
+                norm_input: (spec.series == Variant::Bn).then_some([p50 - 1.0, p50, p50 + 1.0]),
             }
         })
         .collect();
