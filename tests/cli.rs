@@ -955,6 +955,9 @@ fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
     assert_eq!(read_json(&study.join("summary.json")), summary);
 }
 
+/// An endpoint's label, mean and 95 % interval.
+type LabelledInterval = (String, f64, (f64, f64));
+
 /// The `lr` verdict recomputed from the runs' `run.json` files by the rule its report states,
 /// independently of bnx's statistics code: the rates above 1e-3 where the plain network's
 /// final inference-mode training-subset accuracy (mean over seeds) is more than 1 pp below its
@@ -964,7 +967,7 @@ fn study_lr_tiny_writes_chart_table_verdict_and_reuses_runs() {
 /// 12.706204736174694. Holm over the qualifying rates; supported if every one is significant in
 /// BN's favour, contradicted if any is significant against it, inconclusive otherwise.
 /// Returns the verdict and each endpoint's (label, mean, 95 % CI).
-fn lr_verdict_from_runs(study: &Path) -> (&'static str, Vec<(String, f64, (f64, f64))>) {
+fn lr_verdict_from_runs(study: &Path) -> (&'static str, Vec<LabelledInterval>) {
     let run = |series: &str, rate: &str, seed: u64| {
         read_json(
             &study

@@ -73,9 +73,7 @@ impl Claim for Depth {
         Judgement {
             findings: vec![Finding {
                 scope: String::new(),
-                primary: format!(
-                    "BN's advantage in final validation accuracy (With BN − No BN) at the deepest setting minus at the shallowest, per seed (a paired difference-in-differences)"
-                ),
+                primary: "BN's advantage in final validation accuracy (With BN − No BN) at the deepest setting minus at the shallowest, per seed (a paired difference-in-differences)".into(),
                 rule: format!("One endpoint, {DIFFERENCE_RULE}."),
                 endpoints: family,
                 verdict,
