@@ -551,20 +551,7 @@ mod tests {
     fn a_diverged_run_counts_as_chance() {
         let spec =
             plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
-        let outcome = RunOutcome {
-            spec,
-            context: RunContext::for_tests(),
-            epochs: Vec::new(),
-            diverged: Some("loss NaN".into()),
-            train_subset_acc: Vec::new(),
-            bn_running_var: Vec::new(),
-            recalibrated: Vec::new(),
-            step_losses: Vec::new(),
-            probes: Vec::new(),
-            landscape: Vec::new(),
-            covariate_shift: Vec::new(),
-            seconds: 0.0,
-        };
+        let outcome = RunOutcome::diverged_for_tests(spec);
         assert_eq!(outcome.final_val_acc(), CHANCE_ACCURACY);
         assert_eq!(outcome.val_acc_at(3), CHANCE_ACCURACY);
     }

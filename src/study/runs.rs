@@ -120,6 +120,27 @@ impl RunContext {
 }
 
 #[cfg(test)]
+impl RunOutcome {
+    /// A run of `spec` that diverged before its first epoch, for tests.
+    pub fn diverged_for_tests(spec: RunSpec) -> Self {
+        Self {
+            spec,
+            context: RunContext::for_tests(),
+            epochs: Vec::new(),
+            diverged: Some("training diverged".into()),
+            train_subset_acc: Vec::new(),
+            bn_running_var: Vec::new(),
+            recalibrated: Vec::new(),
+            step_losses: Vec::new(),
+            probes: Vec::new(),
+            landscape: Vec::new(),
+            covariate_shift: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
 impl RunContext {
     /// A context for synthetic runs in tests.
     pub fn for_tests() -> Self {

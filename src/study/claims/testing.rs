@@ -113,20 +113,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
     let j = 0.002 * jitter(&spec);
     let context = RunContext::for_tests();
     let Some(fake) = fake else {
-        return RunOutcome {
-            spec,
-            context,
-            epochs: Vec::new(),
-            diverged: Some("training diverged".into()),
-            train_subset_acc: Vec::new(),
-            bn_running_var: Vec::new(),
-            recalibrated: Vec::new(),
-            step_losses: Vec::new(),
-            probes: Vec::new(),
-            landscape: Vec::new(),
-            covariate_shift: Vec::new(),
-            seconds: 0.0,
-        };
+        return RunOutcome::diverged_for_tests(spec);
     };
     let metrics = (1..=epochs)
         .map(|e| {
