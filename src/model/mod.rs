@@ -5,11 +5,13 @@
 //!      Flatten (1600) → Dense 64 → [BN] → ReLU → Dense 10
 //!
 //! `spec` describes a network (data), `norm` the normalization layers, `network` the Burn
-//! module built from a spec, `init` Keras' Glorot-uniform initialization.
+//! module built from a spec, `init` Keras' Glorot-uniform initialization, `probes` what the
+//! studies read inside an MLP.
 
 pub mod init;
 pub mod network;
 pub mod norm;
+pub mod probes;
 pub mod spec;
 
 pub use network::{Network, ParameterCounts};

@@ -118,27 +118,6 @@ impl Network {
         }
     }
 
-    /// This MLP with its hidden blocks below `layer` taken from `other` (same architecture):
-    /// "the layers below took their update" of internal covariate shift. `None` for a CNN or a
-    /// layer it does not have.
-    pub fn with_lower_layers_from(&self, other: &Network, layer: usize) -> Option<Network> {
-        let (Network::Mlp(mine), Network::Mlp(theirs)) = (self, other) else {
-            return None;
-        };
-        if layer >= mine.hidden.len() || theirs.hidden.len() != mine.hidden.len() {
-            return None;
-        }
-        let mut mixed = mine.clone();
-        mixed.hidden[..layer].clone_from_slice(&theirs.hidden[..layer]);
-        Some(Network::Mlp(mixed))
-    }
-
-    /// The parameter id of MLP hidden layer `layer`'s weight matrix.
-    pub fn hidden_weight_id(&self, layer: usize) -> Option<burn::module::ParamId> {
-        let Network::Mlp(mlp) = self else { return None };
-        Some(mlp.hidden.get(layer)?.linear.weight.id)
-    }
-
     /// The BatchNorm layers in forward order, to change their settings (momentum).
     pub fn batch_norms_mut(&mut self) -> Vec<&mut BatchNorm> {
         let norms: Vec<&mut Norm> = match self {
@@ -183,48 +162,6 @@ impl Network {
             trainable: self.num_params() - norm_params + norm_trainable,
             running_statistics: norm_params - norm_trainable,
         }
-    }
-
-    /// The inputs that MLP hidden layer `layer` (0-based) feeds to its ReLU, for a probe
-    /// batch, as a training step computes them: BatchNorm normalizes with the probe batch's own
-    /// statistics and its running statistics stay as they are. `None` for the CNN.
-    pub fn hidden_preactivations(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
-        let Network::Mlp(mlp) = self else { return None };
-        let target = mlp.hidden.get(layer)?;
-        let z = target.linear.forward(mlp.observed_input(images, layer));
-        Some(match (&target.norm, target.after) {
-            (Some(norm), false) => norm.forward_observed(z),
-            _ => z,
-        })
-    }
-
-    /// The input of MLP hidden layer `layer`'s normalization (its linear output), for a probe
-    /// batch, when the norm sits before the activation; `None` otherwise (then the ReLU input
-    /// is that output already).
-    pub fn hidden_norm_inputs(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
-        let Network::Mlp(mlp) = self else { return None };
-        let target = mlp.hidden.get(layer)?;
-        if target.norm.is_none() || target.after {
-            return None;
-        }
-        Some(target.linear.forward(mlp.observed_input(images, layer)))
-    }
-}
-
-impl Mlp {
-    /// What hidden layer `layer` receives for `images`, as a training step computes it with
-    /// every norm below on the batch's own statistics (running statistics untouched).
-    fn observed_input(&self, images: Tensor<4>, layer: usize) -> Tensor<2> {
-        let mut x = images.flatten::<2>(1, 3);
-        for block in &self.hidden[..layer] {
-            let z = block.linear.forward(x);
-            x = match (&block.norm, block.after) {
-                (None, _) => relu(z),
-                (Some(norm), false) => relu(norm.forward_observed(z)),
-                (Some(norm), true) => norm.forward_observed(relu(z)),
-            };
-        }
-        x
     }
 }
 
