@@ -27,7 +27,7 @@ use crate::report::{ComparisonSummary, ReportError, RunMetrics, RunRecord, chart
 use crate::runtime::lock::RunLock;
 use crate::runtime::threads;
 use crate::runtime::{Backend, FileError, Progress, write_json};
-use crate::train::hooks::{Checkpoint, StaleStatistics};
+use crate::train::hooks::{Checkpoint, RunningVariances, StaleStatistics};
 use crate::train::{
     self, EpochMetrics, Hook, STATE_FILE, SaveState, TrainError, Trainer, TrainingState,
 };
@@ -75,20 +75,22 @@ pub(crate) fn run_threads(
     )
 }
 
-/// A finished run: its metrics and the BatchNorm running-variance shares after each epoch
-/// (see `train::hooks::initial_variance_share`; empty without BatchNorm).
+/// A finished run: its metrics and every BatchNorm layer's running variances after each epoch
+/// (empty without BatchNorm).
 pub struct RunResult {
     pub metrics: RunMetrics,
-    pub initial_variance_shares: Vec<f64>,
+    pub bn_running_var: Vec<RunningVariances>,
     /// Epochs that were already complete when this process took the run up (0 for a fresh run).
     pub epochs_before: usize,
 }
 
-/// A run that stopped early: why, and the epochs it completed (already on disk).
+/// A run that stopped early: why, the epochs it completed (already on disk) and the BatchNorm
+/// running variances after each of them.
 #[derive(Debug)]
 pub struct FailedRun {
     pub error: Error,
     pub metrics: RunMetrics,
+    pub bn_running_var: Vec<RunningVariances>,
 }
 
 impl RunMetrics {
@@ -127,6 +129,7 @@ fn failed(error: impl Into<Error>, metrics: RunMetrics) -> FailedRun {
     FailedRun {
         error: error.into(),
         metrics,
+        bn_running_var: Vec::new(),
     }
 }
 
@@ -211,7 +214,7 @@ pub fn execute_run(
             let epochs_before = metrics.epochs.len();
             return Ok(RunResult {
                 metrics,
-                initial_variance_shares: Vec::new(),
+                bn_running_var: Vec::new(),
                 epochs_before,
             });
         }
@@ -301,7 +304,10 @@ pub fn execute_run(
     drop(all);
     let metrics = file.metrics;
     if let Err(error) = fitted {
-        return Err(failed(error, metrics));
+        return Err(FailedRun {
+            bn_running_var: stale.snapshots,
+            ..failed(error, metrics)
+        });
     }
     // Finished: nothing is left to resume.
     if let Err(error) = TrainingState::remove(out) {
@@ -319,7 +325,7 @@ pub fn execute_run(
     }
     Ok(RunResult {
         metrics,
-        initial_variance_shares: stale.shares,
+        bn_running_var: stale.snapshots,
         epochs_before,
     })
 }

@@ -161,14 +161,14 @@ fn endpoint_row(e: &Endpoint, role: &str) -> Vec<String> {
             format!("[{}, {}]", unit.show(lo), unit.show(hi))
         })
     };
-    let p = match &e.no_worse {
-        Some(test) => test.p_adjusted.map_or("–".into(), |p| {
-            format!("{} (one-sided)", show_p(p).trim_start_matches("= "))
-        }),
-        None => e.p_adjusted.map_or("–".into(), |p| {
-            show_p(p).trim_start_matches("= ").to_string()
-        }),
+    let sidedness = if e.no_worse.is_some() {
+        " (one-sided)"
+    } else {
+        ""
     };
+    let p = e.p_adjusted.map_or("–".into(), |p| {
+        format!("{}{sidedness}", show_p(p).trim_start_matches("= "))
+    });
     let claimed = match &e.no_worse {
         Some(test) => format!("under {}", unit.show(test.margin).trim_start_matches('+')),
         None => e.direction.word().to_string(),

@@ -23,14 +23,14 @@ use std::time::Instant;
 
 use crate::Error;
 use crate::config::ExperimentConfig;
-use crate::data::{ImageBatcher, LoadedData};
+use crate::data::{ImageBatcher, ImageSet, LoadedData};
 use crate::experiment::{self, RunOutputs};
 use crate::model::ModelKind;
 use crate::report::forest;
 use crate::report::{ReportError, charts};
 use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, Verbosity, read_json, write_atomic, write_json};
-use crate::train::hooks::{BatchNormVariances, Probe, StepLosses, TrainSubsetAccuracy};
+use crate::train::hooks::{Probe, StepLosses, TrainSubsetAccuracy};
 use crate::train::landscape::{CovariateShift, Landscape};
 use crate::train::recalibrate::RecalibratedAccuracy;
 use crate::train::{Hook, TrainError};
@@ -328,9 +328,11 @@ fn run_grid(kind: StudyKind, specs: &[RunSpec], shared: &Shared) -> Result<Vec<R
     })
 }
 
-/// Data subsets per scale, made once up front and shared by every run that uses them.
+/// Data subsets per scale, made once up front and shared by every run that uses them: the
+/// run's data, and the training subset its inference-mode training accuracy is measured on (as
+/// many training samples as the test split has).
 struct Subsets {
-    made: HashMap<(Option<usize>, Option<usize>), LoadedData>,
+    made: HashMap<(Option<usize>, Option<usize>), (LoadedData, ImageSet)>,
 }
 
 impl Subsets {
@@ -338,15 +340,22 @@ impl Subsets {
         let mut made = HashMap::new();
         for scale in scales {
             made.entry((scale.limit_train, scale.limit_test))
-                .or_insert_with(|| full.clone().limited(scale.limit_train, scale.limit_test));
+                .or_insert_with(|| {
+                    let data = full.clone().limited(scale.limit_train, scale.limit_test);
+                    let size = data.test.labels().len().min(data.train.labels().len());
+                    let subset = data.train.take(size);
+                    (data, subset)
+                });
         }
         Self { made }
     }
 
-    fn get(&self, scale: Scale) -> &LoadedData {
-        self.made
+    fn get(&self, scale: Scale) -> (&LoadedData, &ImageSet) {
+        let (data, subset) = self
+            .made
             .get(&(scale.limit_train, scale.limit_test))
-            .expect("every planned scale was made up front")
+            .expect("every planned scale was made up front");
+        (data, subset)
     }
 }
 
@@ -370,26 +379,26 @@ fn execute(
     run_dir: &Path,
     progress: &Progress,
 ) -> Result<RunOutcome, Error> {
-    let data = subsets.get(spec.scale());
+    let (data, subset) = subsets.get(spec.scale());
     let backend = &options.backend;
     let mut probe = spec.probe_every.map(|every| {
         let images = ImageBatcher::images(&data.test, 0..PROBE_SAMPLES, &backend.device);
         Probe::new(images, spec.config.network.mlp_widths.len() - 1, every)
     });
     let mut step_losses = StepLosses::default();
-    // Inference-mode accuracy on as many training samples as the test split has.
-    let subset = data
-        .train
-        .take(data.test.labels().len().min(data.train.labels().len()));
     let mut train_subset = TrainSubsetAccuracy::new(subset.clone());
-    let mut variances = BatchNormVariances::default();
-    let mut recalibrated = RecalibratedAccuracy::new(data.train.clone(), subset, data.test.clone());
+    // Validation that already recalibrates needs no second, recorded recalibration.
+    let mut recalibrated = (!spec.config.training.recalibrate_bn)
+        .then(|| RecalibratedAccuracy::new(data.train.clone(), subset.clone(), data.test.clone()));
     let mut landscape = spec.landscape_every.map(Landscape::new);
     // Internal covariate shift at the last hidden layer, whose input the probe reads too.
     let mut covariate_shift = spec
         .shift_every
         .map(|every| CovariateShift::new(every, spec.config.network.mlp_widths.len() - 1));
-    let mut hooks: Vec<&mut dyn Hook> = vec![&mut train_subset, &mut variances, &mut recalibrated];
+    let mut hooks: Vec<&mut dyn Hook> = vec![&mut train_subset];
+    if let Some(hook) = recalibrated.as_mut() {
+        hooks.push(hook);
+    }
     if let Some(hook) = landscape.as_mut() {
         hooks.push(hook);
     }
@@ -420,15 +429,19 @@ fn execute(
         progress,
     );
     drop(hooks);
-    let (epochs, diverged) = match result {
-        Ok(run) => (run.metrics.epochs, None),
+    let (epochs, diverged, bn_running_var) = match result {
+        Ok(run) => (run.metrics.epochs, None, run.bn_running_var),
         Err(failed) => match failed.error {
             Error::Train(error @ TrainError::NonFiniteLoss { .. }) => {
                 step_losses.0.clear();
                 probe = None;
                 landscape = None;
                 covariate_shift = None;
-                (failed.metrics.epochs, Some(error.to_string()))
+                (
+                    failed.metrics.epochs,
+                    Some(error.to_string()),
+                    failed.bn_running_var,
+                )
             }
             other => return Err(other),
         },
@@ -439,9 +452,10 @@ fn execute(
         epochs,
         diverged,
         train_subset_acc: train_subset.accuracies,
-        bn_running_var: variances.0,
+        bn_running_var,
         recalibrated: recalibrated
-            .accuracies
+            .map(|r| r.accuracies)
+            .unwrap_or_default()
             .into_iter()
             .map(|(val_acc, train_subset_acc)| runs::Recalibrated {
                 val_acc,

@@ -187,18 +187,19 @@ pub fn percentiles<const N: usize>(mut values: Vec<f32>, quantiles: [f64; N]) ->
     })
 }
 
-/// After each epoch, how much of a BatchNorm running variance is still its initial value (see
-/// [`initial_variance_share`]), with a note on the progress display when validation is
-/// understated by it. Empty without BatchNorm.
+/// After each epoch, every BatchNorm layer's running variances (kept: studies store them in
+/// `run.json`), with a note on the progress display when validation is understated by how much
+/// of them is still the initial value (see [`RunningVariances::stale_share`]). Empty without
+/// BatchNorm.
 pub struct StaleStatistics {
-    pub shares: Vec<f64>,
+    pub snapshots: Vec<RunningVariances>,
     progress: Progress,
 }
 
 impl StaleStatistics {
     pub fn new(progress: &Progress) -> Self {
         Self {
-            shares: Vec::new(),
+            snapshots: Vec::new(),
             progress: progress.clone(),
         }
     }
@@ -211,11 +212,12 @@ impl Hook for StaleStatistics {
         _metrics: &EpochMetrics,
         steps_done: usize,
     ) -> Result<(), TrainError> {
-        if let Some(share) = initial_variance_share(trainer.model(), steps_done) {
-            self.shares.push(share);
+        if let Some(snapshot) = RunningVariances::of(trainer.model(), steps_done) {
+            let share = snapshot.stale_share().map_or(0.0, |s| s.share);
             if let Some(warning) = stale_statistics_warning(share, steps_done) {
                 self.progress.epoch_line(warning);
             }
+            self.snapshots.push(snapshot);
         }
         Ok(())
     }
@@ -300,24 +302,6 @@ impl RunningVariances {
 
 /// A channel whose batches added less than this × ε to its running variance is dead.
 const DEAD_VARIANCE: f64 = 1e-3;
-
-/// Snapshots every BatchNorm layer's running variances after each epoch (nothing without
-/// BatchNorm).
-#[derive(Default)]
-pub struct BatchNormVariances(pub Vec<RunningVariances>);
-
-impl Hook for BatchNormVariances {
-    fn on_epoch(
-        &mut self,
-        trainer: &mut Trainer,
-        _metrics: &EpochMetrics,
-        steps_done: usize,
-    ) -> Result<(), TrainError> {
-        self.0
-            .extend(RunningVariances::of(trainer.model(), steps_done));
-        Ok(())
-    }
-}
 
 /// After each epoch, accuracy in inference mode on a fixed set of training samples: the
 /// training side of a generalization gap measured the way validation is.

@@ -27,9 +27,8 @@ pub fn recalibrated(model: &Network, set: &ImageSet, device: &Device) -> Network
         }
         drop(copy.forward(batch.images));
     }
-    let momentum = model.batch_norms().first().map(|bn| bn.momentum);
-    for bn in copy.batch_norms_mut() {
-        bn.momentum = momentum.unwrap_or(bn.momentum);
+    for (bn, original) in copy.batch_norms_mut().into_iter().zip(model.batch_norms()) {
+        bn.momentum = original.momentum;
     }
     copy.valid()
 }

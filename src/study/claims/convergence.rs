@@ -8,7 +8,7 @@ use crate::study::Budget;
 use crate::study::panels::per_epoch;
 use crate::study::runs::{RunOutcome, Scale};
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences, judged_alone};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 
 pub struct Convergence;
 
@@ -66,28 +66,27 @@ impl Claim for Convergence {
         let mut secondary = Vec::new();
         for (point, _) in runs.points() {
             let pair = |label: &str, unit, direction, measure| {
-                runs.paired(
+                runs.bn_vs_plain(
                     format!("{point}: {label}"),
+                    &point,
                     unit,
                     direction,
-                    (Variant::Bn, &point),
-                    (Variant::NoBn, &point),
                     measure,
                 )
             };
-            let mut family = vec![pair(
+            let primary = pair(
                 "mean validation accuracy over epochs",
                 Unit::Points,
                 Direction::Higher,
                 validation_area as super::Measure,
-            )];
-            let verdict = judge_differences(&mut family);
+            );
+            let verdict = primary.verdict;
             let model = runs.of(Variant::NoBn, &point)[0].spec.model();
             findings.push(Finding {
                 scope: point.clone(),
                 primary: "area under the validation-accuracy curve (mean validation accuracy over the epochs), With BN − No BN".into(),
                 rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
-                endpoints: family,
+                endpoints: vec![primary],
                 verdict,
                 note: None,
             });
@@ -106,7 +105,7 @@ impl Claim for Convergence {
                 Direction::Higher,
                 final_accuracy,
             );
-            secondary.extend([judged_alone(to_target), judged_alone(last)]);
+            secondary.extend([to_target, last]);
         }
         Judgement {
             findings,

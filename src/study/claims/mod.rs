@@ -266,17 +266,36 @@ impl<'a> Runs<'a> {
         })
     }
 
-    /// Final validation accuracy With BN − No BN at `point`, judged on its own: the
-    /// secondary every sweep reports per grid point.
-    pub fn bn_effect(&self, point: &str) -> Endpoint {
+    /// `measure` With BN − No BN at `point`, judged on its own: a one-endpoint finding or a
+    /// secondary.
+    pub fn bn_vs_plain(
+        &self,
+        label: impl Into<String>,
+        point: &str,
+        unit: Unit,
+        direction: Direction,
+        measure: Measure,
+    ) -> Endpoint {
         judged_alone(self.paired(
+            label,
+            unit,
+            direction,
+            (Variant::Bn, point),
+            (Variant::NoBn, point),
+            measure,
+        ))
+    }
+
+    /// Final validation accuracy With BN − No BN at `point`: the secondary every sweep reports
+    /// per grid point.
+    pub fn bn_effect(&self, point: &str) -> Endpoint {
+        self.bn_vs_plain(
+            point,
             point,
             Unit::Points,
             Direction::Higher,
-            (Variant::Bn, point),
-            (Variant::NoBn, point),
             final_accuracy,
-        ))
+        )
     }
 
     /// A table of mean ± sd per grid point (rows) and variant (columns).

@@ -10,7 +10,7 @@ use crate::study::Budget;
 use crate::study::panels::per_epoch;
 use crate::study::runs::{RunOutcome, Scale};
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 
 pub struct Regularization;
 
@@ -62,14 +62,7 @@ impl Claim for Regularization {
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
         let pair = |label: &str, direction, measure| {
-            judged_alone(runs.paired(
-                label,
-                Unit::Points,
-                direction,
-                (Variant::Bn, &point),
-                (Variant::NoBn, &point),
-                measure,
-            ))
+            runs.bn_vs_plain(label, &point, Unit::Points, direction, measure)
         };
         let gap = pair(
             "generalization gap",

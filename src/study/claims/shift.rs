@@ -14,7 +14,7 @@ use crate::study::Budget;
 use crate::study::panels::{per_reading, shared_y_range};
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 use crate::train::ProbePoint;
 use crate::train::landscape::ShiftPoint;
 
@@ -103,14 +103,7 @@ impl Claim for Shift {
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
         let pair = |label: &str, direction, measure| {
-            judged_alone(runs.paired(
-                label,
-                Unit::Plain,
-                direction,
-                (Variant::Bn, &point),
-                (Variant::NoBn, &point),
-                measure,
-            ))
+            runs.bn_vs_plain(label, &point, Unit::Plain, direction, measure)
         };
         let primary = pair(
             "cos(G, G′)",

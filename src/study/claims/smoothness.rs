@@ -13,7 +13,7 @@ use crate::study::Budget;
 use crate::study::panels::per_reading;
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 use crate::train::landscape::{LandscapePoint, STEP_SIZES};
 
 pub struct Smoothness;
@@ -121,14 +121,7 @@ impl Claim for Smoothness {
     fn judge(&self, runs: &Runs) -> Judgement {
         let point = model_point(ModelKind::Mlp);
         let pair = |label: &str, measure| {
-            judged_alone(runs.paired(
-                label,
-                Unit::Plain,
-                Direction::Lower,
-                (Variant::Bn, &point),
-                (Variant::NoBn, &point),
-                measure,
-            ))
+            runs.bn_vs_plain(label, &point, Unit::Plain, Direction::Lower, measure)
         };
         let primary = pair("effective β-smoothness", beta_smoothness as super::Measure);
         let verdict = primary.verdict;
