@@ -201,6 +201,20 @@ impl ExperimentConfig {
                 return Err(invalid(field, "at least 1 when given", 0));
             }
         }
+        if let Some((field, expected)) = network.norm_noise.and_then(|n| n.invalid_field()) {
+            return Err(invalid(
+                field,
+                expected,
+                format!("{:?}", network.norm_noise),
+            ));
+        }
+        if network.norm_noise.is_some() && network.norm == crate::model::NormKind::None {
+            return Err(invalid(
+                "network.norm_noise",
+                "left out for a network without normalization (it follows each norm layer)",
+                "noise settings",
+            ));
+        }
         if network.mlp_widths.is_empty() || network.mlp_widths.contains(&0) {
             return Err(invalid(
                 "network.mlp_widths",

@@ -357,6 +357,35 @@ fn train_cnn_with_bn_reports_keras_parameter_counts_and_checkpoints() {
 }
 
 #[test]
+fn train_sigmoid_network_with_noisy_batch_norm_records_both() {
+    let f = fixture();
+    f.bnx(
+        &[
+            "train",
+            "--bn",
+            "--activation",
+            "sigmoid",
+            "--norm-noise",
+            "--hidden-layers",
+            "3",
+            "--width",
+            "100",
+            "--epochs",
+            "1",
+        ],
+        &f.out,
+    )
+    .assert()
+    .success()
+    .stdout(predicate::str::contains(
+        "784 → Dense 100 → BN + noise → sigmoid → Dense 100",
+    ));
+    let network = &read_json(&f.out.join("config.json"))["config"]["network"];
+    assert_eq!(network["activation"].as_str(), Some("sigmoid"));
+    assert_eq!(network["norm_noise"]["sample_sd"].as_f64(), Some(0.5));
+}
+
+#[test]
 fn same_seed_same_metrics_and_quiet_prints_only_the_result() {
     let f = fixture();
     let run = |out: &Path| {
@@ -644,6 +673,18 @@ fn config_files_are_validated_by_field() {
             r#"{"training": {"epochs": 0}}"#,
             "training.epochs must be at least 1, got 0",
         ),
+        (
+            r#"{"network": {"norm_noise": {}}}"#,
+            "network.norm_noise must be left out for a network without normalization",
+        ),
+        (
+            r#"{"network": {"norm": "batch", "norm_noise": {"scale_low": 2.0, "scale_high": 1.0}}}"#,
+            "network.norm_noise must be a scale range with 0 < scale_low ≤ scale_high",
+        ),
+        (
+            r#"{"network": {"activation": "tanh"}}"#,
+            "field `network.activation`: unknown variant `tanh`",
+        ),
     ];
     for (text, expected) in cases {
         std::fs::write(&config, text).unwrap();
@@ -760,6 +801,8 @@ fn help_lists_each_commands_flags_and_no_others() {
                     "--bn",
                     "--no-bn",
                     "--norm <",
+                    "--activation <",
+                    "--norm-noise",
                     "--out",
                     "--resume <DIR>",
                     "--tensorboard <",

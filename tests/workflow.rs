@@ -143,6 +143,32 @@ fn ctrl_c_keeps_completed_epochs_and_resume_ends_exactly_as_an_uninterrupted_run
 }
 
 #[test]
+fn a_stopped_noisy_batch_norm_run_is_not_resumed_with_other_noise() {
+    let f = fixture_with(1024, 50);
+    let data = f.data.to_str().unwrap();
+    let stopped = f.out.join("noisy");
+    let mut args = train_args(data, stopped.to_str().unwrap());
+    args.push("--norm-noise");
+    let child = start_until(&args, &stopped, 1);
+    interrupt(&child);
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    let kept = completed_epochs(&stopped);
+    bnx()
+        .args(["train", "--resume", stopped.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(clean_error())
+        .stderr(predicate::str::contains(
+            "it trains with noisy BatchNorm, whose noise generator",
+        ));
+    assert_eq!(
+        completed_epochs(&stopped),
+        kept,
+        "the folder is left as it was"
+    );
+}
+
+#[test]
 fn a_killed_compare_resumes_to_the_same_numbers() {
     let f = fixture_with(768, 50);
     let data = f.data.to_str().unwrap();

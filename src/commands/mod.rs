@@ -21,7 +21,7 @@ use crate::Named;
 use crate::config::ExperimentConfig;
 use crate::data::{DatasetKind, LoadedData};
 use crate::experiment;
-use crate::model::{ModelKind, NormPosition};
+use crate::model::{Activation, ModelKind, NormPosition};
 use crate::runtime::{Backend, BackendKind, Progress, Verbosity};
 
 /// Parses one of a [`Named`] enum's names; `--help` lists them.
@@ -171,6 +171,15 @@ pub struct NetworkArgs {
     /// Normalization before (the guide) or after the ReLU [default: before].
     #[arg(long, value_parser = named::<NormPosition>())]
     pub norm_position: Option<NormPosition>,
+    /// Every hidden layer's nonlinearity: relu (the guide) or sigmoid (Ioffe & Szegedy's
+    /// figure 1) [default: relu].
+    #[arg(long, value_parser = named::<Activation>())]
+    pub activation: Option<Activation>,
+    /// Santurkar et al.'s noisy BatchNorm: after every norm layer, noise with a non-zero mean
+    /// and non-unit variance, drawn anew at every step (training only; its strength is the
+    /// config file's network.norm_noise).
+    #[arg(long)]
+    pub norm_noise: bool,
     /// Multiply the Glorot-uniform bound of every layer by X [default: 1].
     #[arg(long, value_name = "X", value_parser = positive)]
     pub init_scale: Option<f64>,
@@ -189,6 +198,12 @@ impl NetworkArgs {
         let network = &mut config.network;
         if let Some(position) = self.norm_position {
             network.position = position;
+        }
+        if let Some(activation) = self.activation {
+            network.activation = activation;
+        }
+        if self.norm_noise {
+            network.norm_noise = Some(network.norm_noise.unwrap_or_default());
         }
         if let Some(scale) = self.init_scale {
             network.init_scale = scale;

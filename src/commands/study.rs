@@ -11,7 +11,7 @@ use crate::model::ModelKind;
 use crate::study::{Budget, Shard, StudyKind, StudyMode, StudyOptions};
 
 pub const STUDY_EXAMPLES: &str = "\
-Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift (or all).
+Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift, noise (or all).
 
 Examples:
   bnx study all                        every study, quick budget, 5 seeds (~12 min on 2 cores) → runs/study/REPORT.md

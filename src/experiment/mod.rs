@@ -467,10 +467,13 @@ pub fn plot(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 
 fn title(network: &NetworkConfig) -> String {
     let mut title = network.model.name().to_uppercase();
+    if !network.activation.is_relu() {
+        title.push_str(&format!(" ({})", network.activation.title()));
+    }
     if network.norm != NormKind::None {
         title.push_str(&format!(" + {}", network.norm.title()));
         if network.position == NormPosition::After {
-            title.push_str(" after ReLU");
+            title.push_str(&format!(" after {}", network.activation.title()));
         }
     }
     title

@@ -56,6 +56,11 @@ pub fn begin(config: &ExperimentConfig, dir: &Path, resume: bool) -> Result<Begi
                 "its {STATE_FILE} was saved under other settings than its {CONFIG_FILE} records; train it again without --resume"
             )));
         }
+        if config.network.norm_noise.is_some() {
+            return Err(refuse(format!(
+                "it trains with noisy BatchNorm, whose noise generator {STATE_FILE} does not keep, so it could not continue with the same noise; train it again without --resume"
+            )));
+        }
         return Ok(Begin::Resume(Box::new(state)));
     }
     // No metrics.json, or the empty one of a run stopped before its first epoch (which does

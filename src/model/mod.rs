@@ -4,17 +4,22 @@
 //! CNN: Conv 32 3×3 → [BN] → ReLU → MaxPool 2 → Conv 64 3×3 → [BN] → ReLU → MaxPool 2 →
 //!      Flatten (1600) → Dense 64 → [BN] → ReLU → Dense 10
 //!
-//! `spec` describes a network (data), `norm` the normalization layers, `network` the Burn
-//! module built from a spec, `init` Keras' Glorot-uniform initialization, `probes` what the
+//! `spec` describes a network (data), `activation` its nonlinearity, `norm` the normalization layers, `network` the Burn
+//! module built from a spec, `init` Keras' Glorot-uniform initialization, `noise` Santurkar et
+//! al.'s noisy BatchNorm, `probes` what the
 //! studies read inside an MLP.
 
+pub mod activation;
 pub mod init;
 pub mod network;
+pub mod noise;
 pub mod norm;
 pub mod probes;
 pub mod spec;
 
+pub use activation::Activation;
 pub use network::{Network, ParameterCounts};
+pub use noise::NormNoise;
 pub use norm::{BatchNormSettings, NormKind, NormPosition};
 pub use spec::{GUIDE_MLP_WIDTHS, NetworkConfig};
 

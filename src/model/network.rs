@@ -3,9 +3,10 @@
 use burn::nn::Linear;
 use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
 
+use super::Activation;
+use super::noise::NoiseSource;
 use super::norm::Norm;
 use burn::nn::BatchNorm;
 
@@ -15,45 +16,84 @@ pub(super) const CNN_DENSE: usize = 64;
 /// 28 → conv 26 → pool 13 → conv 11 → pool 5: 64 channels × 5 × 5.
 pub(super) const CNN_FLAT: usize = 64 * 5 * 5;
 
-/// Dense → [Norm] → ReLU, or Dense → ReLU → [Norm].
+/// Dense → [Norm] → activation, or Dense → activation → [Norm].
 #[derive(Module, Debug)]
 pub struct DenseBlock {
     pub linear: Linear,
     pub norm: Option<Norm>,
     #[module(skip)]
     pub after: bool,
+    #[module(skip)]
+    pub activation: Activation,
+    /// Noisy BatchNorm's noise after the norm (training only).
+    #[module(skip)]
+    pub noise: Option<NoiseSource>,
 }
 
 impl DenseBlock {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        normalized_relu(self.linear.forward(x), self.norm.as_ref(), self.after)
+        self.activated(self.linear.forward(x), Norm::forward)
+    }
+
+    /// The block after its linear layer, normalizing with `norm_forward` (training or probe).
+    pub(super) fn activated(&self, z: Tensor<2>, norm_forward: NormForward<2>) -> Tensor<2> {
+        let norm = self.norm.as_ref().map(|norm| (norm, norm_forward));
+        normalized(z, norm, self.after, self.activation, self.noise.as_ref())
     }
 }
 
-fn normalized_relu<const D: usize>(x: Tensor<D>, norm: Option<&Norm>, after: bool) -> Tensor<D> {
+/// How a norm layer maps its input: `Norm::forward`, or `Norm::forward_observed` for probes.
+pub(super) type NormForward<const D: usize> = fn(&Norm, Tensor<D>) -> Tensor<D>;
+
+/// The norm (with how it maps its input), the activation in the order `after` says, and the
+/// noise on the norm's output.
+fn normalized<const D: usize>(
+    x: Tensor<D>,
+    norm: Option<(&Norm, NormForward<D>)>,
+    after: bool,
+    activation: Activation,
+    noise: Option<&NoiseSource>,
+) -> Tensor<D> {
+    let normalize = |(norm, forward): (&Norm, NormForward<D>), x| {
+        let y = forward(norm, x);
+        match noise {
+            Some(noise) => noise.apply(y),
+            None => y,
+        }
+    };
     match (norm, after) {
-        (None, _) => relu(x),
-        (Some(norm), false) => relu(norm.forward(x)),
-        (Some(norm), true) => norm.forward(relu(x)),
+        (None, _) => activation.apply(x),
+        (Some(norm), false) => activation.apply(normalize(norm, x)),
+        (Some(norm), true) => normalize(norm, activation.apply(x)),
     }
 }
 
-/// Conv 3×3 → [Norm] → ReLU (or ReLU → [Norm]) → MaxPool 2×2.
+/// Conv 3×3 → [Norm] → activation (or activation → [Norm]) → MaxPool 2×2.
 #[derive(Module, Debug)]
 pub struct ConvBlock {
     pub conv: burn::nn::conv::Conv2d,
     pub norm: Option<Norm>,
     #[module(skip)]
     pub after: bool,
+    #[module(skip)]
+    pub activation: Activation,
+    #[module(skip)]
+    pub noise: Option<NoiseSource>,
     pub pool: MaxPool2d,
 }
 
 impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.pool.forward(normalized_relu(
+        let norm = self
+            .norm
+            .as_ref()
+            .map(|norm| (norm, Norm::forward as NormForward<4>));
+        self.pool.forward(normalized(
             self.conv.forward(x),
-            self.norm.as_ref(),
+            norm,
             self.after,
+            self.activation,
+            self.noise.as_ref(),
         ))
     }
 }
@@ -343,6 +383,17 @@ mod tests {
             ..config(ModelKind::Cnn, false).with_norm(NormKind::Group)
         };
         assert_eq!(scaled.label(), "cnn+gn×0.1");
+        let sigmoid = NetworkConfig {
+            mlp_widths: vec![100; 3],
+            activation: crate::model::Activation::Sigmoid,
+            ..config(ModelKind::Mlp, true)
+        };
+        assert_eq!(sigmoid.label(), "mlp3x100-sigmoid+bn");
+        assert!(
+            sigmoid
+                .describe()
+                .starts_with("784 → Dense 100 → BN → sigmoid → Dense 100")
+        );
         assert!(
             after.describe().contains("Dense 128 → ReLU → BN"),
             "{}",

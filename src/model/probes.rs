@@ -2,9 +2,9 @@
 //! probes) and the pieces Santurkar et al.'s internal covariate shift swaps.
 
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use super::network::{Mlp, Network};
+use super::norm::Norm;
 
 impl Network {
     /// This MLP with its hidden blocks below `layer` taken from `other` (same architecture):
@@ -28,7 +28,7 @@ impl Network {
         Some(mlp.hidden.get(layer)?.linear.weight.id)
     }
 
-    /// The inputs that MLP hidden layer `layer` (0-based) feeds to its ReLU, for a probe
+    /// The inputs that MLP hidden layer `layer` (0-based) feeds to its activation, for a probe
     /// batch, as a training step computes them: BatchNorm normalizes with the probe batch's own
     /// statistics and its running statistics stay as they are. `None` for the CNN.
     pub fn hidden_preactivations(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
@@ -42,7 +42,7 @@ impl Network {
     }
 
     /// The input of MLP hidden layer `layer`'s normalization (its linear output), for a probe
-    /// batch, when the norm sits before the activation; `None` otherwise (then the ReLU input
+    /// batch, when the norm sits before the activation; `None` otherwise (then the activation's input
     /// is that output already).
     pub fn hidden_norm_inputs(&self, images: Tensor<4>, layer: usize) -> Option<Tensor<2>> {
         let Network::Mlp(mlp) = self else { return None };
@@ -60,12 +60,7 @@ impl Mlp {
     fn observed_input(&self, images: Tensor<4>, layer: usize) -> Tensor<2> {
         let mut x = images.flatten::<2>(1, 3);
         for block in &self.hidden[..layer] {
-            let z = block.linear.forward(x);
-            x = match (&block.norm, block.after) {
-                (None, _) => relu(z),
-                (Some(norm), false) => relu(norm.forward_observed(z)),
-                (Some(norm), true) => norm.forward_observed(relu(z)),
-            };
+            x = block.activated(block.linear.forward(x), Norm::forward_observed);
         }
         x
     }

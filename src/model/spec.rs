@@ -5,12 +5,17 @@ use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::ModelKind;
+use super::activation::Activation;
 use super::init::GlorotUniform;
 use super::network::{
     CNN_CHANNELS, CNN_DENSE, CNN_FLAT, CNN_KERNEL, Cnn, ConvBlock, DenseBlock, Mlp, Network,
 };
+use super::noise::{NoiseSource, NormNoise};
 use super::norm::{BatchNormSettings, NormKind, NormPosition, group_count};
 use crate::data::idx::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
+
+/// Mixed into the run's seed for each layer's noise generator (any odd constant).
+const NOISE_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// The MLP's hidden widths in the guide.
 pub const GUIDE_MLP_WIDTHS: [usize; 3] = [128, 64, 32];
@@ -28,6 +33,12 @@ pub struct NetworkConfig {
     pub init_scale: f64,
     /// The MLP's hidden widths (the CNN's shape is fixed: leave it at the guide's).
     pub mlp_widths: Vec<usize>,
+    /// Every hidden layer's nonlinearity (the guide: ReLU).
+    #[serde(skip_serializing_if = "Activation::is_relu")]
+    pub activation: Activation,
+    /// Santurkar et al.'s noisy BatchNorm: noise after every norm layer, in training only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub norm_noise: Option<NormNoise>,
 }
 
 impl Default for NetworkConfig {
@@ -47,6 +58,8 @@ impl NetworkConfig {
             norm_settings: BatchNormSettings::default(),
             init_scale: 1.0,
             mlp_widths: GUIDE_MLP_WIDTHS.to_vec(),
+            activation: Activation::Relu,
+            norm_noise: None,
         }
     }
 
@@ -81,16 +94,22 @@ impl NetworkConfig {
 
     /// The layer sequence in one line, e.g. "784 → Dense 128 → BN → ReLU → … → Dense 10".
     pub fn describe(&self) -> String {
+        let activation = self.activation.title();
         let block = |layer: String, channels: usize| {
+            let noise = if self.norm_noise.is_some() {
+                " + noise"
+            } else {
+                ""
+            };
             let norm = match self.norm {
-                NormKind::None => return format!("{layer} → ReLU"),
-                NormKind::Batch => "BN".to_string(),
+                NormKind::None => return format!("{layer} → {activation}"),
+                NormKind::Batch => format!("BN{noise}"),
                 NormKind::Layer => "LN".to_string(),
                 NormKind::Group => format!("GN({} groups)", group_count(channels)),
             };
             match self.position {
-                NormPosition::Before => format!("{layer} → {norm} → ReLU"),
-                NormPosition::After => format!("{layer} → ReLU → {norm}"),
+                NormPosition::Before => format!("{layer} → {norm} → {activation}"),
+                NormPosition::After => format!("{layer} → {activation} → {norm}"),
             }
         };
         let scale = if self.init_scale == 1.0 {
@@ -124,7 +143,8 @@ impl NetworkConfig {
         }
     }
 
-    /// "mlp", "mlp+bn", "mlp6x64+ln-after", "cnn+gn×0.1", …: short, for progress bars.
+    /// "mlp", "mlp+bn", "mlp6x64+ln-after", "cnn+gn×0.1", "mlp3x100-sigmoid+bn", …: short,
+    /// for progress bars.
     pub fn label(&self) -> String {
         let mut label = self.model.name().to_string();
         if self.model == ModelKind::Mlp && self.mlp_widths != GUIDE_MLP_WIDTHS {
@@ -143,9 +163,16 @@ impl NetworkConfig {
                 )),
             }
         }
+        if self.activation != Activation::Relu {
+            label.push('-');
+            label.push_str(self.activation.name());
+        }
         if self.norm != NormKind::None {
             label.push('+');
             label.push_str(self.norm.tag());
+            if self.norm_noise.is_some() {
+                label.push_str("-noisy");
+            }
             if self.position == NormPosition::After {
                 label.push_str("-after");
             }
@@ -164,6 +191,18 @@ impl NetworkConfig {
                 .layer(&self.norm_settings, features, spatial, device)
         };
         let after = self.position == NormPosition::After;
+        let activation = self.activation;
+        // Each normalized layer draws its noise from its own generator, seeded from the run's
+        // seed; the weights' draws above are untouched, so noisy and plain BN start alike.
+        let mut layers_made = 0u64;
+        let mut noise = || {
+            layers_made += 1;
+            let settings = self.norm_noise.filter(|_| self.norm != NormKind::None)?;
+            Some(NoiseSource::new(
+                settings,
+                seed ^ NOISE_SEED.wrapping_mul(layers_made),
+            ))
+        };
         match self.model {
             ModelKind::Mlp => {
                 let mut d_input = IMAGE_PIXELS;
@@ -177,6 +216,8 @@ impl NetworkConfig {
                             linear,
                             norm: norm(width, false),
                             after,
+                            activation,
+                            noise: noise(),
                         }
                     })
                     .collect();
@@ -194,6 +235,8 @@ impl NetworkConfig {
                             conv,
                             norm: norm(channels, true),
                             after,
+                            activation,
+                            noise: noise(),
                             pool: MaxPool2dConfig::new([2, 2]).init(),
                         }
                     })
@@ -202,6 +245,8 @@ impl NetworkConfig {
                     linear: glorot.linear(CNN_FLAT, CNN_DENSE, device),
                     norm: norm(CNN_DENSE, false),
                     after,
+                    activation,
+                    noise: noise(),
                 };
                 let output = glorot.linear(CNN_DENSE, NUM_CLASSES, device);
                 Network::Cnn(Cnn {

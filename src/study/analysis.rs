@@ -28,6 +28,9 @@ pub struct StudySummary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub recalibrated: Vec<Finding>,
     pub table: Table,
+    /// Further charts next to the study's own (e.g. a paper's figure reproduced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub figures: Vec<FigureNote>,
     pub caveats: Vec<String>,
     pub budget: Budget,
     pub seeds: Vec<u64>,
@@ -48,6 +51,15 @@ impl StudySummary {
                 .join("; "),
         }
     }
+}
+
+/// A further chart of a study, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FigureNote {
+    /// The PNG next to the study's chart.
+    pub file: String,
+    pub title: String,
+    pub description: String,
 }
 
 /// Reduces a study's runs to its summary and verdicts.
@@ -89,6 +101,15 @@ pub fn analyze(
         secondary: judgement.secondary,
         recalibrated,
         table: judgement.table,
+        figures: claim
+            .figures(&runs)
+            .into_iter()
+            .map(|f| FigureNote {
+                file: format!("{}.png", f.name),
+                title: f.title,
+                description: f.description,
+            })
+            .collect(),
         caveats,
         budget: options.budget,
         seeds,

@@ -36,6 +36,15 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
         image(&format!("{name}.png")),
         image("forest.png")
     ));
+    for figure in &summary.figures {
+        md.push_str(&format!(
+            "**{}.** {}\n\n![{}]({})\n\n",
+            figure.title,
+            figure.description,
+            figure.title,
+            image(&figure.file)
+        ));
+    }
     md.push_str("Every paired comparison (claim side − other side, per seed):\n\n");
     md.push_str(&endpoint_table(summary).markdown());
     md.push_str("\nMeans ± sd over seeds, per variant:\n\n");

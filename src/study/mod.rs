@@ -21,6 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use burn::data::dataset::Dataset;
+
 use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::{ImageBatcher, ImageSet, LoadedData};
@@ -55,6 +57,7 @@ named_enum! {
         Regularization => "regularization",
         Smoothness => "smoothness",
         Shift => "shift",
+        Noise => "noise",
     }
 }
 
@@ -466,6 +469,7 @@ fn execute(
         probes: probe.map(|p| p.points).unwrap_or_default(),
         landscape: landscape.map(|l| l.points).unwrap_or_default(),
         covariate_shift: covariate_shift.map(|c| c.points).unwrap_or_default(),
+        steps_per_epoch: data.train.len().div_ceil(spec.config.training.batch_size),
         seconds: started.elapsed().as_secs_f64(),
     };
     write_json(&run_dir.join(RUN_FILE), &outcome).map_err(ReportError::from)?;
@@ -488,7 +492,10 @@ fn load_outcome(run_dir: &Path, spec: &RunSpec, context: &RunContext) -> Option<
 
 /// The chart and forest plot (PNG and SVG), `summary.json` and `REPORT.md` of one study.
 fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> Result<(), Error> {
-    let panels = claims::claim(summary.study).panels(&claims::Runs::new(outcomes));
+    let claim = claims::claim(summary.study);
+    let runs = claims::Runs::new(outcomes);
+    let panels = claim.panels(&runs);
+    let figures = claim.figures(&runs);
     let title = format!("{}: {}", summary.study.name(), summary.study.title());
     let (forest_rows, unit) = panels::forest_rows(summary);
     for ext in ["png", "svg"] {
@@ -497,6 +504,13 @@ fn write_study(dir: &Path, summary: &StudySummary, outcomes: &[RunOutcome]) -> R
             &title,
             &panels,
         )?;
+        for figure in &figures {
+            charts::render(
+                &dir.join(format!("{}.{ext}", figure.name)),
+                &figure.title,
+                &figure.panels,
+            )?;
+        }
         forest::render(
             &dir.join(format!("forest.{ext}")),
             &format!(
@@ -556,7 +570,7 @@ mod tests {
         }
         assert_eq!(
             "speed".parse::<StudyKind>().unwrap_err(),
-            "unknown study 'speed', expected one of convergence, lr, init, batch, position, depth, regularization, smoothness, shift"
+            "unknown study 'speed', expected one of convergence, lr, init, batch, position, depth, regularization, smoothness, shift, noise"
         );
         assert_eq!("quick".parse::<Budget>().unwrap(), Budget::Quick);
     }

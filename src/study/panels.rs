@@ -87,11 +87,12 @@ pub fn per_epoch(
         .collect()
 }
 
-/// One curve per variant of a quantity read during training: `readings(run)` gives each
-/// reading's (step, value); the k-th readings of the variant's runs that did not diverge are
-/// averaged (± sd band, unless dashed). Labels come from `label`.
+/// One curve per variant at grid point `point` of a quantity read during training:
+/// `readings(run)` gives each reading's (step, value); the k-th readings of the variant's runs
+/// that did not diverge are averaged (± sd band, unless dashed). Labels come from `label`.
 pub fn per_reading(
     runs: &Runs,
+    point: &str,
     label: impl Fn(super::variant::Variant) -> String,
     dashed: bool,
     readings: impl Fn(&RunOutcome) -> Vec<(f64, f64)>,
@@ -100,9 +101,9 @@ pub fn per_reading(
         .into_iter()
         .map(|variant| {
             let series: Vec<Vec<(f64, f64)>> = runs
-                .all
-                .iter()
-                .filter(|o| o.spec.series == variant && o.diverged.is_none())
+                .of(variant, point)
+                .into_iter()
+                .filter(|o| o.diverged.is_none())
                 .map(&readings)
                 .collect();
             let count = series.iter().map(Vec::len).min().unwrap_or(0);

@@ -14,12 +14,12 @@ pub fn runs(
 ) -> Vec<RunSpec> {
     let claim = claim(study);
     let grid = claim.grid(budget, base);
-    let records = claim.records();
     let mut specs = Vec::with_capacity(grid.len() * seeds);
     // Seed-major order: after the first seed every grid point has a result.
     for seed in (0..seeds as u64).map(|i| base.training.seed + i) {
         for point in &grid {
-            let scale = claim.scale(budget, point.network.model);
+            let scale = claim.scale(budget, point);
+            let records = claim.records(budget, point);
             let mut config = base.clone();
             config.network = point.network.clone();
             config.training.learning_rate = point.learning_rate;
@@ -113,10 +113,11 @@ mod tests {
         // is left, under 1 % of even the first conv layer's ~0.005 (larger batches of the batch
         // study take fewer steps; that study's report flags them).
         for study in StudyKind::ALL {
-            for model in ModelKind::ALL {
-                let scale = claim(study).scale(Budget::Quick, model);
-                let steps = scale.epochs * scale.limit_train.unwrap().div_ceil(32);
-                assert!(steps >= 900, "{study} {model}: {steps} steps");
+            for spec in runs(study, Budget::Quick, 1, &ExperimentConfig::default()) {
+                let scale = spec.scale();
+                let batch = spec.config.training.batch_size.min(32);
+                let steps = scale.epochs * scale.limit_train.unwrap().div_ceil(batch);
+                assert!(steps >= 900, "{study} {}: {steps} steps", spec.point);
             }
         }
         assert_eq!(default_scale(Budget::Full, ModelKind::Cnn).epochs, 5);

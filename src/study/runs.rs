@@ -135,6 +135,7 @@ impl RunOutcome {
             probes: Vec::new(),
             landscape: Vec::new(),
             covariate_shift: Vec::new(),
+            steps_per_epoch: 0,
             seconds: 0.0,
         }
     }
@@ -180,7 +181,15 @@ pub struct RunOutcome {
     pub landscape: Vec<LandscapePoint>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub covariate_shift: Vec<ShiftPoint>,
+    /// Optimizer steps per epoch, to put epoch-wise accuracies on a step axis (0 in runs
+    /// recorded before bnx kept it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub steps_per_epoch: usize,
     pub seconds: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// One epoch's accuracies with recalibrated BatchNorm statistics.

@@ -14,6 +14,8 @@ named_enum! {
         BnAfter => "bn-after",
         LayerNorm => "layernorm",
         GroupNorm => "groupnorm",
+        /// BatchNorm with Santurkar et al.'s noise after it.
+        NoisyBn => "noisy-bn",
     }
 }
 
@@ -26,6 +28,7 @@ impl Variant {
             Variant::BnAfter => "BN after ReLU",
             Variant::LayerNorm => "LayerNorm",
             Variant::GroupNorm => "GroupNorm",
+            Variant::NoisyBn => "Noisy BN",
         }
     }
 
@@ -46,6 +49,7 @@ impl Variant {
             Variant::BnAfter => PALETTE[3],
             Variant::LayerNorm => PALETTE[0],
             Variant::GroupNorm => PALETTE[1],
+            Variant::NoisyBn => PALETTE[1],
         }
     }
 }

@@ -101,7 +101,8 @@ pub fn save_checkpoint(model: &Network, path: &Path) -> Result<(), TrainError> {
 }
 
 /// A fixed batch fed, every `every` steps, through MLP hidden layer `layer` (0-based) to record
-/// the 15th, 50th and 85th percentiles of its ReLU inputs (Ioffe & Szegedy 2015, figure 1).
+/// the 15th, 50th and 85th percentiles of its activation's inputs, over the whole layer and for
+/// its first unit alone (Ioffe & Szegedy 2015, figure 1, plots one sigmoid's).
 pub struct Probe {
     /// `[n, 1, 28, 28]` on the plain (non-autodiff) device.
     pub images: Tensor<4>,
@@ -121,6 +122,10 @@ pub struct ProbePoint {
     /// norm sits before the activation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub norm_input: Option<[f32; 3]>,
+    /// The same percentiles of the layer's first unit's activation input alone, over the probe
+    /// images (absent in runs probed before bnx recorded it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<[f32; 3]>,
 }
 
 impl Probe {
@@ -143,11 +148,11 @@ impl Probe {
                 .expect("f32 data");
             percentiles(values, [0.15, 0.50, 0.85])
         };
-        let [p15, p50, p85] = read(
-            model
-                .hidden_preactivations(self.images.clone(), self.layer)
-                .expect("probes are only set up for MLP hidden layers"),
-        );
+        let inputs = model
+            .hidden_preactivations(self.images.clone(), self.layer)
+            .expect("probes are only set up for MLP hidden layers");
+        let unit = Some(read(inputs.clone().narrow(1, 0, 1)));
+        let [p15, p50, p85] = read(inputs);
         let norm_input = model
             .hidden_norm_inputs(self.images.clone(), self.layer)
             .map(read);
@@ -157,6 +162,7 @@ impl Probe {
             p50,
             p85,
             norm_input,
+            unit,
         });
     }
 }

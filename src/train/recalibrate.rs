@@ -16,8 +16,10 @@ use crate::model::Network;
 /// training mode. `model` itself is untouched: the copy's running statistics are its own.
 pub fn recalibrated(model: &Network, set: &ImageSet, device: &Device) -> Network {
     // `valid` gives the copy running-state buffers of its own; `train` brings it back to the
-    // training path, where BatchNorm updates them from each batch.
-    let mut copy = model.valid().to_device(device).train();
+    // training path, where BatchNorm updates them from each batch. Inference adds no noisy-BN
+    // noise, so neither does the pass that measures its statistics (nor does it draw from the
+    // generator training continues with).
+    let mut copy = model.valid().to_device(device).train().without_noise();
     let loader = eval_loader(set, device);
     for (k, batch) in loader.iter().enumerate() {
         let batch = batch.expect("in-memory data cannot fail to load");

@@ -340,6 +340,10 @@ fn probes_read_the_initial_weights_and_every_n_steps() {
         let input = p.norm_input.expect("BN's input");
         assert!(input[0] <= input[1] && input[1] <= input[2], "{p:?}");
         assert_ne!(input, [p.p15, p.p50, p.p85]);
+        // The first unit's percentiles are its own, not the whole layer's.
+        let unit = p.unit.expect("the first unit's input");
+        assert!(unit[0] <= unit[1] && unit[1] <= unit[2], "{p:?}");
+        assert_ne!(unit, [p.p15, p.p50, p.p85]);
     }
     assert!(
         probe

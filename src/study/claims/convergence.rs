@@ -53,7 +53,8 @@ impl Claim for Convergence {
             .collect()
     }
 
-    fn scale(&self, budget: Budget, model: ModelKind) -> Scale {
+    fn scale(&self, budget: Budget, point: &GridPoint) -> Scale {
+        let model = point.network.model;
         match (budget, model) {
             (Budget::Quick, ModelKind::Mlp) => Scale::new(Some(10_000), None, 5),
             (Budget::Full, _) => Scale::new(None, None, 10),

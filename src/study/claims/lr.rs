@@ -1,13 +1,15 @@
 //! "BatchNorm lets the network train well at learning rates above the default 1e-3, where the
 //! plain network suffers."
 
-use super::{Claim, Finding, GridPoint, Judgement, LEARNING_RATES, Runs, bn_pair, final_accuracy};
+use super::{
+    Claim, Finding, GridPoint, Judgement, LEARNING_RATES, Runs, bn_pair, final_accuracy,
+    training_accuracy,
+};
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::{Panel, XScale};
 use crate::study::Budget;
 use crate::study::panels::sweep;
-use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Unit, judge_differences};
 
@@ -18,14 +20,6 @@ pub struct LearningRate;
 pub const SUFFERS_BY: f64 = 0.01;
 /// Keras' default Adam learning rate: the claim is about rates above it.
 pub const DEFAULT_RATE: f64 = 1e-3;
-
-fn training_accuracy(run: &RunOutcome) -> f64 {
-    if run.diverged.is_some() {
-        crate::study::CHANCE_ACCURACY
-    } else {
-        run.final_train_subset_acc()
-    }
-}
 
 impl Claim for LearningRate {
     fn title(&self) -> &'static str {

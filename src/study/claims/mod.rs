@@ -8,6 +8,7 @@ mod convergence;
 mod depth;
 mod init;
 mod lr;
+mod noise;
 mod position;
 mod regularization;
 mod shift;
@@ -37,6 +38,7 @@ pub fn claim(kind: StudyKind) -> &'static dyn Claim {
         StudyKind::Regularization => &regularization::Regularization,
         StudyKind::Smoothness => &smoothness::Smoothness,
         StudyKind::Shift => &shift::Shift,
+        StudyKind::Noise => &noise::NoisyBatchNorm,
     }
 }
 
@@ -47,18 +49,22 @@ pub trait Claim: Sync {
     fn claim(&self) -> &'static str;
     /// Every (variant, grid point) the study trains under `budget`, seeds aside.
     fn grid(&self, budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint>;
-    /// The data and epochs of a run of `model` under `budget`.
-    fn scale(&self, budget: Budget, model: ModelKind) -> Scale {
-        default_scale(budget, model)
+    /// The data and epochs of a run at `point` under `budget`.
+    fn scale(&self, budget: Budget, point: &GridPoint) -> Scale {
+        default_scale(budget, point.network.model)
     }
-    /// What the runs record beyond their epochs.
-    fn records(&self) -> Records {
+    /// What the runs at `point` record beyond their epochs.
+    fn records(&self, _budget: Budget, _point: &GridPoint) -> Records {
         Records::default()
     }
     /// The primary endpoints, judged by the rule each finding states, and the secondaries.
     fn judge(&self, runs: &Runs) -> Judgement;
     /// The study's chart.
     fn panels(&self, runs: &Runs) -> Vec<Panel>;
+    /// Further charts, each shown in the report with what it reproduces.
+    fn figures(&self, _runs: &Runs) -> Vec<Figure> {
+        Vec::new()
+    }
     /// How to read the study's measures.
     fn notes(&self) -> Vec<String> {
         Vec::new()
@@ -89,7 +95,7 @@ impl GridPoint {
     ) -> Self {
         let norm = match variant {
             Variant::NoBn => NormKind::None,
-            Variant::Bn | Variant::BnAfter => NormKind::Batch,
+            Variant::Bn | Variant::BnAfter | Variant::NoisyBn => NormKind::Batch,
             Variant::LayerNorm => NormKind::Layer,
             Variant::GroupNorm => NormKind::Group,
         };
@@ -100,6 +106,9 @@ impl GridPoint {
         if variant == Variant::BnAfter {
             network.position = crate::model::NormPosition::After;
         }
+        if variant == Variant::NoisyBn {
+            network.norm_noise = Some(crate::model::NormNoise::default());
+        }
         Self {
             variant,
             point: point.into(),
@@ -109,6 +118,16 @@ impl GridPoint {
             batch_size: base.training.batch_size,
         }
     }
+}
+
+/// A chart beyond the study's own, e.g. a paper's figure reproduced.
+pub struct Figure {
+    /// File name without extension, e.g. "ioffe-szegedy-fig1".
+    pub name: &'static str,
+    pub title: String,
+    /// What the figure reproduces and how to read it, shown above it in the report.
+    pub description: String,
+    pub panels: Vec<Panel>,
 }
 
 /// Per-step quantities a study's runs keep in `run.json`.
@@ -349,6 +368,16 @@ pub type Measure = fn(&RunOutcome) -> f64;
 
 pub fn final_accuracy(run: &RunOutcome) -> f64 {
     run.final_val_acc()
+}
+
+/// Inference-mode accuracy on the fixed training subset after the last epoch (never the test
+/// split): how far optimization got; chance for a diverged run.
+pub fn training_accuracy(run: &RunOutcome) -> f64 {
+    if run.diverged.is_some() {
+        super::CHANCE_ACCURACY
+    } else {
+        run.final_train_subset_acc()
+    }
 }
 
 /// The mean of a run's finite readings; NaN for a diverged run or one without readings.

@@ -50,7 +50,7 @@ impl Claim for Regularization {
         bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
     }
 
-    fn scale(&self, budget: Budget, _model: ModelKind) -> Scale {
+    fn scale(&self, budget: Budget, _point: &GridPoint) -> Scale {
         // Overfitting needs few samples and many epochs.
         match budget {
             Budget::Tiny => Scale::new(None, None, 3),

@@ -1,12 +1,15 @@
 //! "BatchNorm keeps the distribution of a hidden layer's inputs stable during training" (Ioffe
 //! & Szegedy 2015, figure 1), measured as internal covariate shift by Santurkar et al.'s
-//! Definition 2.1, with Ioffe & Szegedy's percentile drift as a secondary.
+//! Definition 2.1, with Ioffe & Szegedy's percentile drift as a secondary; on the guide's MLP
+//! and on Ioffe & Szegedy's own figure 1 network (3 × 100 sigmoid units, batch 60), whose
+//! figure is reproduced next to the paper's description.
 
 use super::{
-    Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, mean_of_readings, model_point,
+    Claim, Figure, Finding, GridPoint, Judgement, Records, Runs, Scale, bn_pair, default_scale,
+    mean_of_readings, model_point,
 };
 use crate::config::ExperimentConfig;
-use crate::model::ModelKind;
+use crate::model::{Activation, ModelKind};
 use crate::report::charts::Curve;
 use crate::report::charts::{Legend, Panel};
 use crate::report::stats::Spread;
@@ -24,6 +27,17 @@ pub struct Shift;
 pub const PROBE_EVERY: usize = 10;
 /// Measure internal covariate shift every this many steps.
 pub const SHIFT_EVERY: usize = 25;
+
+/// The grid point of Ioffe & Szegedy's figure 1 network: 3 fully connected hidden layers of 100
+/// sigmoid units, batch 60.
+pub const SIGMOID_POINT: &str = "Sigmoid MLP 3×100";
+const SIGMOID_WIDTHS: [usize; 3] = [100; 3];
+const SIGMOID_BATCH: usize = 60;
+/// The paper's 50,000 steps: 50 epochs of MNIST's 60,000 training images at batch 60.
+const PAPER_EPOCHS: usize = 50;
+/// On the full budget the sigmoid network reads its probes this many times less often (its
+/// 50,000 steps would otherwise spend more time probing than training).
+const PAPER_SPARSER: usize = 10;
 
 /// Mean over the run's readings of cos(G, G′): 1 when the layers below moving changes nothing
 /// about the last hidden layer's gradient (NaN for a diverged run).
@@ -89,40 +103,68 @@ impl Claim for Shift {
     }
 
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
-        bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
+        let mut grid: Vec<GridPoint> =
+            bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into();
+        grid.extend(
+            bn_pair(ModelKind::Mlp, SIGMOID_POINT, 1.0, base).map(|mut point| {
+                point.network.mlp_widths = SIGMOID_WIDTHS.to_vec();
+                point.network.activation = Activation::Sigmoid;
+                point.batch_size = SIGMOID_BATCH;
+                point
+            }),
+        );
+        grid
     }
 
-    fn records(&self) -> Records {
+    fn scale(&self, budget: Budget, point: &GridPoint) -> Scale {
+        match (budget, point.point == SIGMOID_POINT) {
+            // 1,670 steps at batch 60.
+            (Budget::Quick, true) => Scale::new(Some(10_000), None, 10),
+            (Budget::Full, true) => Scale::new(None, None, PAPER_EPOCHS),
+            _ => default_scale(budget, point.network.model),
+        }
+    }
+
+    fn records(&self, budget: Budget, point: &GridPoint) -> Records {
+        let sparser = if budget == Budget::Full && point.point == SIGMOID_POINT {
+            PAPER_SPARSER
+        } else {
+            1
+        };
         Records {
-            probe_every: Some(PROBE_EVERY),
-            shift_every: Some(SHIFT_EVERY),
+            probe_every: Some(PROBE_EVERY * sparser),
+            shift_every: Some(SHIFT_EVERY * sparser),
             ..Records::default()
         }
     }
 
     fn judge(&self, runs: &Runs) -> Judgement {
-        let point = model_point(ModelKind::Mlp);
-        let pair = |label: &str, direction, measure| {
-            runs.bn_vs_plain(label, &point, Unit::Plain, direction, measure)
-        };
-        let primary = pair(
-            "cos(G, G′)",
-            Direction::Higher,
-            gradient_cosine as super::Measure,
-        );
-        let verdict = primary.verdict;
-        Judgement {
-            findings: vec![Finding {
-                scope: String::new(),
-                primary: format!(
-                    "internal covariate shift (Santurkar et al. 2018, Definition 2.1) at the last hidden layer: every {SHIFT_EVERY} steps, the cosine between its weight gradient G on the batch and G′, the same gradient after the layers below took the update the optimizer made on that batch; its mean over the run's readings, With BN − No BN (higher = less shift)"
-                ),
-                rule: format!("One endpoint, {DIFFERENCE_RULE}."),
+        let mut findings = Vec::new();
+        let mut secondary = Vec::new();
+        for (point, _) in runs.points() {
+            let pair = |label: &str, direction, measure| {
+                runs.bn_vs_plain(
+                    format!("{point}: {label}"),
+                    &point,
+                    Unit::Plain,
+                    direction,
+                    measure,
+                )
+            };
+            let primary = pair(
+                "cos(G, G′)",
+                Direction::Higher,
+                gradient_cosine as super::Measure,
+            );
+            findings.push(Finding {
+                scope: point.clone(),
+                primary: "internal covariate shift (Santurkar et al. 2018, Definition 2.1) at the last hidden layer: the cosine between its weight gradient G on the batch and G′, the same gradient after the layers below took the update the optimizer made on that batch; its mean over the run's readings, With BN − No BN (higher = less shift)".into(),
+                rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
+                verdict: primary.verdict,
                 endpoints: vec![primary],
-                verdict,
                 note: None,
-            }],
-            secondary: vec![
+            });
+            secondary.extend([
                 pair("‖G − G′‖ / ‖G‖", Direction::Lower, relative_gradient_change),
                 pair(
                     "drift of the probed percentiles (Ioffe & Szegedy)",
@@ -134,76 +176,134 @@ impl Claim for Shift {
                     Direction::Lower,
                     input_drift,
                 ),
-            ],
+            ]);
+        }
+        Judgement {
+            findings,
+            secondary,
             table: runs.means_table("Network", "mean cos(G, G′)", gradient_cosine, Unit::Plain),
         }
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
-        let mut panels = self.probe_panels(runs);
-        let cosine = per_reading(
+        let guide = model_point(ModelKind::Mlp);
+        let mut panels = probe_panels(runs, &guide);
+        for (point, _) in runs.points() {
+            let cosine = per_reading(
+                runs,
+                &point,
+                |v| v.title().to_string(),
+                false,
+                |run| {
+                    run.covariate_shift
+                        .iter()
+                        .map(|p| (p.step as f64, p.cosine()))
+                        .collect()
+                },
+            );
+            panels.push(Panel {
+                x_label: "Optimizer step".into(),
+                ..Panel::per_epoch(
+                    format!("{point}: cos(G, G′), last hidden layer"),
+                    "cos(G, G′) (1 = no shift)",
+                    cosine,
+                    Legend::Auto,
+                )
+            });
+        }
+        panels
+    }
+
+    fn figures(&self, runs: &Runs) -> Vec<Figure> {
+        if runs.of(Variant::NoBn, SIGMOID_POINT).is_empty() {
+            return Vec::new();
+        }
+        let accuracy = per_reading(
             runs,
+            SIGMOID_POINT,
             |v| v.title().to_string(),
             false,
             |run| {
-                run.covariate_shift
+                run.epochs
                     .iter()
-                    .map(|p| (p.step as f64, p.cosine()))
+                    .map(|e| ((e.epoch * run.steps_per_epoch) as f64, 100.0 * e.val_acc))
                     .collect()
             },
         );
-        panels.push(Panel {
+        let mut panels = vec![Panel {
             x_label: "Optimizer step".into(),
             ..Panel::per_epoch(
-                "Internal covariate shift: cos(G, G′), last hidden layer",
-                "cos(G, G′) (1 = no shift)",
-                cosine,
+                "(a) Test accuracy",
+                "Test accuracy (%)",
+                accuracy,
                 Legend::Auto,
             )
-        });
-        panels
+        }];
+        let unit_input = |variant: Variant, letter: &str| {
+            percentile_panel(
+                runs,
+                variant,
+                SIGMOID_POINT,
+                format!("({letter}) {}: one sigmoid's input", variant.title()),
+                |p| p.unit,
+            )
+        };
+        panels.extend(shared_y_range(vec![
+            unit_input(Variant::NoBn, "b"),
+            unit_input(Variant::Bn, "c"),
+        ]));
+        vec![Figure {
+            name: "ioffe-szegedy-fig1",
+            title: "Ioffe & Szegedy (2015), figure 1, reproduced".into(),
+            description: format!(
+                "Ioffe & Szegedy: \"(a) The test accuracy of the MNIST network trained with and without Batch Normalization, vs. the number of training steps. Batch Normalization helps the network train faster and achieve higher accuracy. (b, c) The evolution of input distributions to a typical sigmoid, over the course of training, shown as {{15, 50, 85}}th percentiles. Batch Normalization makes the distribution more stable and reduces the internal covariate shift.\" Their network: 3 fully connected hidden layers of 100 sigmoid units, trained with batch 60 for 50,000 steps. bnx's: the same layers with Glorot-uniform weights and Adam (learning rate as the study's), the full budget's {PAPER_EPOCHS} epochs of MNIST at batch {SIGMOID_BATCH} being their 50,000 steps (the quick budget trains 1,670); (a) is the accuracy on the test split after each epoch, (b, c) the percentiles of the first unit of the last hidden layer's sigmoid input over the first 500 test images (with BatchNorm, the normalized and shifted value the sigmoid receives), mean over seeds ± sd."
+            ),
+            panels,
+        }]
     }
 
     fn notes(&self) -> Vec<String> {
         vec![format!(
-            "Internal covariate shift follows Santurkar et al.'s Definition 2.1: G is the gradient of the last hidden layer's weights on the batch a step takes, G′ the same gradient with the layers below replaced by their values after that step (Adam's actual update), both in training mode on copies of the network; bnx reads it every {SHIFT_EVERY} steps and keeps ‖G‖², ‖G′‖² and G·G′ in run.json. Santurkar et al. report that BatchNorm does not reduce this shift. The percentile probe (secondary, Ioffe & Szegedy's figure 1) is the last hidden layer's input to its ReLU for the first 500 test images (a probe only, never used for selection), computed as a training step sees it: with BatchNorm that is BN's output, normalized with the probe batch's own statistics, so its percentiles start near −1/0/1 by construction; drift = the net displacement of the 15th, 50th and 85th percentiles from first to last reading, averaged, in final 15–85 spreads."
+            "Internal covariate shift follows Santurkar et al.'s Definition 2.1: G is the gradient of the last hidden layer's weights on the batch a step takes, G′ the same gradient with the layers below replaced by their values after that step (Adam's actual update), both in training mode on copies of the network; bnx reads it every {SHIFT_EVERY} steps ({} on the full budget's sigmoid network) and keeps ‖G‖², ‖G′‖² and G·G′ in run.json. Santurkar et al. report that BatchNorm does not reduce this shift. The percentile probe (secondary, Ioffe & Szegedy's figure 1) is the last hidden layer's input to its activation for the first 500 test images (a probe only, never used for selection), computed as a training step sees it: with BatchNorm that is BN's output, normalized with the probe batch's own statistics, so its percentiles start near −1/0/1 by construction; drift = the net displacement of the 15th, 50th and 85th percentiles from first to last reading, averaged, in final 15–85 spreads. The sigmoid network is Ioffe & Szegedy's (3 × 100 sigmoid units, batch 60) with Adam at the guide's learning rate where they used plain stochastic gradient descent.",
+            SHIFT_EVERY * PAPER_SPARSER
         )]
     }
 }
 
-impl Shift {
-    /// Ioffe & Szegedy's figure 1 (b, c): the percentiles per variant, on one y range.
-    fn probe_panels(&self, runs: &Runs) -> Vec<Panel> {
-        let mut panels = shared_y_range(
-            runs.variants()
-                .into_iter()
-                .map(|variant| {
-                    percentile_panel(
-                        runs,
-                        variant,
-                        format!("{}: last hidden layer's ReLU input", variant.title()),
-                        |p| Some([p.p15, p.p50, p.p85]),
-                    )
-                })
-                .collect(),
-        );
-        if runs.variants().contains(&Variant::Bn) {
-            panels.push(percentile_panel(
-                runs,
-                Variant::Bn,
-                "With BN: BN's input (the linear output)".into(),
-                |p| p.norm_input,
-            ));
-        }
-        panels
+/// The whole layer's percentiles per variant at `point`, on one y range, and BN's input.
+fn probe_panels(runs: &Runs, point: &str) -> Vec<Panel> {
+    let mut panels = shared_y_range(
+        runs.variants()
+            .into_iter()
+            .map(|variant| {
+                percentile_panel(
+                    runs,
+                    variant,
+                    point,
+                    format!("{point}, {}: ReLU input", variant.title()),
+                    |p| Some([p.p15, p.p50, p.p85]),
+                )
+            })
+            .collect(),
+    );
+    if runs.variants().contains(&Variant::Bn) {
+        panels.push(percentile_panel(
+            runs,
+            Variant::Bn,
+            point,
+            format!("{point}, With BN: BN's input"),
+            |p| p.norm_input,
+        ));
     }
+    panels
 }
 
 /// The 15th, 50th and 85th percentiles that `pick` reads from each probe, mean over the
-/// variant's runs ± sd, against the step.
+/// variant's runs at `point` ± sd, against the step.
 fn percentile_panel(
     runs: &Runs,
     variant: Variant,
+    point: &str,
     title: String,
     pick: fn(&ProbePoint) -> Option<[f32; 3]>,
 ) -> Panel {
@@ -214,9 +314,9 @@ fn percentile_panel(
         ((base.2 as u16 + 255) / 2) as u8,
     );
     let of: Vec<&RunOutcome> = runs
-        .all
-        .iter()
-        .filter(|o| o.spec.series == variant && o.diverged.is_none())
+        .of(variant, point)
+        .into_iter()
+        .filter(|o| o.diverged.is_none())
         .collect();
     let curves = [
         (2, "85th percentile", light),

@@ -110,7 +110,7 @@ impl Claim for Smoothness {
         bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
     }
 
-    fn records(&self) -> Records {
+    fn records(&self, _budget: Budget, _point: &GridPoint) -> Records {
         Records {
             step_losses: true,
             landscape_every: Some(LANDSCAPE_EVERY),
@@ -162,7 +162,7 @@ impl Claim for Smoothness {
         let over_steps = |f: &dyn Fn(&LandscapePoint) -> f64,
                           label: &dyn Fn(Variant) -> String,
                           dashed: bool| {
-            per_reading(runs, label, dashed, |run| {
+            per_reading(runs, &model_point(ModelKind::Mlp), label, dashed, |run| {
                 run.landscape
                     .iter()
                     .map(|p| (p.step as f64, f(p)))

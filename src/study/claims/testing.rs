@@ -104,6 +104,11 @@ fn effect(kind: StudyKind, spec: &RunSpec, sign: f64) -> Fake {
                 fake.cosine += 0.1 * sign;
             }
         }
+        StudyKind::Noise => {
+            if spec.series == Variant::NoisyBn {
+                fake.val -= 0.05 * sign;
+            }
+        }
     }
     fake
 }
@@ -140,6 +145,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
                 p50,
                 p85: p50 + 1.0,
                 norm_input: (spec.series == Variant::Bn).then_some([p50 - 1.0, p50, p50 + 1.0]),
+                unit: Some([p50 - 0.5, p50, p50 + 0.5]),
             }
         })
         .collect();
@@ -176,6 +182,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
         probes,
         landscape,
         covariate_shift,
+        steps_per_epoch: 100,
         seconds: 1.0,
     }
 }

@@ -1,0 +1,120 @@
+//! "BatchNorm helps by reducing internal covariate shift" (Ioffe & Szegedy's explanation), put
+//! to Santurkar et al.'s (2018, §2.1) test: BatchNorm whose outputs get noise with a non-zero
+//! mean and a non-unit variance that changes at every step ("noisy BatchNorm") has the shift
+//! BatchNorm removed put back, so the explanation predicts it trains worse than BatchNorm.
+
+use super::{
+    Claim, Finding, GridPoint, Judgement, Runs, final_accuracy, model_point, training_accuracy,
+};
+use crate::config::ExperimentConfig;
+use crate::model::{ModelKind, NormNoise};
+use crate::report::charts::{Legend, Panel};
+use crate::study::Budget;
+use crate::study::panels::per_epoch;
+use crate::study::runs::RunOutcome;
+use crate::study::variant::Variant;
+use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
+
+use super::convergence::validation_area;
+
+pub struct NoisyBatchNorm;
+
+impl Claim for NoisyBatchNorm {
+    fn title(&self) -> &'static str {
+        "Noisy BatchNorm (is it the covariate shift?)"
+    }
+
+    fn claim(&self) -> &'static str {
+        "BatchNorm helps by reducing internal covariate shift, so BatchNorm whose outputs get noise with a changing non-zero mean and non-unit variance (Santurkar et al. 2018, §2.1) trains worse than BatchNorm."
+    }
+
+    fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
+        let point = model_point(ModelKind::Mlp);
+        [Variant::NoBn, Variant::Bn, Variant::NoisyBn]
+            .map(|v| GridPoint::guide(v, ModelKind::Mlp, &point, 0.0, base))
+            .into()
+    }
+
+    fn judge(&self, runs: &Runs) -> Judgement {
+        let point = model_point(ModelKind::Mlp);
+        let pair = |label: &str, claim_side: Variant, other: Variant, measure| {
+            judged_alone(runs.paired(
+                label,
+                Unit::Points,
+                Direction::Higher,
+                (claim_side, &point),
+                (other, &point),
+                measure,
+            ))
+        };
+        let primary = pair(
+            "BN − noisy BN",
+            Variant::Bn,
+            Variant::NoisyBn,
+            final_accuracy as super::Measure,
+        );
+        Judgement {
+            findings: vec![Finding {
+                scope: String::new(),
+                primary: "final validation accuracy, BatchNorm − noisy BatchNorm (same seed: same initial weights and data order)".into(),
+                rule: format!("One endpoint, {DIFFERENCE_RULE}."),
+                verdict: primary.verdict,
+                endpoints: vec![primary],
+                note: None,
+            }],
+            secondary: vec![
+                pair(
+                    "mean validation accuracy over epochs, BN − noisy BN",
+                    Variant::Bn,
+                    Variant::NoisyBn,
+                    validation_area,
+                ),
+                pair(
+                    "training-subset accuracy (inference mode), BN − noisy BN",
+                    Variant::Bn,
+                    Variant::NoisyBn,
+                    training_accuracy,
+                ),
+                pair(
+                    "final validation accuracy, noisy BN − no BN",
+                    Variant::NoisyBn,
+                    Variant::NoBn,
+                    final_accuracy,
+                ),
+            ],
+            table: runs.means_table("Network", "val acc (%)", final_accuracy, Unit::Points),
+        }
+    }
+
+    fn panels(&self, runs: &Runs) -> Vec<Panel> {
+        let point = model_point(ModelKind::Mlp);
+        let accuracy = |title: &str, pick: fn(&RunOutcome, usize) -> Option<f64>| {
+            Panel::per_epoch(
+                format!("{point}: {title}"),
+                "Accuracy (%)",
+                per_epoch(runs, &point, title, false, pick),
+                Legend::Auto,
+            )
+        };
+        vec![
+            accuracy("validation accuracy", |run, e| {
+                run.epochs.get(e - 1).map(|m| 100.0 * m.val_acc)
+            }),
+            accuracy("training-subset accuracy", |run, e| {
+                run.train_subset_acc.get(e - 1).map(|a| 100.0 * a)
+            }),
+        ]
+    }
+
+    fn notes(&self) -> Vec<String> {
+        let NormNoise {
+            mean_bound,
+            scale_low,
+            scale_high,
+            sample_sd,
+        } = NormNoise::default();
+        vec![format!(
+            "Noisy BatchNorm: at every training step, for every unit j of every BatchNorm layer, bnx draws a scale s_j ~ U({scale_low}, {scale_high}) and a mean m_j ~ U(−{mean_bound}, {mean_bound}); each sample's normalized value x becomes s_j·x + m_j + {sample_sd}·z with z standard normal, independently per sample (before the ReLU, as BN's output). So every unit's input distribution to the next layer moves at every step, with a mean and variance other than BN's 0 and 1: the \"covariate shift\" BatchNorm removed, put back. The noise comes from the run's own seeded generator (reproducible with --jobs), is added in training only (inference, like dropout's, adds none; the expected transformation is the identity), and is the same construction for every seed; Santurkar et al.'s exact noise parameters (their appendix, VGG on CIFAR-10) are not reproduced. Santurkar et al. report that noisy BatchNorm trains about as well as BatchNorm, far better than no normalization. A supported verdict would mean the noise hurts, which is what the covariate-shift explanation predicts, but noise can also hurt simply by being noise; an inconclusive or contradicted one is evidence against the explanation at this noise level."
+        )]
+    }
+}
