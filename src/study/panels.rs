@@ -155,6 +155,8 @@ pub fn shared_y_range(mut panels: Vec<Panel>) -> Vec<Panel> {
 }
 
 /// The forest plot's rows: every primary endpoint, then the secondaries in the same unit.
+/// Plain measures share no scale (a cosine next to a drift would squash one of them to a
+/// dot), so there only the primaries, which measure one thing, are drawn.
 pub fn forest_rows(summary: &StudySummary) -> (Vec<ForestRow>, &'static str) {
     let primaries: Vec<&Endpoint> = summary.findings.iter().flat_map(|f| &f.endpoints).collect();
     let unit = primaries.first().map_or(Unit::Points, |e| e.unit);
@@ -188,7 +190,7 @@ pub fn forest_rows(summary: &StudySummary) -> (Vec<ForestRow>, &'static str) {
         summary
             .secondary
             .iter()
-            .filter(|e| e.unit == unit)
+            .filter(|e| e.unit == unit && unit != Unit::Plain)
             .map(|e| row(e, false, "")),
     );
     let words = match unit {

@@ -48,7 +48,7 @@ impl Claim for NoisyBatchNorm {
             ))
         };
         let primary = pair(
-            "BN − noisy BN",
+            "final validation accuracy, BN − noisy BN",
             Variant::Bn,
             Variant::NoisyBn,
             final_accuracy as super::Measure,

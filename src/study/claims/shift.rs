@@ -204,8 +204,8 @@ impl Claim for Shift {
             panels.push(Panel {
                 x_label: "Optimizer step".into(),
                 ..Panel::per_epoch(
-                    format!("{point}: cos(G, G′), last hidden layer"),
-                    "cos(G, G′) (1 = no shift)",
+                    format!("{point}: cos(G, G′)"),
+                    "cos(G, G′), last hidden layer (1 = no shift)",
                     cosine,
                     Legend::Auto,
                 )
