@@ -1133,6 +1133,7 @@ fn study_all_tiny_reports_every_claim_with_paired_tests() {
         "regularization",
         "smoothness",
         "shift",
+        "noise",
     ];
     let report = std::fs::read_to_string(f.out.join("REPORT.md")).unwrap();
     for study in studies {
@@ -1166,6 +1167,21 @@ fn study_all_tiny_reports_every_claim_with_paired_tests() {
     let shift = run("shift/bn/mlp/seed-43");
     assert!(!shift["covariate_shift"].as_array().unwrap().is_empty());
     assert!(!shift["probes"].as_array().unwrap().is_empty());
+    // Ioffe & Szegedy's sigmoid network, probed one unit at a time, and its figure in the report.
+    let sigmoid = run("shift/bn/sigmoid-mlp-3-100/seed-42");
+    assert_eq!(
+        sigmoid["spec"]["config"]["network"]["activation"].as_str(),
+        Some("sigmoid")
+    );
+    assert!(sigmoid["probes"][0]["unit"].as_array().is_some());
+    assert_eq!(
+        png_size(&f.out.join("shift/ioffe-szegedy-fig1.png")).0,
+        2100
+    );
+    assert!(report.contains("figure 1, reproduced.** Ioffe & Szegedy: \"(a) The test accuracy"));
+    assert!(report.contains("](shift/ioffe-szegedy-fig1.png)"));
+    let noisy = run("noise/noisy-bn/mlp/seed-43");
+    assert!(noisy["spec"]["config"]["network"]["norm_noise"].is_object());
     let bn = run("convergence/bn/cnn/seed-42");
     assert_eq!(bn["train_subset_acc"].as_array().unwrap().len(), 2);
     assert_eq!(bn["recalibrated"].as_array().unwrap().len(), 2);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::claims::{Finding, Runs, claim};
 use super::verdict::{Endpoint, Verdict};
-use super::{Budget, RunOutcome, StudyKind, StudyOptions};
+use super::{Budget, RunOutcome, Scale, StudyKind, StudyOptions};
 use crate::model::ModelKind;
 use crate::train::STALE_SHARE;
 
@@ -179,18 +179,29 @@ fn setup(
     options: &StudyOptions,
 ) -> String {
     let mut parts: Vec<String> = Vec::new();
-    for model in ModelKind::ALL {
-        let Some(run) = outcomes.iter().find(|o| o.spec.model() == model) else {
+    // One line per network and scale: a grid point trained at another scale than its network's
+    // first (the shift study's sigmoid network) is named with its batch size.
+    let mut described: Vec<(ModelKind, Scale)> = Vec::new();
+    for run in outcomes {
+        let (model, scale) = (run.spec.model(), run.spec.scale());
+        if described.contains(&(model, scale)) {
             continue;
+        }
+        let who = if described.iter().any(|(m, _)| *m == model) {
+            format!(
+                "{} (batch {})",
+                run.spec.point, run.spec.config.training.batch_size
+            )
+        } else {
+            model.name().to_uppercase()
         };
-        let scale = run.spec.scale();
+        described.push((model, scale));
         let samples = |limit: Option<usize>, what: &str| match limit {
             Some(n) => format!("the first {n} {what} samples"),
             None => format!("all {what} samples"),
         };
         parts.push(format!(
-            "{}: {} epochs on {}, validated on {}",
-            model.name().to_uppercase(),
+            "{who}: {} epochs on {}, validated on {}",
             scale.epochs,
             samples(scale.limit_train, "training"),
             samples(scale.limit_test, "test")
