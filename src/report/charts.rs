@@ -21,13 +21,25 @@ pub const WIDTH: u32 = 1400;
 pub const HEIGHT: u32 = 600;
 pub const SINGLE_WIDTH: u32 = 900;
 
-/// The canvas size for `panels` panels side by side.
+/// The canvas size for `panels` panels laid out as [`grid`] says.
 pub fn canvas_size(panels: usize) -> (u32, u32) {
-    if panels <= 1 {
-        (SINGLE_WIDTH, HEIGHT)
+    let (rows, columns) = grid(panels);
+    if columns <= 1 {
+        (SINGLE_WIDTH, HEIGHT * rows as u32)
     } else {
-        (WIDTH * panels.min(3) as u32 / 2, HEIGHT)
+        (WIDTH * columns as u32 / 2, HEIGHT * rows as u32)
     }
+}
+
+/// Rows and columns for `panels` panels: side by side up to three, then rows of two (four
+/// panels) or three, so no panel gets narrower than a third of the widest canvas.
+fn grid(panels: usize) -> (usize, usize) {
+    let columns = match panels {
+        0..=3 => panels.max(1),
+        4 => 2,
+        _ => 3,
+    };
+    (panels.max(1).div_ceil(columns), columns)
 }
 
 pub const NO_BN_COLOR: RGBColor = RGBColor(214, 96, 40);
@@ -305,7 +317,7 @@ fn draw<DB: DrawingBackend>(
 ) -> DrawResult<DB> {
     root.fill(&WHITE)?;
     let body = root.titled(title, ("sans-serif", 26).into_font().style(FontStyle::Bold))?;
-    let areas = body.split_evenly((1, panels.len().max(1)));
+    let areas = body.split_evenly(grid(panels.len()));
     for (area, panel) in areas.iter().zip(panels) {
         draw_panel(area, panel)?;
     }
@@ -539,6 +551,15 @@ mod tests {
         ] {
             assert!(svg.contains(text), "missing {text}");
         }
+    }
+
+    #[test]
+    fn many_panels_wrap_into_rows() {
+        assert_eq!(canvas_size(1), (SINGLE_WIDTH, HEIGHT));
+        assert_eq!(canvas_size(3), (3 * WIDTH / 2, HEIGHT));
+        assert_eq!(canvas_size(4), (WIDTH, 2 * HEIGHT));
+        assert_eq!(canvas_size(5), (3 * WIDTH / 2, 2 * HEIGHT));
+        assert_eq!(grid(7), (3, 3));
     }
 
     #[test]
