@@ -370,38 +370,6 @@ mod tests {
     }
 
     #[test]
-    fn labels_name_every_variation() {
-        assert_eq!(config(ModelKind::Mlp, false).label(), "mlp");
-        assert_eq!(config(ModelKind::Cnn, true).label(), "cnn+bn");
-        let after = NetworkConfig {
-            position: NormPosition::After,
-            ..config(ModelKind::Mlp, true)
-        };
-        assert_eq!(after.label(), "mlp+bn-after");
-        let scaled = NetworkConfig {
-            init_scale: 0.1,
-            ..config(ModelKind::Cnn, false).with_norm(NormKind::Group)
-        };
-        assert_eq!(scaled.label(), "cnn+gn×0.1");
-        let sigmoid = NetworkConfig {
-            mlp_widths: vec![100; 3],
-            activation: crate::model::Activation::Sigmoid,
-            ..config(ModelKind::Mlp, true)
-        };
-        assert_eq!(sigmoid.label(), "mlp3x100-sigmoid+bn");
-        assert!(
-            sigmoid
-                .describe()
-                .starts_with("784 → Dense 100 → BN → sigmoid → Dense 100")
-        );
-        assert!(
-            after.describe().contains("Dense 128 → ReLU → BN"),
-            "{}",
-            after.describe()
-        );
-    }
-
-    #[test]
     fn probe_preactivations_use_batch_statistics_and_leave_running_ones() {
         let device = Device::flex();
         let network = config(ModelKind::Mlp, true).init(3, &device);

@@ -276,4 +276,36 @@ mod tests {
             194_688 + 2_230_272 + 103_040
         );
     }
+
+    #[test]
+    fn labels_name_every_variation() {
+        assert_eq!(NetworkConfig::guide(ModelKind::Mlp, false).label(), "mlp");
+        assert_eq!(NetworkConfig::guide(ModelKind::Cnn, true).label(), "cnn+bn");
+        let after = NetworkConfig {
+            position: NormPosition::After,
+            ..NetworkConfig::guide(ModelKind::Mlp, true)
+        };
+        assert_eq!(after.label(), "mlp+bn-after");
+        let scaled = NetworkConfig {
+            init_scale: 0.1,
+            ..NetworkConfig::guide(ModelKind::Cnn, false).with_norm(NormKind::Group)
+        };
+        assert_eq!(scaled.label(), "cnn+gn×0.1");
+        let sigmoid = NetworkConfig {
+            mlp_widths: vec![100; 3],
+            activation: crate::model::Activation::Sigmoid,
+            ..NetworkConfig::guide(ModelKind::Mlp, true)
+        };
+        assert_eq!(sigmoid.label(), "mlp3x100-sigmoid+bn");
+        assert!(
+            sigmoid
+                .describe()
+                .starts_with("784 → Dense 100 → BN → sigmoid → Dense 100")
+        );
+        assert!(
+            after.describe().contains("Dense 128 → ReLU → BN"),
+            "{}",
+            after.describe()
+        );
+    }
 }

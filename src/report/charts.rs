@@ -7,6 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
+pub use super::legend::Legend;
+use super::legend::emptiest_corner;
 use super::{ReportError, RunMetrics};
 use crate::runtime::write_atomic;
 use crate::train::EpochMetrics;
@@ -139,17 +141,6 @@ impl XScale {
             XScale::Log2 => format!("{:.0}", 2f64.powf(axis.round())),
         }
     }
-}
-
-/// Where the legend box sits.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Legend {
-    /// The corner with the fewest data points under it.
-    Auto,
-    LowerRight,
-    UpperRight,
-    LowerLeft,
-    UpperLeft,
 }
 
 /// One plot: title, axis labels, and its curves.
@@ -455,50 +446,6 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     Ok(())
 }
 
-/// The legend corner that hides the fewest points: each corner's box is a third of the width
-/// and a third of the height of the plot.
-fn emptiest_corner(
-    curves: &[(&Curve, Vec<(f64, f64, f64)>)],
-    x: (f64, f64),
-    y: (f64, f64),
-) -> Legend {
-    let corners = [
-        Legend::LowerRight,
-        Legend::UpperRight,
-        Legend::LowerLeft,
-        Legend::UpperLeft,
-    ];
-    let hidden = |corner: Legend| {
-        let (right, upper) = match corner {
-            Legend::LowerRight => (true, false),
-            Legend::UpperRight => (true, true),
-            Legend::LowerLeft => (false, false),
-            _ => (false, true),
-        };
-        curves
-            .iter()
-            .flat_map(|(_, points)| points.iter())
-            .filter(|p| {
-                let fx = (p.0 - x.0) / (x.1 - x.0);
-                let fy = (p.1 - y.0) / (y.1 - y.0);
-                (if right {
-                    fx > 2.0 / 3.0
-                } else {
-                    fx < 1.0 / 3.0
-                }) && (if upper {
-                    fy > 2.0 / 3.0
-                } else {
-                    fy < 1.0 / 3.0
-                })
-            })
-            .count()
-    };
-    corners
-        .into_iter()
-        .min_by_key(|c| hidden(*c))
-        .unwrap_or(Legend::UpperRight)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,21 +518,6 @@ mod tests {
         assert_eq!(XScale::Log10.tick_label(-2.5), "");
         assert_eq!(XScale::Log2.tick_label(5.0), "32");
         assert_eq!(XScale::Linear.tick_label(3.0), "3");
-    }
-
-    #[test]
-    fn auto_legend_avoids_the_data() {
-        let rising = Curve::line(
-            "a",
-            BN_COLOR,
-            vec![(0.0, 0.0), (1.0, 1.0), (2.0, 2.0), (3.0, 3.0)],
-        );
-        let points: Vec<(f64, f64, f64)> = rising.points.iter().map(|p| (p.0, p.1, 0.0)).collect();
-        let corner = emptiest_corner(&[(&rising, points)], (0.0, 3.0), (0.0, 3.0));
-        assert!(
-            matches!(corner, Legend::LowerRight | Legend::UpperLeft),
-            "{corner:?}"
-        );
     }
 
     #[test]

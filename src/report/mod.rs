@@ -6,6 +6,7 @@ pub mod eval_charts;
 pub mod evaluation;
 pub mod files;
 pub mod forest;
+pub mod legend;
 pub mod seeded;
 pub mod stats;
 pub mod summary;
