@@ -14,7 +14,7 @@ pub const STUDY_EXAMPLES: &str = "\
 Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift, noise (or all).
 
 Examples:
-  bnx study all                        every study, quick budget, 5 seeds (~12 min on 2 cores) → runs/study/REPORT.md
+  bnx study all                        every study, quick budget, 5 seeds (~15 min on 2 cores) → runs/study/REPORT.md
   bnx study lr --seeds 10              the learning-rate sweep over 10 seeds
   bnx study lr init depth              three studies, one report
   bnx study depth --budget full --out runs/study-full

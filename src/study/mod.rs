@@ -76,7 +76,7 @@ named_enum! {
     pub enum Budget("budget") {
         /// Whatever (tiny) data is given, two epochs: for tests.
         Tiny => "tiny",
-        /// Subsets of MNIST: `study all` in well under 15 minutes on 2 CPU cores.
+        /// Subsets of MNIST: `study all` in about 15 minutes on 2 CPU cores with `--jobs 2`.
         Quick => "quick",
         /// The whole of MNIST.
         Full => "full",
