@@ -108,16 +108,16 @@ impl NoiseSource {
         let means: Vec<f64> = (0..units)
             .map(|_| uniform(&mut rng, -mean_bound, mean_bound))
             .collect();
-        let mut scale = Vec::with_capacity(count);
-        let mut shift = Vec::with_capacity(count);
-        for k in 0..count {
-            let unit = (k / inner) % units;
-            scale.push(scales[unit] as f32);
-            shift.push((means[unit] + sample_sd * standard_normal(&mut rng)) as f32);
-        }
-        let tensor =
-            |values: Vec<f32>| Tensor::<D>::from_data(TensorData::new(values, dims), &device);
-        x * tensor(scale) + tensor(shift)
+        let shift: Vec<f32> = (0..count)
+            .map(|k| (means[(k / inner) % units] + sample_sd * standard_normal(&mut rng)) as f32)
+            .collect();
+        // One scale per unit, broadcast over the batch and positions.
+        let mut unit_dims = [1; D];
+        unit_dims[1] = units;
+        let scale: Vec<f32> = scales.iter().map(|&s| s as f32).collect();
+        let scale = Tensor::<D>::from_data(TensorData::new(scale, unit_dims), &device);
+        let shift = Tensor::<D>::from_data(TensorData::new(shift, dims), &device);
+        x * scale + shift
     }
 }
 

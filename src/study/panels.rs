@@ -106,30 +106,41 @@ pub fn per_reading(
                 .filter(|o| o.diverged.is_none())
                 .map(&readings)
                 .collect();
-            let count = series.iter().map(Vec::len).min().unwrap_or(0);
-            let stats: Vec<(f64, Spread)> = (0..count)
-                .filter_map(|k| {
-                    let values: Vec<f64> = series
-                        .iter()
-                        .map(|r| r[k].1)
-                        .filter(|v| v.is_finite())
-                        .collect();
-                    (!values.is_empty()).then(|| (series[0][k].0, Spread::of(&values)))
-                })
-                .collect();
-            let curve = Curve::line(
-                label(variant),
-                variant.color(),
-                stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
-            )
-            .without_markers();
+            let curve = mean_over_runs(label(variant), variant.color(), &series);
             if dashed {
-                curve.dashed()
+                curve.with_spread(Vec::new()).dashed()
             } else {
-                curve.with_spread(stats.iter().map(|(_, s)| s.sd).collect())
+                curve
             }
         })
         .collect()
+}
+
+/// The k-th (x, value) of every series averaged into one curve with a ±1 sd band (non-finite
+/// values left out; as many points as the shortest series has), without markers.
+pub fn mean_over_runs(
+    label: impl Into<String>,
+    color: plotters::style::RGBColor,
+    series: &[Vec<(f64, f64)>],
+) -> Curve {
+    let count = series.iter().map(Vec::len).min().unwrap_or(0);
+    let stats: Vec<(f64, Spread)> = (0..count)
+        .filter_map(|k| {
+            let values: Vec<f64> = series
+                .iter()
+                .map(|r| r[k].1)
+                .filter(|v| v.is_finite())
+                .collect();
+            (!values.is_empty()).then(|| (series[0][k].0, Spread::of(&values)))
+        })
+        .collect();
+    Curve::line(
+        label,
+        color,
+        stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
+    )
+    .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
+    .without_markers()
 }
 
 /// Gives every panel the y range that holds all of them, so they compare by eye.

@@ -10,11 +10,9 @@ use super::{
 };
 use crate::config::ExperimentConfig;
 use crate::model::{Activation, ModelKind};
-use crate::report::charts::Curve;
 use crate::report::charts::{Legend, Panel};
-use crate::report::stats::Spread;
 use crate::study::Budget;
-use crate::study::panels::{per_reading, shared_y_range};
+use crate::study::panels::{mean_over_runs, per_reading, shared_y_range};
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
@@ -335,20 +333,7 @@ fn percentile_panel(
                     .collect()
             })
             .collect();
-        let count = readings.iter().map(Vec::len).min().unwrap_or(0);
-        let stats: Vec<(f64, Spread)> = (0..count)
-            .map(|k| {
-                let values: Vec<f64> = readings.iter().map(|r| r[k].1).collect();
-                (readings[0][k].0, Spread::of(&values))
-            })
-            .collect();
-        Curve::line(
-            label,
-            color,
-            stats.iter().map(|(x, s)| (*x, s.mean)).collect(),
-        )
-        .with_spread(stats.iter().map(|(_, s)| s.sd).collect())
-        .without_markers()
+        mean_over_runs(label, color, &readings)
     })
     .collect();
     Panel {
