@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: unit tests, end-to-end CLI tests on tiny real-format data, the
-# patched flex kernels against Burn's upstream path (tests/kernels.rs), and the cross-backend
-# agreement tests (flex, ndarray and wgpu train the same losses).
+# patched flex kernels against Burn's upstream path (tests/e2e/kernels.rs), the cross-backend
+# agreement tests (flex, ndarray and wgpu train the same losses), and the vendored burn-flex's
+# own unit tests.
 #
 # The wgpu test needs a Vulkan driver. Where there is none, this installs Mesa's software one
 # (lavapipe, Debian package mesa-vulkan-drivers), so wgpu runs on the CPU. On a machine that
@@ -32,6 +33,10 @@ fi
 scripts/vendor-diff.sh --check
 
 cargo test --release "$@"
+# The vendored crate's own tests (a workspace member for this): upstream's, against the patch.
+cargo test --release -p burn-flex --lib -q
+# The binary `cargo test` just built: the steps below run it, not a second build.
+export BNX_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bnx"
 
 # TensorBoard export, read back by TensorBoard's own event reader (pinned, in a venv kept outside
 # the clone so that it is installed once per machine).
@@ -43,7 +48,7 @@ if ! "$tb_venv/bin/python" -c "import tensorboard" 2>/dev/null; then
 fi
 tb_tmp=$(mktemp -d)
 trap 'rm -rf "$tb_tmp"' EXIT
-cargo run --release -q -- compare --seeds 2 --jobs 2 --epochs 2 --limit-train 320 --limit-test 100 \
+"$BNX_BIN" compare --seeds 2 --jobs 2 --epochs 2 --limit-train 320 --limit-test 100 \
     --tensorboard "$tb_tmp/logs" --tensorboard-steps -q --out "$tb_tmp/compare" >/dev/null
 runs=()
 for variant in no-bn bn; do

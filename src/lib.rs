@@ -94,6 +94,14 @@ pub mod train;
 
 use thiserror::Error;
 
+/// The exit status of every error the user can mend (a file, a flag, a folder): one sentence on
+/// stderr. clap's usage errors exit with 2, a stop by Ctrl-C with 130
+/// ([`runtime::interrupt::INTERRUPTED_EXIT_CODE`]).
+pub const USER_ERROR_EXIT_CODE: u8 = 1;
+/// The exit status of an internal error (a panic: a bug in bnx, never the user's doing),
+/// sysexits' EX_SOFTWARE. Tests treat it, and any message saying "internal error", as a failure.
+pub const INTERNAL_ERROR_EXIT_CODE: u8 = 70;
+
 /// Every error the library reports; each message is one sentence for the user.
 #[derive(Debug, Error)]
 pub enum Error {
@@ -122,6 +130,12 @@ pub enum Error {
     },
     #[error("cannot resume {dir}: {message}")]
     Resume {
+        dir: std::path::PathBuf,
+        message: String,
+    },
+    /// The output folder holds kept work this command would otherwise train over.
+    #[error("will not train into {dir}: {message}")]
+    Occupied {
         dir: std::path::PathBuf,
         message: String,
     },

@@ -1,4 +1,5 @@
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::Parser;
 
@@ -6,9 +7,14 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Set by the panic hook: a panic anywhere, even on a thread whose result nobody reads, is a bug
+/// and ends the process with [`bnx::INTERNAL_ERROR_EXIT_CODE`], never with success.
+static PANICKED: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
     // A bug deep inside a dependency should still read as one line, not a backtrace.
     std::panic::set_hook(Box::new(|info| {
+        PANICKED.store(true, Ordering::SeqCst);
         let message = info
             .payload()
             .downcast_ref::<&str>()
@@ -34,7 +40,19 @@ fn main() -> ExitCode {
     }
 
     let cli = bnx::cli::Cli::parse();
-    match bnx::cli::run(cli) {
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // The one test-only path into an internal error: the end-to-end tests prove with it
+        // that their helpers reject a panic (tests/common). No user sets a variable so named.
+        if std::env::var_os("BNX_TEST_INTERNAL_ERROR").is_some() {
+            panic!("BNX_TEST_INTERNAL_ERROR is set");
+        }
+        bnx::cli::run(cli)
+    }));
+    if PANICKED.load(Ordering::SeqCst) {
+        // The hook has said what happened.
+        return ExitCode::from(bnx::INTERNAL_ERROR_EXIT_CODE);
+    }
+    match result.expect("a panic sets PANICKED first") {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if err.is::<bnx::commands::Interrupted>() => {
             eprintln!("\n{err}");
@@ -43,7 +61,7 @@ fn main() -> ExitCode {
         Err(err) => {
             // `{:#}`: the context, then each cause once, joined by ": ".
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            ExitCode::from(bnx::USER_ERROR_EXIT_CODE)
         }
     }
 }

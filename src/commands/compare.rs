@@ -8,9 +8,10 @@ use clap::Args;
 use super::{
     Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, at_least_one,
 };
-use crate::experiment::{self, ComparePlan, RUNS_DIR};
+use crate::experiment::{self, ComparePlan, RUNS_DIR, Start};
 use crate::model::ModelKind;
 use crate::runtime::interrupt;
+use crate::runtime::lock::RunLock;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ModelChoice {
@@ -49,6 +50,12 @@ pub struct CompareArgs {
     /// all with the settings in DIR/compare.json. Flags that change a setting are refused.
     #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["model", "out", "seeds", "config"])]
     pub resume: Vec<PathBuf>,
+    /// Train every run afresh even if the output folder holds a comparison (stopped or
+    /// finished, any settings), replacing it. Without it, running the same command again
+    /// finishes a stopped comparison and keeps finished runs, and a folder holding a comparison
+    /// with other settings is refused.
+    #[arg(long, conflicts_with = "resume")]
+    pub restart: bool,
     #[command(flatten)]
     pub network: NetworkArgs,
     #[command(flatten)]
@@ -82,12 +89,31 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             };
             comparisons.push((out, config, args.seeds));
         }
+    }
+    // Each folder is locked before anything is written into it, and stays locked to the end.
+    let folders: Vec<&PathBuf> = match args.resume.is_empty() {
+        true => comparisons.iter().map(|c| &c.0).collect(),
+        false => args.resume.iter().collect(),
+    };
+    let _locks = folders
+        .iter()
+        .map(|dir| RunLock::acquire(dir).map_err(crate::Error::from))
+        .collect::<Result<Vec<_>, _>>()?;
+    let start = match (args.resume.is_empty(), args.restart) {
+        (false, _) => Start::Resume,
+        (true, true) => Start::Restart,
+        (true, false) => Start::Auto,
+    };
+    if args.resume.is_empty() {
         // Every folder's plan before any training, so `--resume` can finish them all.
         for (out, config, seeds) in &comparisons {
             let plan = ComparePlan {
                 config: config.clone(),
                 seeds: *seeds,
             };
+            if start == Start::Auto {
+                plan.check_replaces(out)?;
+            }
             plan.save(out)?;
         }
     } else {
@@ -102,7 +128,6 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             comparisons.push((dir.clone(), config, plan.seeds));
         }
     }
-    let resume = !args.resume.is_empty();
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -124,7 +149,7 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             &session.data,
             out,
             (*seeds, jobs),
-            (&args.export.options(), resume),
+            (&args.export.options(), start),
             &session.progress,
         );
         let comparison = match comparison {

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::{Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, named};
 use crate::config::ExperimentConfig;
-use crate::experiment;
+use crate::experiment::{self, Start};
 use crate::model::{ModelKind, NormKind, NormPosition};
 use crate::report::RunRecord;
 use crate::runtime::interrupt;
@@ -36,6 +36,11 @@ pub struct TrainArgs {
     /// uninterrupted run would. Flags that change a setting are refused.
     #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
     pub resume: Option<PathBuf>,
+    /// Train afresh even if the output folder holds a run (stopped or finished, any settings),
+    /// replacing it. Without it, running the same command again continues a stopped run and
+    /// keeps a finished one, and a folder holding a run with other settings is refused.
+    #[arg(long, conflicts_with = "resume")]
+    pub restart: bool,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -89,6 +94,11 @@ pub fn exec(args: TrainArgs) -> Result<()> {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => experiment::default_run_dir(&config.network),
     };
+    let start = match (&args.resume, args.restart) {
+        (Some(_), _) => Start::Resume,
+        (None, true) => Start::Restart,
+        (None, false) => Start::Auto,
+    };
     interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
     let hook = args
         .export
@@ -99,7 +109,7 @@ pub fn exec(args: TrainArgs) -> Result<()> {
         &session.backend,
         &session.data,
         &out,
-        (hook, args.resume.is_some()),
+        (hook, start),
         &session.progress,
     );
     let run = match run {
@@ -110,7 +120,7 @@ pub fn exec(args: TrainArgs) -> Result<()> {
             {
                 return Err(stopped.into());
             }
-            if let crate::Error::Resume { .. } = error {
+            if let crate::Error::Resume { .. } | crate::Error::Occupied { .. } = error {
                 return Err(error.into());
             }
             return Err(error).with_context(|| {
@@ -125,7 +135,7 @@ pub fn exec(args: TrainArgs) -> Result<()> {
     let last = run.metrics.epochs.last().expect("at least one epoch");
     if run.epochs_before == config.training.epochs {
         println!(
-            "{} is complete ({} of {} epochs): nothing to resume",
+            "{} is complete ({} of {} epochs): kept, not trained again (--restart trains it afresh)",
             out.display(),
             run.epochs_before,
             config.training.epochs

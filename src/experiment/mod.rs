@@ -32,6 +32,7 @@ use crate::train::{
     self, EpochMetrics, Hook, STATE_FILE, SaveState, TrainError, Trainer, TrainingState,
 };
 use resume::Begin;
+pub use resume::Start;
 
 /// Where runs go unless `--out` says otherwise. Git ignores it: the committed evidence lives in
 /// `results/`, which a user's run never overwrites.
@@ -56,8 +57,8 @@ pub struct RunOutputs {
     pub curves: bool,
     /// The network, data and backend in a few lines before training.
     pub header: bool,
-    /// Continue the run already in the folder (see [`resume::begin`]) instead of starting afresh.
-    pub resume: bool,
+    /// What to do with a run the folder already holds (see [`resume::begin`]).
+    pub start: Start,
     /// How many runs train side by side (`--jobs`): each computes on its share of the cores
     /// (see [`threads::threads_for_run`]).
     pub parallel_runs: usize,
@@ -208,7 +209,7 @@ pub fn execute_run(
         Ok(lock) => lock,
         Err(error) => return Err(failed(error, RunMetrics::empty(config, backend))),
     };
-    let state = match resume::begin(config, out, outputs.resume) {
+    let state = match resume::begin(config, out, outputs.start) {
         Err(error) => return Err(failed(error, RunMetrics::empty(config, backend))),
         Ok(Begin::Complete(metrics)) => {
             let epochs_before = metrics.epochs.len();
@@ -332,21 +333,21 @@ pub fn execute_run(
 
 /// Trains one network as `config` describes it and writes `config.json`, `metrics.json` (after
 /// every epoch), `model.bpk` and `curves.png` into `out`, and its TensorBoard curves if
-/// `tensorboard` is given. With `resume`, continues the run already in `out` (see
+/// `tensorboard` is given. `start` says what becomes of a run already in `out` (see
 /// [`resume::begin`]).
 pub fn train_run(
     config: &ExperimentConfig,
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    (tensorboard, resume): (Option<TensorBoardHook>, bool),
+    (tensorboard, start): (Option<TensorBoardHook>, Start),
     progress: &Progress,
 ) -> Result<RunResult, Error> {
     let outputs = RunOutputs {
         checkpoint: true,
         curves: true,
         header: true,
-        resume,
+        start,
         parallel_runs: 1,
     };
     let mut tensorboard = tensorboard;
@@ -392,7 +393,7 @@ pub fn compare(
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    (tensorboard, resume): (&TensorBoardOptions, bool),
+    (tensorboard, start): (&TensorBoardOptions, Start),
     progress: &Progress,
 ) -> Result<ComparisonSummary, Error> {
     let run = |norm: NormKind| {
@@ -400,7 +401,7 @@ pub fn compare(
         variant.network.norm = norm;
         let hook = tensorboard.hook(&variant_run(config, norm));
         let dir = out.join(variant_dir(norm));
-        train_run(&variant, backend, data, &dir, (hook, resume), progress).map(|run| run.metrics)
+        train_run(&variant, backend, data, &dir, (hook, start), progress).map(|run| run.metrics)
     };
     let no_bn = run(NormKind::None)?;
     let bn = run(NormKind::Batch)?;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{RunOutputs, compare, execute_run, extra_hooks, variant_dir, variant_run};
+use super::{RunOutputs, Start, compare, execute_run, extra_hooks, variant_dir, variant_run};
 use crate::Error;
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
@@ -59,6 +59,69 @@ impl ComparePlan {
         }
         Ok(read_json(&path).map_err(ReportError::from)?)
     }
+
+    /// Refuses to replace the plan of a comparison in `out` that asked for something else and
+    /// has completed epochs: writing this plan would make `--resume` finish the wrong one.
+    pub fn check_replaces(&self, out: &Path) -> Result<(), Error> {
+        let path = out.join(PLAN_FILE);
+        if !path.is_file() {
+            return Ok(());
+        }
+        let old: Result<ComparePlan, _> = read_json(&path);
+        if old.as_ref().is_ok_and(|old| old == self) || !holds_epochs(out) {
+            return Ok(());
+        }
+        let what = match old {
+            Err(_) => format!("its {PLAN_FILE} cannot be read"),
+            Ok(old) => {
+                let mut differences = self
+                    .config
+                    .differences(&old.config, ("asked", &format!("in its {PLAN_FILE}")));
+                if old.seeds != self.seeds {
+                    differences.push(format!(
+                        "seeds ({} asked, {} in its {PLAN_FILE})",
+                        self.seeds, old.seeds
+                    ));
+                }
+                format!(
+                    "it holds a comparison with other settings ({})",
+                    differences.join(", ")
+                )
+            }
+        };
+        Err(Error::Occupied {
+            dir: out.into(),
+            message: format!(
+                "{what} and completed runs; to finish that comparison use --resume {}, to discard it and compare these settings there add --restart, or choose another --out",
+                out.display()
+            ),
+        })
+    }
+}
+
+/// Whether a run below `out` (`no-bn/`, `bn/seed-S/`, …) has a `metrics.json` with an epoch.
+fn holds_epochs(out: &Path) -> bool {
+    let has_epochs = |dir: &Path| {
+        read_json::<RunMetrics>(&dir.join(METRICS_FILE)).map_or_else(
+            // A file that exists but does not read is kept work too, as far as bnx can tell.
+            |_| dir.join(METRICS_FILE).exists(),
+            |metrics| !metrics.epochs.is_empty(),
+        )
+    };
+    let subfolders = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    subfolders(out).iter().any(|variant| {
+        has_epochs(variant) || subfolders(variant).iter().any(|seed| has_epochs(seed))
+    })
 }
 
 /// `compare` over `seeds` seeds (the caller writes the folder's [`ComparePlan`] first, so that
@@ -72,11 +135,11 @@ pub fn compare_seeds(
     data: &LoadedData,
     out: &Path,
     (seeds, jobs): (usize, usize),
-    (tensorboard, resume): (&TensorBoardOptions, bool),
+    (tensorboard, start): (&TensorBoardOptions, Start),
     progress: &Progress,
 ) -> Result<Comparison, Error> {
     if seeds <= 1 {
-        return compare(config, backend, data, out, (tensorboard, resume), progress)
+        return compare(config, backend, data, out, (tensorboard, start), progress)
             .map(Comparison::OneSeed);
     }
     let first = config.training.seed;
@@ -89,7 +152,7 @@ pub fn compare_seeds(
         checkpoint: true,
         curves: true,
         header: false,
-        resume,
+        start,
         parallel_runs: jobs.clamp(1, runs.len().max(1)),
     };
     let metrics = run_in_parallel(jobs, &runs, |&(seed, norm)| {

@@ -293,8 +293,8 @@ pub(super) fn encode_png(
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
     // Charts are committed and embedded in Markdown: spend a little time on smaller files.
-    encoder.set_compression(png::Compression::Best);
-    encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    encoder.set_compression(png::Compression::High);
+    encoder.set_filter(png::Filter::Adaptive);
     encoder.write_header()?.write_image_data(rgb)?;
     Ok(bytes)
 }
@@ -476,9 +476,11 @@ mod tests {
         let panels = comparison_panels(&metrics(false), &metrics(true));
         let png_path = dir.path().join("c.png");
         render(&png_path, "test", &panels).unwrap();
-        let decoder = png::Decoder::new(std::fs::File::open(&png_path).unwrap());
+        let decoder = png::Decoder::new(std::io::BufReader::new(
+            std::fs::File::open(&png_path).unwrap(),
+        ));
         let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size()];
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         assert_eq!((info.width, info.height), (WIDTH, HEIGHT));
         // Not a blank canvas: the curves' colours are there.
@@ -536,7 +538,8 @@ mod tests {
         };
         let path = dir.path().join("one.png");
         render(&path, "one panel", &[panel]).unwrap();
-        let decoder = png::Decoder::new(std::fs::File::open(&path).unwrap());
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
         let info = decoder.read_info().unwrap().info().clone();
         assert_eq!((info.width, info.height), (SINGLE_WIDTH, HEIGHT));
     }

@@ -186,9 +186,10 @@ mod tests {
     use super::*;
 
     fn decode(path: &Path) -> (u32, u32, Vec<u8>) {
-        let decoder = png::Decoder::new(std::fs::File::open(path).unwrap());
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
         let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size()];
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
         let info = reader.next_frame(&mut buf).unwrap();
         (info.width, info.height, buf)
     }

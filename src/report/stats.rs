@@ -90,6 +90,17 @@ const BOOTSTRAP_SEED: u64 = 0x5eed_b007;
 impl PairedTest {
     /// `differences` holds one (claim side − other side) value per seed; all must be finite.
     pub fn of(differences: &[f64]) -> Self {
+        let test = Self::without_bootstrap(differences);
+        Self {
+            bootstrap95: (test.n >= 2).then(|| bootstrap_interval(differences)),
+            ..test
+        }
+    }
+
+    /// [`PairedTest::of`] without its bootstrap interval (`None`): for simulations that judge
+    /// thousands of endpoints by the t-test alone and would spend nearly all their time on
+    /// 10,000 resamples each that nothing reads.
+    pub fn without_bootstrap(differences: &[f64]) -> Self {
         let n = differences.len();
         if n == 0 {
             return Self {
@@ -112,7 +123,6 @@ impl PairedTest {
         });
         let p_value = enough.then(|| two_sided_p(mean, sd, n));
         let effect_size = (enough && sd > 0.0).then(|| mean / sd);
-        let bootstrap95 = enough.then(|| bootstrap_interval(differences));
         Self {
             mean,
             sd,
@@ -120,7 +130,7 @@ impl PairedTest {
             ci95,
             p_value,
             effect_size,
-            bootstrap95,
+            bootstrap95: None,
         }
     }
 }

@@ -419,7 +419,8 @@ fn execute(
         checkpoint: false,
         curves: false,
         header: false,
-        resume: false,
+        // The study decided above that this run is to be trained (not reused).
+        start: experiment::Start::Restart,
         parallel_runs: options.jobs,
     };
     let result = experiment::execute_run(

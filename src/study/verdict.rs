@@ -126,13 +126,33 @@ impl Endpoint {
         per_seed: Vec<(u64, f64)>,
         failed_runs: usize,
     ) -> Self {
+        Self::tested_by(
+            PairedTest::of,
+            label,
+            unit,
+            direction,
+            per_seed,
+            failed_runs,
+        )
+    }
+
+    /// [`Endpoint::new`] with the paired test computed by `test` (the null simulations below
+    /// skip the bootstrap, which no verdict reads).
+    fn tested_by(
+        test: fn(&[f64]) -> PairedTest,
+        label: impl Into<String>,
+        unit: Unit,
+        direction: Direction,
+        per_seed: Vec<(u64, f64)>,
+        failed_runs: usize,
+    ) -> Self {
         let (seeds, differences): (Vec<u64>, Vec<f64>) = per_seed.into_iter().unzip();
         let finite: Vec<f64> = differences
             .iter()
             .copied()
             .filter(|d| d.is_finite())
             .collect();
-        let test = PairedTest::of(&finite);
+        let test = test(&finite);
         Self {
             label: label.into(),
             unit,
@@ -274,6 +294,19 @@ mod tests {
         Endpoint::new("x", Unit::Points, direction, per_seed, 0)
     }
 
+    /// An endpoint judged as [`endpoint`]'s, without the bootstrap interval nothing here reads.
+    fn simulated(values: &[f64], direction: Direction) -> Endpoint {
+        let per_seed = values.iter().map(|v| (0, *v)).collect();
+        Endpoint::tested_by(
+            PairedTest::without_bootstrap,
+            "x",
+            Unit::Points,
+            direction,
+            per_seed,
+            0,
+        )
+    }
+
     #[test]
     fn one_endpoint_follows_its_interval() {
         let mut win = [endpoint(
@@ -342,7 +375,7 @@ mod tests {
                 let mut family: Vec<Endpoint> = (0..family_size)
                     .map(|_| {
                         let values: Vec<f64> = (0..5).map(|_| normal()).collect();
-                        endpoint(&values, Direction::Higher)
+                        simulated(&values, Direction::Higher)
                     })
                     .collect();
                 match judge_differences(&mut family) {
@@ -370,7 +403,7 @@ mod tests {
         let mut supported = 0;
         for _ in 0..experiments {
             let values: Vec<f64> = (0..5).map(|_| margin + normal()).collect();
-            if judge_no_worse(&mut [endpoint(&values, Direction::Lower)], margin)
+            if judge_no_worse(&mut [simulated(&values, Direction::Lower)], margin)
                 == Verdict::Supported
             {
                 supported += 1;

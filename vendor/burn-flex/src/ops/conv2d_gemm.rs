@@ -126,7 +126,54 @@ struct Geometry {
 }
 
 impl Geometry {
+    /// The sizes, after checking that the three shapes describe one convolution: every kernel
+    /// below indexes (and `gemm_strided` reads and writes raw memory) on the strength of them.
     fn new(x: &[usize], weight: &[usize], output_grad: &[usize], options: &ConvOptions<2>) -> Self {
+        assert!(
+            x.len() == 4 && weight.len() == 4 && output_grad.len() == 4,
+            "conv2d: input {x:?}, weight {weight:?} and output gradient {output_grad:?} must each have 4 axes"
+        );
+        let groups = options.groups;
+        assert!(
+            groups >= 1 && x[1] == weight[1] * groups && weight[0] % groups == 0,
+            "conv2d: {groups} groups do not fit input channels {} and weight {weight:?}",
+            x[1]
+        );
+        assert!(
+            options
+                .stride
+                .iter()
+                .chain(&options.dilation)
+                .all(|&s| s >= 1),
+            "conv2d: stride {:?} and dilation {:?} must be at least 1",
+            options.stride,
+            options.dilation
+        );
+        assert!(
+            weight[2] >= 1 && weight[3] >= 1,
+            "conv2d: kernel {weight:?} has an empty spatial axis"
+        );
+        for axis in 0..2 {
+            let padded = x[2 + axis] + options.padding[axis].0 + options.padding[axis].1;
+            let reach = options.dilation[axis] * (weight[2 + axis] - 1) + 1;
+            assert!(
+                padded >= reach,
+                "conv2d: kernel {weight:?} with dilation {:?} is larger than the padded input {x:?}",
+                options.dilation
+            );
+            let out = (padded - reach) / options.stride[axis] + 1;
+            assert_eq!(
+                output_grad[2 + axis],
+                out,
+                "conv2d: output size {output_grad:?} does not follow from input {x:?}, weight {weight:?} and {options:?}"
+            );
+        }
+        assert!(
+            output_grad[0] == x[0] && output_grad[1] == weight[0],
+            "conv2d: output {output_grad:?} does not match batch {} and {} output channels",
+            x[0],
+            weight[0]
+        );
         Self {
             batch: x[0],
             channels_in: x[1],
@@ -170,9 +217,18 @@ impl Geometry {
 }
 
 /// The output indices `o` whose input index `o·stride + offset` lies in `0..input_len`.
-fn valid_range(output_len: usize, input_len: usize, stride: usize, offset: isize) -> (usize, usize) {
+fn valid_range(
+    output_len: usize,
+    input_len: usize,
+    stride: usize,
+    offset: isize,
+) -> (usize, usize) {
     let stride = stride as isize;
-    let first = if offset >= 0 { 0 } else { (-offset + stride - 1) / stride };
+    let first = if offset >= 0 {
+        0
+    } else {
+        (-offset + stride - 1) / stride
+    };
     let end = (input_len as isize - offset + stride - 1).div_euclid(stride);
     let first = (first as usize).min(output_len);
     (first, (end.max(0) as usize).clamp(first, output_len))
@@ -261,11 +317,33 @@ fn gemm_strided<T: KernelFloat>(
     if m == 0 || n == 0 {
         return;
     }
-    debug_assert!(dst.len() >= (m - 1) * dst_row_stride + n);
-    debug_assert!(k == 0 || lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
-    debug_assert!(k == 0 || rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the debug assertions above state the extents the callers size their slices for;
-    // the three slices do not overlap (dst is borrowed mutably).
+    // Checked in release builds too: `gemm::gemm` takes raw pointers and trusts these extents,
+    // so a wrong caller would read or write outside the slices. The cost is a few
+    // multiplications per GEMM call (one per sample chunk and group).
+    let last = |rows: usize, rs: usize, cols: usize, cs: usize| {
+        (rows - 1)
+            .checked_mul(rs)
+            .and_then(|a| (cols - 1).checked_mul(cs).and_then(|b| a.checked_add(b)))
+            .expect("gemm_strided: operand extent overflows usize")
+    };
+    assert!(
+        dst_row_stride >= n && dst.len() > last(m, dst_row_stride, n, 1),
+        "gemm_strided: dst of {} elements cannot hold {m}×{n} with row stride {dst_row_stride}",
+        dst.len()
+    );
+    assert!(
+        k == 0 || lhs.len() > last(m, lhs_rs, k, lhs_cs),
+        "gemm_strided: lhs of {} elements cannot hold {m}×{k} with strides ({lhs_rs}, {lhs_cs})",
+        lhs.len()
+    );
+    assert!(
+        k == 0 || rhs.len() > last(k, rhs_rs, n, rhs_cs),
+        "gemm_strided: rhs of {} elements cannot hold {k}×{n} with strides ({rhs_rs}, {rhs_cs})",
+        rhs.len()
+    );
+    // SAFETY: the assertions above bound every element gemm reads from lhs and rhs and writes
+    // in dst (rows of dst do not overlap: stride ≥ n); the three slices do not overlap (dst is
+    // borrowed mutably).
     unsafe {
         gemm::gemm(
             m,
@@ -369,7 +447,8 @@ fn x_backward_typed<T: KernelFloat>(
         }
         // col2im: every (sample, channel) plane is summed by one task, so no two tasks write
         // the same element.
-        let chunk_grad = &mut x_grad[first * g.channels_in * plane..][..count * g.channels_in * plane];
+        let chunk_grad =
+            &mut x_grad[first * g.channels_in * plane..][..count * g.channels_in * plane];
         for_each_chunk(chunk_grad, plane, |index, dst| {
             let (sample, channel) = (index / g.channels_in, index % g.channels_in);
             for tap in 0..taps {
@@ -378,7 +457,8 @@ fn x_backward_typed<T: KernelFloat>(
                 let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
                 let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
                 let (ow_first, ow_end) = valid_range(g.out_w, g.in_w, g.stride[1], offset_w);
-                let source = &dcols[(channel * taps + tap) * width + sample * positions..][..positions];
+                let source =
+                    &dcols[(channel * taps + tap) * width + sample * positions..][..positions];
                 for oh in oh_first..oh_end {
                     let ih = ((oh * g.stride[0]) as isize + offset_h) as usize;
                     let source_row = &source[oh * g.out_w..][..g.out_w];
@@ -403,7 +483,10 @@ fn x_backward_typed<T: KernelFloat>(
     into_tensor(x_grad, x_shape.to_vec())
 }
 
-fn bias_backward_typed<T: KernelFloat>(output_grad: &FlexTensor, bias_shape: &[usize]) -> FlexTensor {
+fn bias_backward_typed<T: KernelFloat>(
+    output_grad: &FlexTensor,
+    bias_shape: &[usize],
+) -> FlexTensor {
     let shape = output_grad.layout().shape();
     let (batch, channels) = (shape[0], shape[1]);
     let positions: usize = shape[2..].iter().product();
@@ -424,10 +507,20 @@ fn bias_backward_typed<T: KernelFloat>(output_grad: &FlexTensor, bias_shape: &[u
 }
 
 /// The output size along one axis (begin and end padding may differ).
-fn output_len(input: usize, kernel: usize, stride: usize, padding: (usize, usize), dilation: usize) -> usize {
+fn output_len(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    padding: (usize, usize),
+    dilation: usize,
+) -> usize {
     let padded = input + padding.0 + padding.1;
     let span = dilation * (kernel - 1) + 1;
-    if padded < span { 0 } else { (padded - span) / stride + 1 }
+    if padded < span {
+        0
+    } else {
+        (padded - span) / stride + 1
+    }
 }
 
 fn forward_typed<T: KernelFloat>(
@@ -440,13 +533,26 @@ fn forward_typed<T: KernelFloat>(
     let out_shape = [
         x_shape[0],
         w_shape[0],
-        output_len(x_shape[2], w_shape[2], options.stride[0], options.padding[0], options.dilation[0]),
-        output_len(x_shape[3], w_shape[3], options.stride[1], options.padding[1], options.dilation[1]),
+        output_len(
+            x_shape[2],
+            w_shape[2],
+            options.stride[0],
+            options.padding[0],
+            options.dilation[0],
+        ),
+        output_len(
+            x_shape[3],
+            w_shape[3],
+            options.stride[1],
+            options.padding[1],
+            options.dilation[1],
+        ),
     ];
     let g = Geometry::new(x_shape, w_shape, &out_shape, options);
     let (x, weight) = (x.storage::<T>(), weight.storage::<T>());
     let bias = bias.map(|b| b.storage::<T>());
-    let (group_rows, group_out, positions) = (g.group_rows(), g.group_channels_out(), g.positions());
+    let (group_rows, group_out, positions) =
+        (g.group_rows(), g.group_channels_out(), g.positions());
     let mut output = vec![T::zero(); g.batch * g.channels_out * positions];
     let mut first = 0;
     while first < g.batch {
@@ -489,10 +595,8 @@ fn forward_typed<T: KernelFloat>(
 /// unit stride, no padding), which flex's own fast path runs without any im2col.
 pub fn handles_forward(weight: &FlexTensor, options: &ConvOptions<2>) -> bool {
     let w = weight.layout().shape();
-    let pointwise = w[2] == 1
-        && w[3] == 1
-        && options.stride == [1, 1]
-        && options.padding == [(0, 0), (0, 0)];
+    let pointwise =
+        w[2] == 1 && w[3] == 1 && options.stride == [1, 1] && options.padding == [(0, 0), (0, 0)];
     options.groups == 1 && !pointwise
 }
 
@@ -507,10 +611,21 @@ pub fn conv2d(
     let has_bias = bias.is_some();
     let mut tensors = vec![x.to_contiguous(), weight.to_contiguous()];
     tensors.extend(bias.map(|b| b.to_contiguous()));
-    let run = |typed: fn(&FlexTensor, &FlexTensor, Option<&FlexTensor>, &ConvOptions<2>) -> FlexTensor| {
+    let run = |typed: fn(
+        &FlexTensor,
+        &FlexTensor,
+        Option<&FlexTensor>,
+        &ConvOptions<2>,
+    ) -> FlexTensor| {
         move |t: Vec<FlexTensor>| vec![typed(&t[0], &t[1], has_bias.then(|| &t[2]), options)]
     };
-    with_float_dtype(dtype, tensors, run(forward_typed::<f32>), run(forward_typed::<f64>)).remove(0)
+    with_float_dtype(
+        dtype,
+        tensors,
+        run(forward_typed::<f32>),
+        run(forward_typed::<f64>),
+    )
+    .remove(0)
 }
 
 /// The gradient of a 2D convolution with respect to its weight.

@@ -1,12 +1,10 @@
 //! End to end: a study split into shards run by separate processes into one folder, then
 //! reported, equals the same study run whole; a missing run is named.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command as Process, Stdio};
 
-use common::{bnx, clean_error, fixture, read_json};
+use crate::common::{bnx, clean_error, fixture, read_json};
 use predicates::prelude::*;
 
 const STUDY: [&str; 6] = ["study", "lr", "--budget", "tiny", "--seeds", "2"];
@@ -86,7 +84,7 @@ fn two_shards_then_the_report_equal_one_whole_study() {
     };
     report_only()
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("1 of 28 planned runs are not in"))
         .stderr(predicate::str::contains("lr/bn/lr-0.01/seed-43"));
@@ -118,7 +116,7 @@ fn shard_and_report_flags_are_checked() {
             .args(STUDY)
             .args(args)
             .assert()
-            .failure()
+            .code(2)
             .stderr(predicate::str::contains(expected));
     }
 }

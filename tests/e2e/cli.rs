@@ -1,11 +1,9 @@
 //! End to end: the real `bnx` binary on tiny, real-format IDX files in a temporary folder.
 
-mod common;
-
 use std::path::Path;
 
+use crate::common::{bnx, clean_error, fixture, png_size, read_json};
 use assert_cmd::Command;
-use common::{bnx, clean_error, fixture, png_size, read_json};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -227,7 +225,7 @@ fn compare_over_seeds_reports_paired_differences_with_intervals() {
     bnx()
         .args(["compare", "--jobs", "2"])
         .assert()
-        .failure()
+        .code(2)
         .stderr(predicate::str::contains("--seeds"));
 }
 
@@ -318,7 +316,7 @@ fn tensorboard_runs_are_named_after_network_and_variant() {
     bnx()
         .args(["train", "--tensorboard-steps"])
         .assert()
-        .failure()
+        .code(2)
         .stderr(predicate::str::contains("--tensorboard <DIR>"));
 }
 
@@ -446,6 +444,7 @@ fn limits_take_the_first_samples() {
 #[test]
 fn bad_flags_fail_with_a_clear_message() {
     let f = fixture();
+    // Status 2: clap rejected the flag (a usage error); 1: bnx's own validation.
     let cases: [(&[&str], &str); 6] = [
         (
             &["train", "--epochs", "0"],
@@ -473,6 +472,7 @@ fn bad_flags_fail_with_a_clear_message() {
         ),
     ];
     for (args, message) in cases {
+        let usage = !message.starts_with("--hidden-layers");
         bnx()
             .args(args)
             .arg("--data-dir")
@@ -480,14 +480,14 @@ fn bad_flags_fail_with_a_clear_message() {
             .arg("--out")
             .arg(&f.out)
             .assert()
-            .failure()
+            .code(if usage { 2 } else { 1 })
             .stderr(clean_error().and(predicate::str::contains(message)));
     }
     assert!(!f.out.exists(), "nothing is written for bad flags");
     bnx()
         .args(["train", "--model", "resnet"])
         .assert()
-        .failure()
+        .code(2)
         .stderr(
             predicate::str::contains("invalid value 'resnet'")
                 .and(predicate::str::contains("mlp, cnn")),
@@ -495,13 +495,13 @@ fn bad_flags_fail_with_a_clear_message() {
     bnx()
         .args(["train", "--backend", "tpu"])
         .assert()
-        .failure()
+        .code(2)
         .stderr(predicate::str::contains("invalid value 'tpu'"));
     // bench writes the Markdown table or JSON rows, not both.
     bnx()
         .args(["bench", "--json", "--markdown", "table.md"])
         .assert()
-        .failure()
+        .code(2)
         .stderr(predicate::str::contains("cannot be used with"));
 }
 
@@ -510,7 +510,7 @@ fn bad_flags_fail_with_a_clear_message() {
 fn errors_name_each_cause_once() {
     let f = fixture();
     let stderr_of = |command: &mut Command| {
-        let output = command.assert().failure();
+        let output = command.assert().code(1);
         let stderr = String::from_utf8(output.get_output().stderr.clone()).unwrap();
         let line = stderr.trim_end();
         assert!(!line.contains('\n'), "one line: {stderr}");
@@ -563,7 +563,7 @@ fn unavailable_backends_say_what_is_missing_and_what_to_use() {
         command
     };
     #[cfg(not(feature = "cuda"))]
-    train("cuda").assert().failure().stderr(
+    train("cuda").assert().code(1).stderr(
         clean_error()
             .and(predicate::str::contains(
                 "backend 'cuda' is not compiled into this bnx",
@@ -580,7 +580,7 @@ fn unavailable_backends_say_what_is_missing_and_what_to_use() {
             .env("__EGL_VENDOR_LIBRARY_FILENAMES", &none);
         command
     };
-    without_drivers(train("wgpu")).assert().failure().stderr(
+    without_drivers(train("wgpu")).assert().code(1).stderr(
         clean_error()
             .and(predicate::str::contains("backend 'wgpu' is not available"))
             .and(predicate::str::contains("--backend flex")),
@@ -599,7 +599,7 @@ fn missing_or_broken_data_is_named() {
     bnx()
         .args(["compare", "--data-dir", "/definitely/not/here"])
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error().and(predicate::str::contains(
             "data directory /definitely/not/here does not exist",
         )));
@@ -615,7 +615,7 @@ fn missing_or_broken_data_is_named() {
     std::fs::write(&raw, &decoded[..decoded.len() - 100]).unwrap();
     f.bnx(&["train", "--epochs", "1"], &f.out)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error().and(predicate::str::contains(
             "train-images-idx3-ubyte: header declares",
         )))
@@ -628,7 +628,7 @@ fn missing_or_broken_data_is_named() {
         .arg("--data-dir")
         .arg(&f.data)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error().and(predicate::str::contains(
             "magic number is 0x00000801, expected 0x00000803",
         )));
@@ -641,7 +641,7 @@ fn missing_or_broken_data_is_named() {
         .arg("--data-dir")
         .arg(&empty)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error().and(predicate::str::contains(
             "expected the four IDX files of fashion-mnist",
         )));
@@ -693,7 +693,7 @@ fn config_files_are_validated_by_field() {
             .arg("--config")
             .arg(&config)
             .assert()
-            .failure()
+            .code(1)
             .stderr(clean_error().and(predicate::str::contains(expected)));
     }
 
@@ -741,7 +741,7 @@ fn divergence_stops_with_a_message_and_keeps_valid_metrics() {
     let f = fixture();
     f.bnx(&["train", "--epochs", "3", "--lr", "1e30", "-q"], &f.out)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error().and(predicate::str::contains(
             "training diverged: the loss became",
         )))
@@ -757,7 +757,7 @@ fn plot_of_a_folder_without_results_fails_clearly() {
         .arg("plot")
         .arg(&f.data)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error().and(predicate::str::contains("holds no results")));
 }
 
@@ -1098,7 +1098,7 @@ fn study_takes_no_flag_the_budget_decides() {
             .arg("--data-dir")
             .arg(&f.data)
             .assert()
-            .failure()
+            .code(2)
             .stderr(predicate::str::contains(format!(
                 "unexpected argument '{flag}'"
             )));
@@ -1106,7 +1106,7 @@ fn study_takes_no_flag_the_budget_decides() {
     bnx()
         .args(["study", "speed"])
         .assert()
-        .failure()
+        .code(1)
         .stderr(predicate::str::contains("convergence"));
 }
 
@@ -1186,4 +1186,44 @@ fn study_all_tiny_reports_every_claim_with_paired_tests() {
     assert_eq!(bn["train_subset_acc"].as_array().unwrap().len(), 2);
     assert_eq!(bn["recalibrated"].as_array().unwrap().len(), 2);
     assert_eq!(bn["bn_running_var"].as_array().unwrap().len(), 2);
+}
+
+/// The exit-status contract, and proof that the helpers catch a panic: bnx's one test-only path
+/// into an internal error (BNX_TEST_INTERNAL_ERROR) must exit 70, say it is a bug, and fail both
+/// `.code(1)` and `clean_error()`, which every user-error assertion in these tests pairs.
+#[test]
+fn an_internal_error_is_a_bug_with_its_own_status_and_the_helpers_reject_it() {
+    let f = fixture();
+    let output = f
+        .bnx(&["train", "--epochs", "1", "-q"], &f.out)
+        .env("BNX_TEST_INTERNAL_ERROR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(i32::from(bnx::INTERNAL_ERROR_EXIT_CODE))
+    );
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.starts_with("error: internal error: BNX_TEST_INTERNAL_ERROR is set")
+            && stderr.contains("this is a bug in bnx"),
+        "{stderr}"
+    );
+    assert!(
+        !clean_error().eval(stderr.as_str()),
+        "clean_error() accepted: {stderr}"
+    );
+    let asserted = f
+        .bnx(&["train", "--epochs", "1", "-q"], &f.out)
+        .env("BNX_TEST_INTERNAL_ERROR", "1")
+        .assert();
+    assert!(asserted.try_code(1).is_err(), "a panic passed .code(1)");
+
+    // The other statuses of the contract: a user error 1, a usage error (clap) 2.
+    bnx()
+        .args(["train", "--data-dir", "/definitely/not/here"])
+        .assert()
+        .code(i32::from(bnx::USER_ERROR_EXIT_CODE))
+        .stderr(clean_error());
+    bnx().args(["train", "--no-such-flag"]).assert().code(2);
 }

@@ -9,8 +9,9 @@
 //! hundred terms, reordered.
 
 use burn::prelude::*;
-use burn::tensor::module::{batch_norm, batch_norm_train, conv2d};
+use burn::tensor::module::{batch_norm, batch_norm_train, conv2d, max_pool2d_with_indices};
 use burn::tensor::ops::ConvOptions;
+use burn::tensor::ops::MaxPoolOptions;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -334,4 +335,114 @@ fn batch_norm_and_its_gradients_match_ndarray_and_the_definition() {
         check_batch_norm(shape, &mut rng);
     }
     check_batch_norm([2, 3, 4, 5, 3], &mut rng);
+}
+
+/// One max-pooling's values (as bits, so NaN compares) and indices.
+fn max_pool(
+    device: &Device,
+    x: &[f32],
+    shape: [usize; 4],
+    [kernel, stride, dilation]: [[usize; 2]; 3],
+    ceil_mode: bool,
+) -> (Vec<u32>, Vec<i64>) {
+    let xt = Tensor::<4>::from_data(TensorData::new(x.to_vec(), shape), device);
+    let options = MaxPoolOptions::new(kernel)
+        .with_stride(stride)
+        .with_dilation(dilation)
+        .with_ceil_mode(ceil_mode);
+    let (values, indices) = max_pool2d_with_indices(xt, options);
+    let values = values.into_data().into_vec::<f32>().unwrap();
+    let indices = indices
+        .into_data()
+        .convert::<i64>()
+        .into_vec::<i64>()
+        .unwrap();
+    (values.into_iter().map(f32::to_bits).collect(), indices)
+}
+
+/// Max pooling by the definition PyTorch documents: each window read row by row, the first
+/// largest value wins a tie, a NaN always wins (so the last NaN's index is returned), and the
+/// index is the position in the input plane.
+fn max_pool_definition(
+    x: &[f32],
+    [n, c, h, w]: [usize; 4],
+    [kernel, stride, dilation]: [[usize; 2]; 3],
+    [oh, ow]: [usize; 2],
+) -> (Vec<u32>, Vec<i64>) {
+    let (mut values, mut indices) = (Vec::new(), Vec::new());
+    for plane in 0..n * c {
+        for (p, q) in (0..oh).flat_map(|p| (0..ow).map(move |q| (p, q))) {
+            let mut best: Option<(f32, usize)> = None;
+            for (i, j) in (0..kernel[0]).flat_map(|i| (0..kernel[1]).map(move |j| (i, j))) {
+                let at = (p * stride[0] + i * dilation[0]) * w + q * stride[1] + j * dilation[1];
+                let v = x[plane * h * w + at];
+                if best.is_none_or(|(b, _)| v > b || v.is_nan()) {
+                    best = Some((v, at));
+                }
+            }
+            let (v, at) = best.expect("a window holds a value");
+            values.push(v.to_bits());
+            indices.push(at as i64);
+        }
+    }
+    (values, indices)
+}
+
+#[test]
+fn max_pool_fast_path_matches_the_general_path_ndarray_and_the_definition() {
+    let (flex, ndarray) = devices();
+    let mut rng = StdRng::seed_from_u64(11);
+    // Few distinct values, so windows tie; −inf and NaN in some cases.
+    let palette = [-1.0f32, 0.0, 0.5, 2.0];
+    let mut cases = 0;
+    for case in 0..80 {
+        let kernel = [rng.random_range(1..4), rng.random_range(1..4)];
+        let stride = [rng.random_range(1..3), rng.random_range(1..3)];
+        let dilation = [rng.random_range(1..3), rng.random_range(1..3)];
+        let out = [rng.random_range(1..5), rng.random_range(1..5)];
+        // Sizes at which the windows tile the input exactly: ceil mode then gives the same
+        // output size, and runs flex's general path over the same windows.
+        let side = |a: usize| (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1;
+        let shape = [
+            rng.random_range(1..4),
+            rng.random_range(1..4),
+            side(0),
+            side(1),
+        ];
+        let (with_nan, with_neg_inf) = (case % 4 == 1, case % 4 >= 2);
+        let x: Vec<f32> = (0..shape.iter().product::<usize>())
+            .map(|_| match rng.random_range(0..10) {
+                0 if with_nan => f32::NAN,
+                1 | 2 if with_neg_inf => f32::NEG_INFINITY,
+                3 => rng.random_range(-3.0f32..3.0),
+                k => palette[k % palette.len()],
+            })
+            .collect();
+        let geometry = [kernel, stride, dilation];
+        let label = format!(
+            "case {case}: x {shape:?}, kernel {kernel:?}, stride {stride:?}, dilation {dilation:?}"
+        );
+        let fast = max_pool(&flex, &x, shape, geometry, false);
+        assert_eq!(
+            fast,
+            max_pool(&flex, &x, shape, geometry, true),
+            "fast vs general path, {label}"
+        );
+        assert_eq!(
+            fast,
+            max_pool_definition(&x, shape, geometry, out),
+            "fast path vs definition, {label}"
+        );
+        // ndarray agrees wherever its rules are the same: no NaN (it never lets one win), and no
+        // window of only −inf (it then returns index 0, not the window's first position).
+        if !with_nan && !with_neg_inf {
+            assert_eq!(
+                fast,
+                max_pool(&ndarray, &x, shape, geometry, false),
+                "flex vs ndarray, {label}"
+            );
+        }
+        cases += 1;
+    }
+    assert_eq!(cases, 80);
 }

@@ -1,15 +1,14 @@
 //! End to end, what a user does after training: stop a run (Ctrl-C or a crash) and resume it,
-//! evaluate a checkpoint, and classify images with it.
-
-mod common;
+//! evaluate a checkpoint, and classify images with it. No command throws kept epochs away unless
+//! told to (`--restart`).
 
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::{bnx, clean_error, fixture_with, png_size, read_json};
 use bnx::data::digits::write_digit_png;
 use bnx::data::idx::IMAGE_PIXELS;
-use common::{bnx, clean_error, fixture_with, png_size, read_json};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -117,29 +116,105 @@ fn ctrl_c_keeps_completed_epochs_and_resume_ends_exactly_as_an_uninterrupted_run
             "0.01",
         ])
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains(
             "training.learning_rate (0.01 asked, 0.001 in its config.json)",
         ));
     assert_eq!(completed_epochs(&stopped), kept);
-
+    // So is the stopped run's own command with another setting and without --resume: it names
+    // both ways on, and trains nothing over the kept epochs.
+    let mut other_lr = train_args(data, stopped.to_str().unwrap());
+    other_lr.extend(["--lr", "0.01"]);
     bnx()
-        .args(["train", "--resume", stopped.to_str().unwrap(), "-q"])
+        .args(&other_lr)
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains(
+            "training.learning_rate (0.01 asked, 0.001 in its config.json)",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "use --resume {}",
+            stopped.display()
+        )))
+        .stderr(predicate::str::contains("add --restart"));
+    assert_eq!(completed_epochs(&stopped), kept);
+
+    // Running the same command again continues the stopped run (as Keras' BackupAndRestore
+    // does), to the very numbers of the uninterrupted one.
+    bnx()
+        .args(train_args(data, stopped.to_str().unwrap()))
         .assert()
         .success();
     assert_eq!(
         epochs_without_seconds(&stopped),
         epochs_without_seconds(&straight),
-        "resumed after {kept} epochs"
+        "continued after {kept} epochs"
     );
     assert!(!stopped.join("resume.state").exists());
     assert!(stopped.join("curves.png").is_file());
+
+    // A finished run is kept, byte for byte, by the same command or by --resume.
+    let finished = std::fs::read(stopped.join("metrics.json")).unwrap();
+    let mut verbose = train_args(data, stopped.to_str().unwrap());
+    verbose.pop(); // -q
+    bnx()
+        .args(&verbose)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "is complete (30 of 30 epochs): kept, not trained again",
+        ));
     bnx()
         .args(["train", "--resume", stopped.to_str().unwrap()])
         .assert()
         .success()
         .stdout(predicate::str::contains("is complete (30 of 30 epochs)"));
+    assert_eq!(
+        std::fs::read(stopped.join("metrics.json")).unwrap(),
+        finished
+    );
+    // ... and refused under other settings, until --restart says to replace it.
+    bnx()
+        .args(&other_lr)
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains("and 30 of its 30 epochs"));
+    assert_eq!(
+        std::fs::read(stopped.join("metrics.json")).unwrap(),
+        finished
+    );
+    let mut restart = train_args(data, stopped.to_str().unwrap());
+    let epochs = restart.iter().position(|a| *a == EPOCHS).unwrap();
+    restart[epochs] = "1";
+    restart.push("--restart");
+    bnx().args(&restart).assert().success();
+    assert_eq!(completed_epochs(&stopped), 1, "--restart trained afresh");
+
+    // A metrics.json that does not read is an error under --resume or the same command, never
+    // "nothing done": the finished run's checkpoint stays as it was.
+    let checkpoint = std::fs::read(straight.join("model.bpk")).unwrap();
+    std::fs::write(straight.join("metrics.json"), "{\"model\": \"mlp\", \"epo").unwrap();
+    for args in [
+        vec!["train", "--resume", straight.to_str().unwrap()],
+        train_args(data, straight.to_str().unwrap()),
+    ] {
+        bnx()
+            .args(&args)
+            .assert()
+            .code(1)
+            .stderr(clean_error())
+            .stderr(predicate::str::contains(
+                "its metrics.json is not a valid bnx metrics file",
+            ))
+            .stderr(predicate::str::contains("pass --restart"));
+    }
+    assert_eq!(
+        std::fs::read(straight.join("model.bpk")).unwrap(),
+        checkpoint
+    );
 }
 
 #[test]
@@ -156,7 +231,7 @@ fn a_stopped_noisy_batch_norm_run_is_not_resumed_with_other_noise() {
     bnx()
         .args(["train", "--resume", stopped.to_str().unwrap()])
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains(
             "it trains with noisy BatchNorm, whose noise generator",
@@ -199,13 +274,55 @@ fn a_killed_compare_resumes_to_the_same_numbers() {
     let arg_refs: Vec<String> = args(&killed);
     let arg_refs: Vec<&str> = arg_refs.iter().map(String::as_str).collect();
     let mut child = start_until(&arg_refs, &killed.join("no-bn/seed-42"), 2);
+    // While it trains, a second compare into the folder is refused before it writes anything:
+    // the plan it would have written (other epochs) is not there.
+    let plan = std::fs::read(killed.join("compare.json")).unwrap();
+    let mut other_epochs = args(&killed);
+    let epochs = other_epochs.iter().position(|a| a == "12").unwrap();
+    other_epochs[epochs] = "3".into();
+    bnx()
+        .args(&other_epochs)
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains("is in use by another bnx process"));
+    assert_eq!(std::fs::read(killed.join("compare.json")).unwrap(), plan);
     child.kill().unwrap();
     child.wait().unwrap();
+
+    // Once it is dead, other settings are refused (its runs hold epochs), naming both ways on.
+    bnx()
+        .args(&other_epochs)
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains(
+            "training.epochs (3 asked, 12 in its compare.json)",
+        ))
+        .stderr(predicate::str::contains(format!(
+            "use --resume {}",
+            killed.display()
+        )))
+        .stderr(predicate::str::contains("add --restart"));
+    assert_eq!(std::fs::read(killed.join("compare.json")).unwrap(), plan);
 
     bnx()
         .args(["compare", "--resume", killed.to_str().unwrap(), "-q"])
         .assert()
         .success();
+    // The same command again keeps every finished run rather than training it anew.
+    let finished = std::fs::read(killed.join("bn/seed-43/metrics.json")).unwrap();
+    let mut again = args(&killed);
+    again.retain(|a| a != "-q");
+    bnx()
+        .args(&again)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("complete before, kept").count(4));
+    assert_eq!(
+        std::fs::read(killed.join("bn/seed-43/metrics.json")).unwrap(),
+        finished
+    );
     for run in ["no-bn/seed-42", "bn/seed-42", "no-bn/seed-43", "bn/seed-43"] {
         assert_eq!(
             epochs_without_seconds(&killed.join(run)),
@@ -223,7 +340,7 @@ fn a_killed_compare_resumes_to_the_same_numbers() {
     bnx()
         .args(["compare", "--resume", data])
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("has no compare.json"));
 }
@@ -342,14 +459,14 @@ fn eval_and_predict_refuse_bad_input_in_one_sentence() {
         .arg(&run)
         .arg(&not_png)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("digit.png is not a PNG image"));
     bnx()
         .arg("eval")
         .arg(&f.data)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("is not a bnx run folder"));
 
@@ -365,7 +482,7 @@ fn eval_and_predict_refuse_bad_input_in_one_sentence() {
         .arg("eval")
         .arg(&run)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains(
             "does not fit the network config.json describes (cnn)",
@@ -380,7 +497,7 @@ fn eval_and_predict_refuse_bad_input_in_one_sentence() {
         .arg(&run)
         .arg(&not_png)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("written by bnx 0.0.1"));
     std::fs::write(&config, text).unwrap();
@@ -389,7 +506,7 @@ fn eval_and_predict_refuse_bad_input_in_one_sentence() {
         .arg("eval")
         .arg(&run)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("model.bpk: there is no such file"));
 }
@@ -404,7 +521,7 @@ fn a_second_process_on_the_same_run_folder_is_refused_naming_the_first() {
         .args(["train", "--epochs", "1", "--data-dir", data, "--out"])
         .arg(&out)
         .assert()
-        .failure()
+        .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("is in use by another bnx process"))
         .stderr(predicate::str::contains(format!("pid {}", first.id())));
