@@ -33,8 +33,11 @@ fi
 scripts/vendor-diff.sh --check
 
 cargo test --release "$@"
-# The vendored crate's own tests (a workspace member for this): upstream's, against the patch.
-cargo test --release -p burn-flex --lib -q
+# The vendored crate's own tests, upstream's, run against the patch: as its own package, with the
+# lockfile it was published with (not a member of bnx's workspace, so `cargo fmt` and bnx's
+# lockfile leave the vendored files alone).
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+    cargo test --release --locked --manifest-path vendor/burn-flex/Cargo.toml --lib -q
 # The binary `cargo test` just built: the steps below run it, not a second build.
 export BNX_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bnx"
 

@@ -29,10 +29,7 @@ struct Channels {
 impl Channels {
     fn of(shape: &Shape) -> Self {
         let dims = shape.as_slice();
-        assert!(
-            dims.len() >= 2,
-            "batch_norm: expected [batch, channels, ...], got {dims:?}"
-        );
+        assert!(dims.len() >= 2, "batch_norm: expected [batch, channels, ...], got {dims:?}");
         Self {
             batch: dims[0],
             channels: dims[1],
@@ -77,14 +74,9 @@ impl Channels {
                 sum[0] = lanes.iter().sum::<f64>() + tail;
             });
         } else {
-            for (x_row, y_row) in x
-                .chunks_exact(channels * run)
-                .zip(y.chunks_exact(channels * run))
-            {
+            for (x_row, y_row) in x.chunks_exact(channels * run).zip(y.chunks_exact(channels * run)) {
                 if run == 1 {
-                    for (channel, ((sum, &x), &y)) in
-                        sums.iter_mut().zip(x_row).zip(y_row).enumerate()
-                    {
+                    for (channel, ((sum, &x), &y)) in sums.iter_mut().zip(x_row).zip(y_row).enumerate() {
                         *sum += term(channel, x, y);
                     }
                     continue;
@@ -139,11 +131,7 @@ struct Affine<T> {
 impl<T: KernelFloat> Affine<T> {
     /// Along one channel's run: the coefficients are scalars.
     fn apply_along(&self, channel: usize, dst: &mut [T], x: &[T], y: Option<&[T]>) {
-        let (shift, scale, offset) = (
-            self.shift[channel],
-            self.scale[channel],
-            self.offset[channel],
-        );
+        let (shift, scale, offset) = (self.shift[channel], self.scale[channel], self.offset[channel]);
         match y {
             Some(y) => {
                 let y_scale = self.y_scale[channel];
@@ -175,9 +163,7 @@ impl<T: KernelFloat> Affine<T> {
                 }
             }
             None => {
-                for ((d, &x), ((&shift, &scale), &offset)) in
-                    dst.iter_mut().zip(x).zip(coefficients)
-                {
+                for ((d, &x), ((&shift, &scale), &offset)) in dst.iter_mut().zip(x).zip(coefficients) {
                     *d = scale * (x - shift) + offset;
                 }
             }
@@ -239,7 +225,10 @@ fn normalize<T: KernelFloat>(
         y_scale: Vec::new(),
     };
     let data = x.storage::<T>();
-    into_tensor(layout.affine(data, None, &map), x.layout().shape().to_vec())
+    into_tensor(
+        layout.affine(data, None, &map),
+        x.layout().shape().to_vec(),
+    )
 }
 
 fn inference_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec<FlexTensor> {
@@ -349,10 +338,7 @@ pub fn batch_norm_train(
     epsilon: f64,
 ) -> (FlexTensor, FlexTensor, FlexTensor) {
     let dtype = x.dtype();
-    let tensors = [x, gamma, beta]
-        .iter()
-        .map(FlexTensor::to_contiguous)
-        .collect();
+    let tensors = [x, gamma, beta].iter().map(FlexTensor::to_contiguous).collect();
     let mut out = with_float_dtype(
         dtype,
         tensors,

@@ -140,11 +140,7 @@ impl Geometry {
             x[1]
         );
         assert!(
-            options
-                .stride
-                .iter()
-                .chain(&options.dilation)
-                .all(|&s| s >= 1),
+            options.stride.iter().chain(&options.dilation).all(|&s| s >= 1),
             "conv2d: stride {:?} and dilation {:?} must be at least 1",
             options.stride,
             options.dilation
@@ -217,18 +213,9 @@ impl Geometry {
 }
 
 /// The output indices `o` whose input index `o·stride + offset` lies in `0..input_len`.
-fn valid_range(
-    output_len: usize,
-    input_len: usize,
-    stride: usize,
-    offset: isize,
-) -> (usize, usize) {
+fn valid_range(output_len: usize, input_len: usize, stride: usize, offset: isize) -> (usize, usize) {
     let stride = stride as isize;
-    let first = if offset >= 0 {
-        0
-    } else {
-        (-offset + stride - 1) / stride
-    };
+    let first = if offset >= 0 { 0 } else { (-offset + stride - 1) / stride };
     let end = (input_len as isize - offset + stride - 1).div_euclid(stride);
     let first = (first as usize).min(output_len);
     (first, (end.max(0) as usize).clamp(first, output_len))
@@ -447,8 +434,7 @@ fn x_backward_typed<T: KernelFloat>(
         }
         // col2im: every (sample, channel) plane is summed by one task, so no two tasks write
         // the same element.
-        let chunk_grad =
-            &mut x_grad[first * g.channels_in * plane..][..count * g.channels_in * plane];
+        let chunk_grad = &mut x_grad[first * g.channels_in * plane..][..count * g.channels_in * plane];
         for_each_chunk(chunk_grad, plane, |index, dst| {
             let (sample, channel) = (index / g.channels_in, index % g.channels_in);
             for tap in 0..taps {
@@ -457,8 +443,7 @@ fn x_backward_typed<T: KernelFloat>(
                 let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
                 let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
                 let (ow_first, ow_end) = valid_range(g.out_w, g.in_w, g.stride[1], offset_w);
-                let source =
-                    &dcols[(channel * taps + tap) * width + sample * positions..][..positions];
+                let source = &dcols[(channel * taps + tap) * width + sample * positions..][..positions];
                 for oh in oh_first..oh_end {
                     let ih = ((oh * g.stride[0]) as isize + offset_h) as usize;
                     let source_row = &source[oh * g.out_w..][..g.out_w];
@@ -483,10 +468,7 @@ fn x_backward_typed<T: KernelFloat>(
     into_tensor(x_grad, x_shape.to_vec())
 }
 
-fn bias_backward_typed<T: KernelFloat>(
-    output_grad: &FlexTensor,
-    bias_shape: &[usize],
-) -> FlexTensor {
+fn bias_backward_typed<T: KernelFloat>(output_grad: &FlexTensor, bias_shape: &[usize]) -> FlexTensor {
     let shape = output_grad.layout().shape();
     let (batch, channels) = (shape[0], shape[1]);
     let positions: usize = shape[2..].iter().product();
@@ -507,20 +489,10 @@ fn bias_backward_typed<T: KernelFloat>(
 }
 
 /// The output size along one axis (begin and end padding may differ).
-fn output_len(
-    input: usize,
-    kernel: usize,
-    stride: usize,
-    padding: (usize, usize),
-    dilation: usize,
-) -> usize {
+fn output_len(input: usize, kernel: usize, stride: usize, padding: (usize, usize), dilation: usize) -> usize {
     let padded = input + padding.0 + padding.1;
     let span = dilation * (kernel - 1) + 1;
-    if padded < span {
-        0
-    } else {
-        (padded - span) / stride + 1
-    }
+    if padded < span { 0 } else { (padded - span) / stride + 1 }
 }
 
 fn forward_typed<T: KernelFloat>(
@@ -533,26 +505,13 @@ fn forward_typed<T: KernelFloat>(
     let out_shape = [
         x_shape[0],
         w_shape[0],
-        output_len(
-            x_shape[2],
-            w_shape[2],
-            options.stride[0],
-            options.padding[0],
-            options.dilation[0],
-        ),
-        output_len(
-            x_shape[3],
-            w_shape[3],
-            options.stride[1],
-            options.padding[1],
-            options.dilation[1],
-        ),
+        output_len(x_shape[2], w_shape[2], options.stride[0], options.padding[0], options.dilation[0]),
+        output_len(x_shape[3], w_shape[3], options.stride[1], options.padding[1], options.dilation[1]),
     ];
     let g = Geometry::new(x_shape, w_shape, &out_shape, options);
     let (x, weight) = (x.storage::<T>(), weight.storage::<T>());
     let bias = bias.map(|b| b.storage::<T>());
-    let (group_rows, group_out, positions) =
-        (g.group_rows(), g.group_channels_out(), g.positions());
+    let (group_rows, group_out, positions) = (g.group_rows(), g.group_channels_out(), g.positions());
     let mut output = vec![T::zero(); g.batch * g.channels_out * positions];
     let mut first = 0;
     while first < g.batch {
@@ -595,8 +554,10 @@ fn forward_typed<T: KernelFloat>(
 /// unit stride, no padding), which flex's own fast path runs without any im2col.
 pub fn handles_forward(weight: &FlexTensor, options: &ConvOptions<2>) -> bool {
     let w = weight.layout().shape();
-    let pointwise =
-        w[2] == 1 && w[3] == 1 && options.stride == [1, 1] && options.padding == [(0, 0), (0, 0)];
+    let pointwise = w[2] == 1
+        && w[3] == 1
+        && options.stride == [1, 1]
+        && options.padding == [(0, 0), (0, 0)];
     options.groups == 1 && !pointwise
 }
 
@@ -611,21 +572,10 @@ pub fn conv2d(
     let has_bias = bias.is_some();
     let mut tensors = vec![x.to_contiguous(), weight.to_contiguous()];
     tensors.extend(bias.map(|b| b.to_contiguous()));
-    let run = |typed: fn(
-        &FlexTensor,
-        &FlexTensor,
-        Option<&FlexTensor>,
-        &ConvOptions<2>,
-    ) -> FlexTensor| {
+    let run = |typed: fn(&FlexTensor, &FlexTensor, Option<&FlexTensor>, &ConvOptions<2>) -> FlexTensor| {
         move |t: Vec<FlexTensor>| vec![typed(&t[0], &t[1], has_bias.then(|| &t[2]), options)]
     };
-    with_float_dtype(
-        dtype,
-        tensors,
-        run(forward_typed::<f32>),
-        run(forward_typed::<f64>),
-    )
-    .remove(0)
+    with_float_dtype(dtype, tensors, run(forward_typed::<f32>), run(forward_typed::<f64>)).remove(0)
 }
 
 /// The gradient of a 2D convolution with respect to its weight.

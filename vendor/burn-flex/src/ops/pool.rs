@@ -239,12 +239,7 @@ struct InsideWindows {
 }
 
 impl InsideWindows {
-    fn max_plane<T: Copy + num_traits::Float>(
-        &self,
-        plane: &[T],
-        values: &mut [T],
-        indices: &mut [i64],
-    ) {
+    fn max_plane<T: Copy + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
         let [out_d, out_h, out_w] = self.out;
         let [_, in_h, in_w] = self.input;
         let mut out_at = 0;
@@ -256,8 +251,7 @@ impl InsideWindows {
                     let (mut max_val, mut max_idx) = (plane[start], start);
                     for kd in 0..self.kernel[0] {
                         for kh in 0..self.kernel[1] {
-                            let row = start
-                                + (kd * self.dilation[0] * in_h + kh * self.dilation[1]) * in_w;
+                            let row = start + (kd * self.dilation[0] * in_h + kh * self.dilation[1]) * in_w;
                             for kw in 0..self.kernel[2] {
                                 let at = row + kw * self.dilation[2];
                                 let val = plane[at];
@@ -387,14 +381,8 @@ where
                     // SAFETY: each (b, c) plane of the outputs is written by this task only.
                     let (values, indices) = unsafe {
                         (
-                            core::slice::from_raw_parts_mut(
-                                out_ptr.ptr_add(out_offset),
-                                spatial_out,
-                            ),
-                            core::slice::from_raw_parts_mut(
-                                idx_ptr.ptr_add(out_offset),
-                                spatial_out,
-                            ),
+                            core::slice::from_raw_parts_mut(out_ptr.ptr_add(out_offset), spatial_out),
+                            core::slice::from_raw_parts_mut(idx_ptr.ptr_add(out_offset), spatial_out),
                         )
                     };
                     let plane = &x_data[x_offset..x_offset + in_d * in_h * in_w];
