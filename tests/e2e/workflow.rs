@@ -63,6 +63,26 @@ fn interrupt(child: &Child) {
     assert!(status.success());
 }
 
+/// `bnx ARGS` into `dir`, which holds kept work under other settings, is refused: one sentence
+/// naming the `difference` and both ways on (`--resume DIR`, `--restart`).
+fn refused_naming_both_ways_on<S: AsRef<std::ffi::OsStr>>(
+    args: &[S],
+    dir: &Path,
+    difference: &str,
+) {
+    bnx()
+        .args(args)
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains(difference))
+        .stderr(predicate::str::contains(format!(
+            "use --resume {}",
+            dir.display()
+        )))
+        .stderr(predicate::str::contains("add --restart"));
+}
+
 const EPOCHS: &str = "30";
 
 /// The settings of every resume test: enough epochs that a stop lands well before the end.
@@ -126,19 +146,11 @@ fn ctrl_c_keeps_completed_epochs_and_resume_ends_exactly_as_an_uninterrupted_run
     // both ways on, and trains nothing over the kept epochs.
     let mut other_lr = train_args(data, stopped.to_str().unwrap());
     other_lr.extend(["--lr", "0.01"]);
-    bnx()
-        .args(&other_lr)
-        .assert()
-        .code(1)
-        .stderr(clean_error())
-        .stderr(predicate::str::contains(
-            "training.learning_rate (0.01 asked, 0.001 in its config.json)",
-        ))
-        .stderr(predicate::str::contains(format!(
-            "use --resume {}",
-            stopped.display()
-        )))
-        .stderr(predicate::str::contains("add --restart"));
+    refused_naming_both_ways_on(
+        &other_lr,
+        &stopped,
+        "training.learning_rate (0.01 asked, 0.001 in its config.json)",
+    );
     assert_eq!(completed_epochs(&stopped), kept);
 
     // Running the same command again continues the stopped run (as Keras' BackupAndRestore
@@ -291,19 +303,11 @@ fn a_killed_compare_resumes_to_the_same_numbers() {
     child.wait().unwrap();
 
     // Once it is dead, other settings are refused (its runs hold epochs), naming both ways on.
-    bnx()
-        .args(&other_epochs)
-        .assert()
-        .code(1)
-        .stderr(clean_error())
-        .stderr(predicate::str::contains(
-            "training.epochs (3 asked, 12 in its compare.json)",
-        ))
-        .stderr(predicate::str::contains(format!(
-            "use --resume {}",
-            killed.display()
-        )))
-        .stderr(predicate::str::contains("add --restart"));
+    refused_naming_both_ways_on(
+        &other_epochs,
+        &killed,
+        "training.epochs (3 asked, 12 in its compare.json)",
+    );
     assert_eq!(std::fs::read(killed.join("compare.json")).unwrap(), plan);
 
     bnx()
