@@ -1106,7 +1106,7 @@ fn study_takes_no_flag_the_budget_decides() {
     bnx()
         .args(["study", "speed"])
         .assert()
-        .code(1)
+        .code(2)
         .stderr(predicate::str::contains("convergence"));
 }
 
