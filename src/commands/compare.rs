@@ -90,6 +90,12 @@ pub fn exec(args: CompareArgs) -> Result<()> {
             comparisons.push((out, config, args.seeds));
         }
     }
+    // The data and backend are checked before any folder is made or written: a typo in
+    // --data-dir leaves nothing behind.
+    let mut session: Option<Session> = match comparisons.first() {
+        Some((_, config, _)) => Some(Session::open_with(&args.run, config.clone())?),
+        None => None,
+    };
     // Each folder is locked before anything is written into it, and stays locked to the end.
     let folders: Vec<&PathBuf> = match args.resume.is_empty() {
         true => comparisons.iter().map(|c| &c.0).collect(),
@@ -132,7 +138,6 @@ pub fn exec(args: CompareArgs) -> Result<()> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
-    let mut session: Option<Session> = None;
     for (i, (out, config, seeds)) in comparisons.iter().enumerate() {
         // One backend and data set for all, unless a resumed folder asks for others.
         let reuse = session

@@ -596,13 +596,19 @@ fn unavailable_backends_say_what_is_missing_and_what_to_use() {
 #[test]
 fn missing_or_broken_data_is_named() {
     let f = fixture();
+    let out = f.out.join("compare");
     bnx()
-        .args(["compare", "--data-dir", "/definitely/not/here"])
+        .args(["compare", "--data-dir", "/definitely/not/here", "--out"])
+        .arg(&out)
         .assert()
         .code(1)
         .stderr(clean_error().and(predicate::str::contains(
             "data directory /definitely/not/here does not exist",
         )));
+    assert!(
+        !out.exists(),
+        "nothing is made or written for data that is not there"
+    );
 
     // A truncated training-image file: the error names it and what was expected.
     let images = f.data.join("train-images-idx3-ubyte.gz");
