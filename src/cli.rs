@@ -15,7 +15,9 @@ Examples:
   bnx data fetch kmnist                download Kuzushiji-MNIST into ~/.cache/bnx, SHA-256 checked
   bnx compare --config configs/cnn.json --epochs 3 --backend ndarray
   bnx train --model cnn --backend auto the fastest device here: CUDA, a GPU through wgpu, or flex
-  bnx train --resume runs/mlp          continue a run stopped by Ctrl-C (or a crash) exactly
+  bnx train --resume runs/mlp          continue a run stopped by Ctrl-C (or a crash) exactly; the
+                                       same command as before does too, and keeps a finished run
+  bnx train --model cnn --bn --restart train afresh over what runs/cnn-bn/ holds
   bnx eval runs/mlp-bn                 test accuracy, confusion matrix and mistakes of a checkpoint
   bnx predict runs/mlp-bn digit.png    classify PNG images with a trained run
   bnx plot results/mlp                 re-render charts from saved metrics
