@@ -42,7 +42,7 @@ fn main() -> ExitCode {
     let cli = bnx::cli::Cli::parse();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         // The one test-only path into an internal error: the end-to-end tests prove with it
-        // that their helpers reject a panic (tests/common). No user sets a variable so named.
+        // that their helpers reject a panic (tests/e2e/common.rs). No user sets a variable so named.
         if std::env::var_os("BNX_TEST_INTERNAL_ERROR").is_some() {
             panic!("BNX_TEST_INTERNAL_ERROR is set");
         }

@@ -105,11 +105,7 @@ pub fn exec(args: CompareArgs) -> Result<()> {
         .iter()
         .map(|dir| RunLock::acquire(dir).map_err(crate::Error::from))
         .collect::<Result<Vec<_>, _>>()?;
-    let start = match (args.resume.is_empty(), args.restart) {
-        (false, _) => Start::Resume,
-        (true, true) => Start::Restart,
-        (true, false) => Start::Auto,
-    };
+    let start = Start::from_flags(!args.resume.is_empty(), args.restart);
     if args.resume.is_empty() {
         // Every folder's plan before any training, so `--resume` can finish them all.
         for (out, config, seeds) in &comparisons {

@@ -94,11 +94,7 @@ pub fn exec(args: TrainArgs) -> Result<()> {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
         (None, None) => experiment::default_run_dir(&config.network),
     };
-    let start = match (&args.resume, args.restart) {
-        (Some(_), _) => Start::Resume,
-        (None, true) => Start::Restart,
-        (None, false) => Start::Auto,
-    };
+    let start = Start::from_flags(args.resume.is_some(), args.restart);
     interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
     let hook = args
         .export

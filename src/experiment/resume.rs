@@ -24,6 +24,17 @@ pub enum Start {
     Restart,
 }
 
+impl Start {
+    /// What `--resume` (given or not) and `--restart` ask for; clap makes them exclusive.
+    pub fn from_flags(resume: bool, restart: bool) -> Self {
+        match (resume, restart) {
+            (true, _) => Start::Resume,
+            (false, true) => Start::Restart,
+            (false, false) => Start::Auto,
+        }
+    }
+}
+
 /// How a run in a folder begins.
 pub enum Begin {
     Fresh,
@@ -55,10 +66,11 @@ pub fn begin(config: &ExperimentConfig, dir: &Path, start: Start) -> Result<Begi
             "{e}; repair it, or pass --restart to train over it"
         ))
     })?;
-    let kept = kept_epochs(dir).map_err(refuse)?;
+    let kept = kept_run(dir).map_err(refuse)?;
+    let done = kept.as_ref().map(|metrics| metrics.epochs.len());
     let differences = config.differences(&record.config, ("asked", "in its config.json"));
     if !differences.is_empty() {
-        if start == Start::Auto && kept.is_none() {
+        if start == Start::Auto && done.is_none() {
             // Its run never completed an epoch: nothing is lost by starting this one there.
             return Ok(Begin::Fresh);
         }
@@ -69,7 +81,7 @@ pub fn begin(config: &ExperimentConfig, dir: &Path, start: Start) -> Result<Begi
             ),
             _ => format!(
                 "it holds a run with other settings ({differences}){}; to continue that run use --resume {}, to discard it and train these settings there add --restart, or choose another --out",
-                kept.map(|n| format!(" and {n} of its {} epochs", record.config.training.epochs))
+                done.map(|n| format!(" and {n} of its {} epochs", record.config.training.epochs))
                     .unwrap_or_default(),
                 dir.display()
             ),
@@ -96,12 +108,12 @@ pub fn begin(config: &ExperimentConfig, dir: &Path, start: Start) -> Result<Begi
         }
         return Ok(Begin::Resume(Box::new(state)));
     }
-    let Some(done) = kept else {
+    let Some(metrics) = kept else {
         return Ok(Begin::Fresh);
     };
+    let done = metrics.epochs.len();
     if done == config.training.epochs {
-        // Read again: `kept_epochs` already proved it loads.
-        return Ok(Begin::Complete(RunMetrics::load(dir)?));
+        return Ok(Begin::Complete(metrics));
     }
     Err(refuse(format!(
         "it holds {done} of {} epochs but no {STATE_FILE} to continue from (runs keep one only while they train; a run started before bnx saved it cannot continue); pass --restart to train it again",
@@ -109,17 +121,17 @@ pub fn begin(config: &ExperimentConfig, dir: &Path, start: Start) -> Result<Begi
     )))
 }
 
-/// The epochs `dir/metrics.json` holds: `None` when there is no such file or it holds none
-/// (a run stopped before its first epoch). A file that cannot be read is an error, never
-/// "nothing done": treating it so would retrain over a good checkpoint.
-fn kept_epochs(dir: &Path) -> Result<Option<usize>, String> {
+/// The run `dir/metrics.json` records: `None` when there is no such file or it holds no epoch
+/// (a run stopped before its first). A file that cannot be read is an error, never "nothing
+/// done": treating it so would retrain over a good checkpoint.
+pub(super) fn kept_run(dir: &Path) -> Result<Option<RunMetrics>, String> {
     let path = dir.join(METRICS_FILE);
     if !path.exists() {
         return Ok(None);
     }
     match read_json::<RunMetrics>(&path) {
         Ok(metrics) if metrics.epochs.is_empty() => Ok(None),
-        Ok(metrics) => Ok(Some(metrics.epochs.len())),
+        Ok(metrics) => Ok(Some(metrics)),
         Err(FileError::Parse { message, .. }) => Err(format!(
             "its {METRICS_FILE} is not a valid bnx metrics file ({message}); bnx will not train over the run it records: repair the file, or pass --restart to train the run again"
         )),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::resume::kept_run;
 use super::{RunOutputs, Start, compare, execute_run, extra_hooks, variant_dir, variant_run};
 use crate::Error;
 use crate::config::ExperimentConfig;
@@ -99,15 +100,10 @@ impl ComparePlan {
     }
 }
 
-/// Whether a run below `out` (`no-bn/`, `bn/seed-S/`, …) has a `metrics.json` with an epoch.
+/// Whether a run below `out` (`no-bn/`, `bn/seed-S/`, …) holds kept work, as
+/// [`kept_run`] judges it (a `metrics.json` that does not read counts as kept).
 fn holds_epochs(out: &Path) -> bool {
-    let has_epochs = |dir: &Path| {
-        read_json::<RunMetrics>(&dir.join(METRICS_FILE)).map_or_else(
-            // A file that exists but does not read is kept work too, as far as bnx can tell.
-            |_| dir.join(METRICS_FILE).exists(),
-            |metrics| !metrics.epochs.is_empty(),
-        )
-    };
+    let has_epochs = |dir: &Path| !matches!(kept_run(dir), Ok(None));
     let subfolders = |dir: &Path| -> Vec<PathBuf> {
         std::fs::read_dir(dir)
             .map(|entries| {

@@ -351,11 +351,11 @@ fn max_pool(
         .with_dilation(dilation)
         .with_ceil_mode(ceil_mode);
     let (values, indices) = max_pool2d_with_indices(xt, options);
-    let values = values.into_data().into_vec::<f32>().unwrap();
+    let values = values.into_data().try_to_vec::<f32>().unwrap();
     let indices = indices
         .into_data()
         .convert::<i64>()
-        .into_vec::<i64>()
+        .try_to_vec::<i64>()
         .unwrap();
     (values.into_iter().map(f32::to_bits).collect(), indices)
 }
