@@ -109,27 +109,32 @@ mod tests {
             "readable by others, as a plain write would leave it"
         );
 
-        // A reader racing 100 writes of alternating versions only ever reads a whole one.
-        let done = std::sync::atomic::AtomicBool::new(false);
+        // A reader racing at least 100 writes of alternating versions only ever reads a whole
+        // one. The writer goes on until the reader has read at least once, so that a busy
+        // machine that starts the reader late cannot make the race vacuous.
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let (done, reads) = (AtomicBool::new(false), AtomicUsize::new(0));
         std::thread::scope(|scope| {
             let reader = scope.spawn(|| {
-                let mut reads = 0;
-                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                while !done.load(Ordering::Relaxed) {
                     let bytes = std::fs::read(&path).unwrap();
                     assert!(
                         versions.contains(&bytes),
                         "read {} bytes, a torn file",
                         bytes.len()
                     );
-                    reads += 1;
+                    reads.fetch_add(1, Ordering::Relaxed);
                 }
-                reads
             });
-            for i in 0..100 {
+            let mut i = 0;
+            // (A reader that failed its assertion has finished: stop writing then too.)
+            while i < 100 || (reads.load(Ordering::Relaxed) == 0 && !reader.is_finished()) {
                 write_atomic(&path, &versions[i % 2]).unwrap();
+                i += 1;
             }
-            done.store(true, std::sync::atomic::Ordering::Relaxed);
-            assert!(reader.join().unwrap() > 0);
+            done.store(true, Ordering::Relaxed);
+            reader.join().unwrap();
+            assert!(reads.load(Ordering::Relaxed) > 0);
         });
     }
 
