@@ -103,7 +103,7 @@ pub fn exec(args: CompareArgs) -> Result<()> {
     };
     let _locks = folders
         .iter()
-        .map(|dir| RunLock::acquire(dir).map_err(crate::Error::from))
+        .map(|dir| RunLock::acquire(dir).map_err(crate::experiment::ExperimentError::from))
         .collect::<Result<Vec<_>, _>>()?;
     let start = Start::from_flags(!args.resume.is_empty(), args.restart);
     if args.resume.is_empty() {

@@ -20,7 +20,7 @@ use clap::builder::{PossibleValuesParser, RangedU64ValueParser, TypedValueParser
 use crate::Named;
 use crate::config::ExperimentConfig;
 use crate::data::{DatasetKind, LoadedData};
-use crate::experiment;
+use crate::experiment::{self, ExperimentError};
 use crate::model::{Activation, ModelKind, NormPosition};
 use crate::runtime::{Backend, BackendKind, Progress, Verbosity};
 
@@ -258,8 +258,8 @@ pub struct Interrupted {
 
 impl Interrupted {
     /// `Some` when `error` is training stopped by Ctrl-C: `bnx <resume> DIRS…` continues it.
-    fn from_error(error: &crate::Error, resume: &str, dirs: &[PathBuf]) -> Option<Self> {
-        let crate::Error::Train(crate::train::TrainError::Interrupted { .. }) = error else {
+    fn from_error(error: &ExperimentError, resume: &str, dirs: &[PathBuf]) -> Option<Self> {
+        let ExperimentError::Train(crate::train::TrainError::Interrupted { .. }) = error else {
             return None;
         };
         let quoted: Vec<String> = dirs

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::{Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, named};
 use crate::config::ExperimentConfig;
-use crate::experiment::{self, Start};
+use crate::experiment::{self, ExperimentError, Start};
 use crate::model::{ModelKind, NormKind, NormPosition};
 use crate::report::RunRecord;
 use crate::runtime::interrupt;
@@ -116,7 +116,7 @@ pub fn exec(args: TrainArgs) -> Result<()> {
             {
                 return Err(stopped.into());
             }
-            if let crate::Error::Resume { .. } | crate::Error::Occupied { .. } = error {
+            if let ExperimentError::Resume { .. } | ExperimentError::Occupied { .. } = error {
                 return Err(error.into());
             }
             return Err(error).with_context(|| {

@@ -243,16 +243,15 @@ fn download(
     pin: Pin,
     transfer: &mut dyn Transfer,
 ) -> Result<(), FetchError> {
-    let network = |message: String| FetchError::Network {
-        url: url.into(),
-        message,
-    };
     let response = agent.get(url).call().map_err(|e| match e {
         ureq::Error::StatusCode(status) => FetchError::Http {
             url: url.into(),
             status,
         },
-        other => network(other.to_string()),
+        other => FetchError::Network {
+            url: url.into(),
+            message: other.to_string(),
+        },
     })?;
     let expected = response
         .headers()
@@ -270,33 +269,13 @@ fn download(
         .into_with_config()
         .limit(MAX_BYTES + 1)
         .reader();
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut got = 0u64;
     transfer.start(
         target.file_name().and_then(|n| n.to_str()).unwrap_or(""),
         expected,
     );
-    let outcome = loop {
-        let read = match body.read(&mut buffer) {
-            Ok(0) => break Ok(()),
-            Ok(read) => read,
-            // A body cut short of its Content-Length reads as an error here.
-            Err(_) if expected.is_some_and(|e| got < e) => break Ok(()),
-            Err(e) => break Err(network(e.to_string())),
-        };
-        got += read as u64;
-        if got > MAX_BYTES {
-            break Err(FetchError::TooLarge { url: url.into() });
-        }
-        hasher.update(&buffer[..read]);
-        if let Err(source) = file.write_all(&buffer[..read]) {
-            break Err(write(source));
-        }
-        transfer.advance(read as u64);
-    };
+    let streamed = stream(&mut body, file.as_file_mut(), url, expected, transfer);
     transfer.finish();
-    outcome?;
+    let (got, gzip_digest) = streamed.map_err(|e| e.in_dir(dir))?;
     if let Some(expected) = expected
         && got != expected
     {
@@ -307,7 +286,7 @@ fn download(
         });
     }
     match pin {
-        Pin::Gzip(expected) => check(url, "the .gz file's", hex(&hasher.finalize()), expected)?,
+        Pin::Gzip(expected) => check(url, "the .gz file's", gzip_digest, expected)?,
         Pin::Idx(expected) => {
             let reopened = file.reopen().map_err(write)?;
             let found = idx_digest(reopened).map_err(|message| FetchError::NotGzip {
@@ -328,6 +307,63 @@ fn download(
     file.as_file().sync_all().map_err(write)?;
     file.persist(target).map_err(|e| write(e.error))?;
     Ok(())
+}
+
+/// Why streaming a body stopped: the network, its size, or the file it was written to (whose
+/// folder the caller names).
+enum StreamError {
+    Fetch(FetchError),
+    Write(std::io::Error),
+}
+
+impl StreamError {
+    fn in_dir(self, dir: &Path) -> FetchError {
+        match self {
+            Self::Fetch(error) => error,
+            Self::Write(source) => FetchError::Write {
+                path: dir.into(),
+                source,
+            },
+        }
+    }
+}
+
+/// Copies `body` into `file`, at most [`MAX_BYTES`], telling `transfer`: the bytes copied and
+/// their SHA-256. A body cut short of its Content-Length (`expected`) ends without an error
+/// here; the caller compares the count.
+fn stream(
+    body: &mut impl Read,
+    file: &mut std::fs::File,
+    url: &str,
+    expected: Option<u64>,
+    transfer: &mut dyn Transfer,
+) -> Result<(u64, String), StreamError> {
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    let mut got = 0u64;
+    loop {
+        let read = match body.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => read,
+            // A body cut short of its Content-Length reads as an error here.
+            Err(_) if expected.is_some_and(|e| got < e) => break,
+            Err(e) => {
+                return Err(StreamError::Fetch(FetchError::Network {
+                    url: url.into(),
+                    message: e.to_string(),
+                }));
+            }
+        };
+        got += read as u64;
+        if got > MAX_BYTES {
+            return Err(StreamError::Fetch(FetchError::TooLarge { url: url.into() }));
+        }
+        hasher.update(&buffer[..read]);
+        file.write_all(&buffer[..read])
+            .map_err(StreamError::Write)?;
+        transfer.advance(read as u64);
+    }
+    Ok((got, hex(&hasher.finalize())))
 }
 
 fn check(url: &str, what: &'static str, found: String, expected: &str) -> Result<(), FetchError> {

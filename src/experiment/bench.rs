@@ -9,7 +9,7 @@ use crate::report::files::BURN_VERSION;
 use crate::runtime::{Backend, Progress, threads};
 use crate::train::{self, bench::BenchResult};
 
-use super::run_threads;
+use super::run::run_threads;
 
 /// One row of `bnx bench`.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
 
-use crate::Error;
+use super::error::ExperimentError;
 use crate::config::DataConfig;
 use crate::data::fetch::{self, Transfer};
-use crate::data::{DataError, DatasetKind, LoadedData, datasets};
+use crate::data::{DataError, DatasetKind, LoadedData, datasets, locate};
 use crate::runtime::Progress;
 
 /// Loads the configured dataset (fetching it first if it is not here) and applies the limits.
-pub fn load_data(config: &DataConfig, progress: &Progress) -> Result<LoadedData, Error> {
+pub fn load_data(config: &DataConfig, progress: &Progress) -> Result<LoadedData, ExperimentError> {
     let cache = fetch::cache_root(None).ok();
     let dir =
-        match datasets::resolve_dir(config.dataset, config.data_dir.as_deref(), cache.as_deref()) {
+        match locate::resolve_dir(config.dataset, config.data_dir.as_deref(), cache.as_deref()) {
             Err(DataError::NotFetched { dataset }) => {
                 let Some(root) = cache else {
                     return Err(fetch::FetchError::NoCacheDir.into());
@@ -38,7 +38,7 @@ pub fn fetch_dataset(
     dataset: DatasetKind,
     root: &Path,
     progress: &Progress,
-) -> Result<PathBuf, Error> {
+) -> Result<PathBuf, ExperimentError> {
     let mut bars = DownloadBars {
         progress,
         bar: None,

@@ -7,7 +7,7 @@ use burn::module::Module;
 use burn::store::ModuleRecord;
 use serde::Serialize;
 
-use crate::Error;
+use super::error::ExperimentError;
 use crate::data::LoadedData;
 use crate::data::digits::read_digit;
 use crate::model::Network;
@@ -16,7 +16,7 @@ use crate::report::evaluation::{Evaluation, LastEpoch, probability_label, score}
 use crate::report::files::{CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
 use crate::report::{ReportError, RunMetrics, RunRecord};
 use crate::runtime::{Backend, BackendKind, write_json};
-use crate::train::fit::{eval_loader, evaluate_each};
+use crate::train::evaluate::{eval_loader, evaluate_each};
 use crate::train::predict::{CLASSES, argmax, image_probabilities, softmax_rows};
 
 /// Where `eval` writes: `DIR/eval/`.
@@ -31,7 +31,10 @@ pub struct TrainedRun {
 
 /// The run in `dir` loaded onto its backend (or `backend` when given): the network its
 /// `config.json` describes with the weights and running statistics of its `model.bpk`.
-pub fn open(dir: &Path, backend: Option<BackendKind>) -> Result<(TrainedRun, Backend), Error> {
+pub fn open(
+    dir: &Path,
+    backend: Option<BackendKind>,
+) -> Result<(TrainedRun, Backend), ExperimentError> {
     let record = read_record(dir)?;
     let runtime = &record.config.runtime;
     let backend = Backend::open(backend.unwrap_or(runtime.backend), runtime.flush_subnormals)?;
@@ -40,10 +43,10 @@ pub fn open(dir: &Path, backend: Option<BackendKind>) -> Result<(TrainedRun, Bac
 }
 
 /// Reads `dir/config.json`, written by this bnx version.
-fn read_record(dir: &Path) -> Result<RunRecord, Error> {
+fn read_record(dir: &Path) -> Result<RunRecord, ExperimentError> {
     let record = RunRecord::load(dir)?;
     if record.bnx_version != env!("CARGO_PKG_VERSION") {
-        return Err(Error::Checkpoint {
+        return Err(ExperimentError::Checkpoint {
             path: dir.join(CONFIG_FILE),
             message: format!(
                 "it was written by bnx {}, this is bnx {}; train the run again with this version",
@@ -56,16 +59,20 @@ fn read_record(dir: &Path) -> Result<RunRecord, Error> {
 }
 
 /// Loads the network `record` describes from `dir/model.bpk` onto `backend`.
-fn load_trained(dir: &Path, record: RunRecord, backend: &Backend) -> Result<TrainedRun, Error> {
+fn load_trained(
+    dir: &Path,
+    record: RunRecord,
+    backend: &Backend,
+) -> Result<TrainedRun, ExperimentError> {
     let path = dir.join(CHECKPOINT_FILE);
     if !path.is_file() {
-        return Err(Error::Checkpoint {
+        return Err(ExperimentError::Checkpoint {
             path,
             message: "there is no such file; `bnx train` and `bnx compare` keep one in every run folder (studies do not)".into(),
         });
     }
     let network = &record.config.network;
-    let fail = |message: String| Error::Checkpoint {
+    let fail = |message: String| ExperimentError::Checkpoint {
         path: path.clone(),
         message,
     };
@@ -93,7 +100,7 @@ pub fn evaluate_run(
     run: &TrainedRun,
     backend: &Backend,
     data: &LoadedData,
-) -> Result<Evaluation, Error> {
+) -> Result<Evaluation, ExperimentError> {
     let test = &data.test;
     let loader = eval_loader(test, &backend.device);
     // The very computation the run validated with, so the numbers can be compared exactly; the
@@ -184,7 +191,7 @@ pub fn predict_files(
     run: &TrainedRun,
     backend: &Backend,
     files: &[PathBuf],
-) -> Result<Vec<Prediction>, Error> {
+) -> Result<Vec<Prediction>, ExperimentError> {
     let images = files
         .iter()
         .map(|file| read_digit(file))

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use crate::Error;
+use super::error::ExperimentError;
 use crate::config::ExperimentConfig;
 use crate::report::files::{CONFIG_FILE, METRICS_FILE};
 use crate::report::{RunMetrics, RunRecord};
@@ -46,17 +46,21 @@ pub enum Begin {
 
 /// How the run `config` describes begins in `dir`, as `start` asks (see [`Start`]). A folder
 /// whose kept run cannot be continued or kept is refused with the reason and what to type.
-pub fn begin(config: &ExperimentConfig, dir: &Path, start: Start) -> Result<Begin, Error> {
+pub fn begin(
+    config: &ExperimentConfig,
+    dir: &Path,
+    start: Start,
+) -> Result<Begin, ExperimentError> {
     if start == Start::Restart || !dir.join(CONFIG_FILE).is_file() {
         // Asked to start over, or stopped before anything was written: nothing to lose.
         return Ok(Begin::Fresh);
     }
     let refuse = |message: String| match start {
-        Start::Resume => Error::Resume {
+        Start::Resume => ExperimentError::Resume {
             dir: dir.into(),
             message,
         },
-        _ => Error::Occupied {
+        _ => ExperimentError::Occupied {
             dir: dir.into(),
             message,
         },

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+use super::compare::{compare, variant_dir, variant_run};
+use super::error::ExperimentError;
+use super::resume::Start;
 use super::resume::kept_run;
-use super::{RunOutputs, Start, compare, execute_run, extra_hooks, variant_dir, variant_run};
-use crate::Error;
+use super::run::{RunOutputs, execute_run, extra_hooks};
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
 use crate::model::NormKind;
@@ -44,14 +46,14 @@ pub struct ComparePlan {
 }
 
 impl ComparePlan {
-    pub fn save(&self, out: &Path) -> Result<(), Error> {
+    pub fn save(&self, out: &Path) -> Result<(), ExperimentError> {
         write_json(&out.join(PLAN_FILE), self).map_err(|e| ReportError::from(e).into())
     }
 
-    pub fn load(out: &Path) -> Result<Self, Error> {
+    pub fn load(out: &Path) -> Result<Self, ExperimentError> {
         let path = out.join(PLAN_FILE);
         if !path.is_file() {
-            return Err(Error::Resume {
+            return Err(ExperimentError::Resume {
                 dir: out.into(),
                 message: format!(
                     "it has no {PLAN_FILE}; give the folder that `bnx compare` wrote it to (with --model all, one per network)"
@@ -63,7 +65,7 @@ impl ComparePlan {
 
     /// Refuses to replace the plan of a comparison in `out` that asked for something else and
     /// has completed epochs: writing this plan would make `--resume` finish the wrong one.
-    pub fn check_replaces(&self, out: &Path) -> Result<(), Error> {
+    pub fn check_replaces(&self, out: &Path) -> Result<(), ExperimentError> {
         let path = out.join(PLAN_FILE);
         if !path.is_file() {
             return Ok(());
@@ -90,7 +92,7 @@ impl ComparePlan {
                 )
             }
         };
-        Err(Error::Occupied {
+        Err(ExperimentError::Occupied {
             dir: out.into(),
             message: format!(
                 "{what} and completed runs; to finish that comparison use --resume {}, to discard it and compare these settings there add --restart, or choose another --out",
@@ -133,7 +135,7 @@ pub fn compare_seeds(
     (seeds, jobs): (usize, usize),
     (tensorboard, start): (&TensorBoardOptions, Start),
     progress: &Progress,
-) -> Result<Comparison, Error> {
+) -> Result<Comparison, ExperimentError> {
     if seeds <= 1 {
         return compare(config, backend, data, out, (tensorboard, start), progress)
             .map(Comparison::OneSeed);
@@ -178,7 +180,7 @@ pub fn compare_seeds(
             100.0 * last.val_acc,
             dir.display()
         ));
-        Ok::<_, Error>(result.metrics)
+        Ok::<_, ExperimentError>(result.metrics)
     })?;
     overall.finish_and_clear();
     // Seed-major: each seed's no-BN run, then its BN run.
@@ -204,7 +206,7 @@ pub(super) fn write_seeded_comparison(
     seeds: &[u64],
     no_bn: &[RunMetrics],
     bn: &[RunMetrics],
-) -> Result<SeededSummary, Error> {
+) -> Result<SeededSummary, ExperimentError> {
     let summary = SeededSummary::new(seeds, no_bn, bn);
     let panels = summary.panels(no_bn, bn);
     let title = bn[0].chart_title(Some(&format!(

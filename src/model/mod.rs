@@ -11,6 +11,7 @@
 
 pub mod activation;
 pub mod init;
+pub mod kind;
 pub mod network;
 pub mod noise;
 pub mod norm;
@@ -18,14 +19,8 @@ pub mod probes;
 pub mod spec;
 
 pub use activation::Activation;
+pub use kind::ModelKind;
 pub use network::{Network, ParameterCounts};
 pub use noise::NormNoise;
 pub use norm::{BatchNormSettings, NormKind, NormPosition};
 pub use spec::{GUIDE_MLP_WIDTHS, NetworkConfig};
-
-named_enum! {
-    pub enum ModelKind("model") {
-        Mlp => "mlp",
-        Cnn => "cnn",
-    }
-}

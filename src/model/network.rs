@@ -5,7 +5,7 @@ use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::Activation;
+use super::activation::Activation;
 use super::noise::NoiseSource;
 use super::norm::Norm;
 use burn::nn::BatchNorm;
@@ -123,6 +123,20 @@ pub struct ParameterCounts {
     pub trainable: usize,
     /// BatchNorm's moving mean and variance (Keras' "non-trainable params").
     pub running_statistics: usize,
+}
+
+impl Network {
+    /// This network without noisy BatchNorm's noise.
+    pub fn without_noise(mut self) -> Self {
+        match &mut self {
+            Network::Mlp(mlp) => mlp.hidden.iter_mut().for_each(|b| b.noise = None),
+            Network::Cnn(cnn) => {
+                cnn.features.iter_mut().for_each(|b| b.noise = None);
+                cnn.dense.noise = None;
+            }
+        }
+        self
+    }
 }
 
 impl Network {

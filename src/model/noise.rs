@@ -12,8 +12,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::Network;
-
 /// How strong the noise is. At every training step, for every unit (channel) `j` of a
 /// normalized layer, a scale `s_j ~ U(scale_low, scale_high)` and a mean `m_j ~ U(−mean_bound,
 /// mean_bound)` are drawn; each sample's value becomes `s_j · x + m_j + sample_sd · z` with `z`
@@ -121,20 +119,6 @@ impl NoiseSource {
     }
 }
 
-impl Network {
-    /// This network without noisy BatchNorm's noise.
-    pub fn without_noise(mut self) -> Self {
-        match &mut self {
-            Network::Mlp(mlp) => mlp.hidden.iter_mut().for_each(|b| b.noise = None),
-            Network::Cnn(cnn) => {
-                cnn.features.iter_mut().for_each(|b| b.noise = None);
-                cnn.dense.noise = None;
-            }
-        }
-        self
-    }
-}
-
 fn uniform(rng: &mut StdRng, low: f64, high: f64) -> f64 {
     if high > low {
         rng.random_range(low..high)
@@ -203,7 +187,7 @@ mod tests {
 
     #[test]
     fn noisy_batch_norm_changes_training_steps_only() {
-        use crate::model::{ModelKind, NetworkConfig};
+        use crate::model::{ModelKind, Network, NetworkConfig};
         let device = Device::flex().autodiff();
         let plain = NetworkConfig::guide(ModelKind::Mlp, true);
         let noisy = NetworkConfig {

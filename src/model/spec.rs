@@ -4,9 +4,9 @@ use burn::nn::pool::MaxPool2dConfig;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::ModelKind;
 use super::activation::Activation;
 use super::init::GlorotUniform;
+use super::kind::ModelKind;
 use super::network::{
     CNN_CHANNELS, CNN_DENSE, CNN_FLAT, CNN_KERNEL, Cnn, ConvBlock, DenseBlock, Mlp, Network,
 };

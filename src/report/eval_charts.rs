@@ -7,8 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::ReportError;
 use super::charts::{BN_COLOR, encode_png, register};
+use super::error::ReportError;
 use crate::data::idx::{IMAGE_PIXELS, IMAGE_SIDE};
 use crate::runtime::write_atomic;
 
@@ -59,38 +59,7 @@ pub fn render_confusion(
                 text(13).pos(Pos::new(HPos::Right, VPos::Center)),
             ))?;
         }
-        for (row, counts) in confusion.iter().enumerate() {
-            let total: usize = counts.iter().sum::<usize>().max(1);
-            for (column, &count) in counts.iter().enumerate() {
-                let share = (count as f64 / total as f64).sqrt();
-                let (x, y) = (left + column as i32 * CELL, top + row as i32 * CELL);
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + CELL, y + CELL)],
-                    blend(share).filled(),
-                ))?;
-                root.draw(&Rectangle::new(
-                    [(x, y), (x + CELL, y + CELL)],
-                    RGBColor(220, 220, 220),
-                ))?;
-                if count > 0 {
-                    let ink = if share > 0.6 { WHITE } else { BLACK };
-                    root.draw(&Text::new(
-                        count.to_string(),
-                        (x + CELL / 2, y + CELL / 2),
-                        ("sans-serif", 15).into_font().color(&ink).pos(centred),
-                    ))?;
-                }
-            }
-            // Row total on the right: how many samples of the class there are.
-            root.draw(&Text::new(
-                format!("{total}"),
-                (
-                    left + classes * CELL + 12,
-                    top + row as i32 * CELL + CELL / 2,
-                ),
-                text(13).pos(Pos::new(HPos::Left, VPos::Center)),
-            ))?;
-        }
+        draw_cells(root, confusion, (left, top))?;
         root.draw(&Text::new(
             "samples",
             (left + classes * CELL + 12, top - 16),
@@ -103,6 +72,53 @@ pub fn render_confusion(
         ))?;
         Ok(())
     })
+}
+
+/// The matrix's cells from `(left, top)`, each shaded by its share of the row and labelled with
+/// its count, and each row's total on the right.
+fn draw_cells<'a>(
+    root: &Area<'a>,
+    confusion: &[Vec<usize>],
+    (left, top): (i32, i32),
+) -> Result<(), DrawError<'a>> {
+    let classes = confusion.len() as i32;
+    let centred = Pos::new(HPos::Center, VPos::Center);
+    for (row, counts) in confusion.iter().enumerate() {
+        let total: usize = counts.iter().sum::<usize>().max(1);
+        for (column, &count) in counts.iter().enumerate() {
+            let share = (count as f64 / total as f64).sqrt();
+            let (x, y) = (left + column as i32 * CELL, top + row as i32 * CELL);
+            root.draw(&Rectangle::new(
+                [(x, y), (x + CELL, y + CELL)],
+                blend(share).filled(),
+            ))?;
+            root.draw(&Rectangle::new(
+                [(x, y), (x + CELL, y + CELL)],
+                RGBColor(220, 220, 220),
+            ))?;
+            if count > 0 {
+                let ink = if share > 0.6 { WHITE } else { BLACK };
+                root.draw(&Text::new(
+                    count.to_string(),
+                    (x + CELL / 2, y + CELL / 2),
+                    ("sans-serif", 15).into_font().color(&ink).pos(centred),
+                ))?;
+            }
+        }
+        // Row total on the right: how many samples of the class there are.
+        root.draw(&Text::new(
+            format!("{total}"),
+            (
+                left + classes * CELL + 12,
+                top + row as i32 * CELL + CELL / 2,
+            ),
+            ("sans-serif", 13)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
+    Ok(())
 }
 
 /// One picture of the mistakes grid: the image as the network saw it and its caption.

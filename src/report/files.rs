@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::ReportError;
+use super::error::ReportError;
 use crate::config::ExperimentConfig;
 use crate::data::{DatasetKind, DatasetProvenance};
 use crate::model::{ModelKind, ParameterCounts};

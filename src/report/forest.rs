@@ -7,8 +7,9 @@ use std::path::Path;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::ReportError;
+use super::charts::panel::{Chart, DrawResult};
 use super::charts::{BN_COLOR, NO_BN_COLOR, encode_png, register};
+use super::error::ReportError;
 use crate::runtime::write_atomic;
 
 /// One comparison, already in display units (e.g. percentage points).
@@ -95,8 +96,6 @@ fn color(outcome: RowOutcome) -> RGBColor {
     }
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
@@ -107,18 +106,7 @@ fn draw<DB: DrawingBackend>(
     let body = root.titled(title, ("sans-serif", 22).into_font().style(FontStyle::Bold))?;
     let (lo, hi) = x_range(rows);
     let n = rows.len().max(1) as f64;
-    let labels: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            let claim = match (r.claims_higher, r.margin) {
-                (_, Some(margin)) => format!("claim < {margin:.2}"),
-                (true, None) => "claim > 0".into(),
-                (false, None) => "claim < 0".into(),
-            };
-            let role = if r.primary { "" } else { " [secondary]" };
-            format!("{} ({claim}){role}", r.label)
-        })
-        .collect();
+    let labels: Vec<String> = rows.iter().map(row_label).collect();
     let mut chart = ChartBuilder::on(&body)
         .margin(14)
         .x_label_area_size(50)
@@ -155,33 +143,53 @@ fn draw<DB: DrawingBackend>(
         BLACK.stroke_width(1),
     ))?;
     for (i, row) in rows.iter().enumerate() {
-        let y = (rows.len() - 1 - i) as f64;
-        let c = color(row.outcome);
-        if let Some((a, b)) = row.interval {
+        draw_row(&mut chart, row, (rows.len() - 1 - i) as f64)?;
+    }
+    Ok(())
+}
+
+/// A row's label: the endpoint, what the claim expects of it, and whether it is secondary.
+fn row_label(row: &ForestRow) -> String {
+    let claim = match (row.claims_higher, row.margin) {
+        (_, Some(margin)) => format!("claim < {margin:.2}"),
+        (true, None) => "claim > 0".into(),
+        (false, None) => "claim < 0".into(),
+    };
+    let role = if row.primary { "" } else { " [secondary]" };
+    format!("{} ({claim}){role}", row.label)
+}
+
+/// One row at height `y`: its interval with end ticks, and its mean (filled for a primary).
+fn draw_row<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    row: &ForestRow,
+    y: f64,
+) -> DrawResult<DB> {
+    let c = color(row.outcome);
+    if let Some((a, b)) = row.interval {
+        chart.draw_series(std::iter::once(PathElement::new(
+            [(a, y), (b, y)],
+            c.stroke_width(3),
+        )))?;
+        for end in [a, b] {
             chart.draw_series(std::iter::once(PathElement::new(
-                [(a, y), (b, y)],
-                c.stroke_width(3),
-            )))?;
-            for end in [a, b] {
-                chart.draw_series(std::iter::once(PathElement::new(
-                    [(end, y - 0.15), (end, y + 0.15)],
-                    c.stroke_width(2),
-                )))?;
-            }
-        }
-        if row.mean.is_finite() {
-            let style = if row.primary {
-                c.filled()
-            } else {
-                WHITE.filled()
-            };
-            chart.draw_series(std::iter::once(Circle::new((row.mean, y), 6, style)))?;
-            chart.draw_series(std::iter::once(Circle::new(
-                (row.mean, y),
-                6,
+                [(end, y - 0.15), (end, y + 0.15)],
                 c.stroke_width(2),
             )))?;
         }
+    }
+    if row.mean.is_finite() {
+        let style = if row.primary {
+            c.filled()
+        } else {
+            WHITE.filled()
+        };
+        chart.draw_series(std::iter::once(Circle::new((row.mean, y), 6, style)))?;
+        chart.draw_series(std::iter::once(Circle::new(
+            (row.mean, y),
+            6,
+            c.stroke_width(2),
+        )))?;
     }
     Ok(())
 }

@@ -6,9 +6,10 @@
 use serde::{Deserialize, Serialize};
 
 use super::charts::{BN_COLOR, Curve, EpochMeasure, NO_BN_COLOR, Panel, guide_panels};
+use super::files::RunMetrics;
 use super::stats::{PairedDifference, Spread};
 use super::summary::VariantSummary;
-use super::{RunMetrics, Table};
+use super::table::Table;
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
 use crate::runtime::BackendKind;

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{RunMetrics, Table};
+use super::files::RunMetrics;
+use super::table::Table;
 use crate::data::DatasetKind;
 use crate::model::ModelKind;
 use crate::runtime::BackendKind;

@@ -3,11 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::claims::{Finding, Runs, claim};
+use super::claims::{Finding, claim};
+use super::kind::{Budget, CHANCE_ACCURACY, StudyError, StudyKind};
+use super::lookup::Runs;
+use super::measures::{self, recalibrated};
+use super::options::StudyOptions;
+use super::runs::{RunOutcome, RunSpec, Scale};
 use super::verdict::{Endpoint, Verdict};
-use super::{Budget, RunOutcome, Scale, StudyKind, StudyOptions};
 use crate::model::ModelKind;
-use crate::train::STALE_SHARE;
 
 pub use crate::report::Table;
 
@@ -62,19 +65,20 @@ pub struct FigureNote {
     pub description: String,
 }
 
-/// Reduces a study's runs to its summary and verdicts.
+/// Reduces a study's runs (`outcomes`, of the plan `specs`) to its summary and verdicts.
 pub fn analyze(
     study: StudyKind,
     options: &StudyOptions,
-    outcomes: &[RunOutcome],
+    (specs, outcomes): (&[RunSpec], &[RunOutcome]),
     data_note: &str,
-) -> StudySummary {
+) -> Result<StudySummary, StudyError> {
     let claim = claim(study);
-    let runs = Runs::new(outcomes);
-    let judgement = claim.judge(&runs);
-    let recalibrated = if outcomes.iter().any(|o| !o.recalibrated.is_empty()) {
-        let view: Vec<RunOutcome> = outcomes.iter().map(RunOutcome::recalibrated_view).collect();
-        claim.judge(&Runs::new(&view)).findings
+    let runs = Runs::new(outcomes, specs);
+    let mut judgement = claim.judge(&runs)?;
+    judgement.secondary.extend(measures::secondaries(&runs)?);
+    let recalibrated = if outcomes.iter().any(|o| !recalibrated::of(o).is_empty()) {
+        let view: Vec<RunOutcome> = outcomes.iter().map(recalibrated::view).collect();
+        claim.judge(&runs.with_runs(&view))?.findings
     } else {
         Vec::new()
     };
@@ -84,15 +88,13 @@ pub fn analyze(
         caveats.push(format!(
             "{diverged} of {} runs diverged (the loss became non-finite). None is dropped: accuracy measures score a diverged run at chance ({:.0} %); measures without a value for it (gaps, losses, roughness, drift) make every endpoint that needs the run inconclusive.",
             outcomes.len(),
-            100.0 * super::CHANCE_ACCURACY
+            100.0 * CHANCE_ACCURACY
         ));
     }
-    if let Some(caveat) = stale_statistics_caveat(outcomes) {
-        caveats.push(caveat);
-    }
+    caveats.extend(measures::caveats(&runs));
     caveats.extend(claim.notes());
     let seeds = runs.seeds();
-    StudySummary {
+    Ok(StudySummary {
         study,
         title: claim.title().into(),
         claim: claim.claim().into(),
@@ -115,60 +117,6 @@ pub fn analyze(
         seeds,
         runs: outcomes.len(),
         diverged_runs: diverged,
-    }
-}
-
-/// Names the runs and epochs whose BatchNorm validation used a running variance that was still
-/// mostly its initial value, from the raw variances in `run.json` (dead channels skipped; see
-/// `train::hooks::RunningVariances::stale_share`).
-fn stale_statistics_caveat(outcomes: &[RunOutcome]) -> Option<String> {
-    let mut places: Vec<String> = Vec::new();
-    let mut worst = (0.0f64, String::new());
-    let mut flagged_runs = 0;
-    for o in outcomes {
-        let stale: Vec<(usize, f64)> = o
-            .bn_running_var
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| Some((i + 1, v.stale_share()?.share)))
-            .filter(|(_, share)| *share > STALE_SHARE)
-            .collect();
-        if stale.is_empty() {
-            continue;
-        }
-        flagged_runs += 1;
-        let epochs: Vec<String> = stale.iter().map(|(e, _)| e.to_string()).collect();
-        let place = format!(
-            "{} · {} (epoch {})",
-            o.spec.series.title(),
-            o.spec.point,
-            epochs.join(", ")
-        );
-        if !places.contains(&place) {
-            places.push(place);
-        }
-        for (epoch, share) in stale {
-            if share > worst.0 {
-                worst = (
-                    share,
-                    format!(
-                        "{} · {}, epoch {epoch}",
-                        o.spec.series.title(),
-                        o.spec.point
-                    ),
-                );
-            }
-        }
-    }
-    (flagged_runs > 0).then(|| {
-        format!(
-            "BatchNorm's running variance starts at 1 and forgets 1 % of that start per step (Keras momentum 0.99); a layer whose true variance is small (the CNN's first conv layer: ~0.005) needs about 900 steps before validation stops dividing by a variance far larger than the true one. In {flagged_runs} of {} runs, after some epochs over {:.0} % of some live channel's running variance (+ε) was still that start — {} — so validation accuracy there understates the network (worst {:.0} %, {}). Computed from the per-channel running variances in run.json; channels dead in training mode too are skipped.",
-            outcomes.len(),
-            100.0 * STALE_SHARE,
-            places.join("; "),
-            100.0 * worst.0,
-            worst.1
-        )
     })
 }
 

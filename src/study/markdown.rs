@@ -1,6 +1,6 @@
 //! `REPORT.md`: GitHub-renderable Markdown from study summaries.
 
-use super::StudySummary;
+use super::analysis::StudySummary;
 use super::claims::Finding;
 use super::verdict::{Endpoint, Verdict, show_p};
 use crate::report::Table;

@@ -1,12 +1,10 @@
 //! Chart pieces the claims share: curves over the grid, per epoch and per step, each the mean
 //! over seeds with a ±1 standard deviation band, coloured by variant.
 
-use super::StudySummary;
-use super::claims::{Measure, Runs};
+use super::lookup::{Measure, Runs};
+use super::point::Point;
 use super::runs::RunOutcome;
-use super::verdict::{Direction, Endpoint, Unit, Verdict};
 use crate::report::charts::{Curve, Legend, Panel, XScale};
-use crate::report::forest::{ForestRow, RowOutcome};
 use crate::report::stats::Spread;
 
 /// One curve per variant of `measure` (×100 when `percent`) over the grid points.
@@ -27,7 +25,7 @@ pub fn sweep(
             let stats: Vec<(f64, Spread)> = runs
                 .points()
                 .into_iter()
-                .filter_map(|(p, x)| runs.spread(variant, &p, measure).map(|s| (x, s)))
+                .filter_map(|p| runs.spread(variant, p, measure).map(|s| (p.x(), s)))
                 .collect();
             Curve::line(
                 variant.title(),
@@ -53,7 +51,7 @@ pub fn sweep(
 /// labelled "<variant> – <kind>"; dashed curves carry no band.
 pub fn per_epoch(
     runs: &Runs,
-    point: &str,
+    point: Point,
     kind: &str,
     dashed: bool,
     value: impl Fn(&RunOutcome, usize) -> Option<f64>,
@@ -92,7 +90,7 @@ pub fn per_epoch(
 /// that did not diverge are averaged (± sd band, unless dashed). Labels come from `label`.
 pub fn per_reading(
     runs: &Runs,
-    point: &str,
+    point: Point,
     label: impl Fn(super::variant::Variant) -> String,
     dashed: bool,
     readings: impl Fn(&RunOutcome) -> Vec<(f64, f64)>,
@@ -163,51 +161,4 @@ pub fn shared_y_range(mut panels: Vec<Panel>) -> Vec<Panel> {
         }
     }
     panels
-}
-
-/// The forest plot's rows: every primary endpoint, then the secondaries in the same unit.
-/// Plain measures share no scale (a cosine next to a drift would squash one of them to a
-/// dot), so there only the primaries, which measure one thing, are drawn.
-pub fn forest_rows(summary: &StudySummary) -> (Vec<ForestRow>, &'static str) {
-    let primaries: Vec<&Endpoint> = summary.findings.iter().flat_map(|f| &f.endpoints).collect();
-    let unit = primaries.first().map_or(Unit::Points, |e| e.unit);
-    let row = |e: &Endpoint, primary: bool, scope: &str| {
-        let scale = e.unit.scale();
-        ForestRow {
-            label: if scope.is_empty() || e.label.starts_with(scope) {
-                e.label.clone()
-            } else {
-                format!("{scope} · {}", e.label)
-            },
-            mean: scale * e.test.mean,
-            interval: e.test.ci95.map(|(lo, hi)| (scale * lo, scale * hi)),
-            claims_higher: e.direction == Direction::Higher,
-            margin: e.no_worse.map(|q| scale * q.margin),
-            outcome: match e.verdict {
-                Verdict::Supported => RowOutcome::ForClaim,
-                Verdict::Contradicted => RowOutcome::AgainstClaim,
-                Verdict::Inconclusive => RowOutcome::Neither,
-            },
-            primary,
-        }
-    };
-    let mut rows: Vec<ForestRow> = summary
-        .findings
-        .iter()
-        .flat_map(|f| f.endpoints.iter().map(move |e| (f, e)))
-        .map(|(f, e)| row(e, true, &f.scope))
-        .collect();
-    rows.extend(
-        summary
-            .secondary
-            .iter()
-            .filter(|e| e.unit == unit && unit != Unit::Plain)
-            .map(|e| row(e, false, "")),
-    );
-    let words = match unit {
-        Unit::Points => "percentage points",
-        Unit::Epochs => "epochs",
-        Unit::Plain => "the measure's units",
-    };
-    (rows, words)
 }

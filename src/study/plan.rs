@@ -1,8 +1,17 @@
-//! A study's runs: its claim's grid, times the seeds, each run's config resolved.
+//! A study's runs: its claim's grid, times the seeds, each run's config resolved; which of
+//! them an invocation trains (its network, its shard).
 
 use super::claims::claim;
-use super::{Budget, RunSpec, StudyKind};
+use super::kind::{Budget, StudyError, StudyKind};
+use super::measures::EVERY_RUN;
+use super::options::StudyOptions;
+use super::runs::{RunSpec, Schedule};
+use super::shard::StudyMode;
 use crate::config::ExperimentConfig;
+use crate::model::ModelKind;
+
+/// Each study's runs, in plan order.
+pub type Plans = Vec<(StudyKind, Vec<RunSpec>)>;
 
 /// Every run of `study`, `seeds` seeds each (starting at `base.training.seed`), in the order
 /// they train. Each run's config is `base` with what the study varies and the budget's scale.
@@ -19,7 +28,10 @@ pub fn runs(
     for seed in (0..seeds as u64).map(|i| base.training.seed + i) {
         for point in &grid {
             let scale = claim.scale(budget, point);
-            let records = claim.records(budget, point);
+            let mut measures = claim.measures(budget, point);
+            for id in EVERY_RUN {
+                measures.insert(id.into(), Schedule::EveryEpoch);
+            }
             let mut config = base.clone();
             config.network = point.network.clone();
             config.training.learning_rate = point.learning_rate;
@@ -30,23 +42,66 @@ pub fn runs(
             config.data.limit_test = scale.limit_test;
             specs.push(RunSpec {
                 series: point.variant,
-                point: point.point.clone(),
-                x: point.x,
+                point: point.point,
                 config,
-                probe_every: records.probe_every,
-                record_steps: records.step_losses,
-                landscape_every: records.landscape_every,
-                shift_every: records.shift_every,
+                measures,
             });
         }
     }
     specs
 }
 
+/// The plans of the studies `options` names, each cut to its `--model`; studies left with no
+/// run are dropped, and an empty whole is an error.
+pub fn plans(options: &StudyOptions) -> Result<Plans, StudyError> {
+    let plans: Plans = options
+        .studies
+        .iter()
+        .map(|&kind| {
+            let mut runs = runs(kind, options.budget, options.seeds, &options.base);
+            runs.retain(|spec| options.model.is_none_or(|model| spec.model() == model));
+            (kind, runs)
+        })
+        .filter(|(_, runs)| !runs.is_empty())
+        .collect();
+    if plans.is_empty() {
+        let studies: Vec<&str> = options.studies.iter().map(|k| k.name()).collect();
+        return Err(StudyError::NothingPlanned {
+            studies: studies.join(", "),
+            network: options
+                .model
+                .map_or("chosen network", ModelKind::name)
+                .into(),
+        });
+    }
+    Ok(plans)
+}
+
+/// The runs of `plans` this invocation trains: all of them, or its shard's. Positions count
+/// over the whole plan, so every shard deals the same plan the same way.
+pub fn deal(plans: Plans, mode: StudyMode) -> Plans {
+    let mut position = 0;
+    plans
+        .into_iter()
+        .map(|(kind, specs)| {
+            let mine = specs
+                .into_iter()
+                .filter(|_| {
+                    position += 1;
+                    match mode {
+                        StudyMode::Shard(shard) => shard.takes(position - 1),
+                        _ => true,
+                    }
+                })
+                .collect();
+            (kind, mine)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelKind;
     use crate::study::claims::{DEPTHS, default_scale};
     use crate::study::variant::Variant;
 
@@ -77,25 +132,23 @@ mod tests {
         for spec in runs(StudyKind::Batch, Budget::Quick, 1, &base) {
             assert_eq!(spec.config.training.learning_rate, 1e-3);
             assert_eq!(spec.config.network.mlp_widths, [128, 64, 32]);
-            assert_eq!(spec.x as usize, spec.config.training.batch_size);
+            assert_eq!(spec.x() as usize, spec.config.training.batch_size);
         }
         let depth = runs(StudyKind::Depth, Budget::Quick, 1, &base);
         assert!(
             depth
                 .iter()
-                .all(|s| s.config.network.mlp_widths.len() as f64 == s.x
+                .all(|s| s.config.network.mlp_widths.len() as f64 == s.x()
                     && s.config.training.batch_size == 32)
         );
         let shift = runs(StudyKind::Shift, Budget::Quick, 1, &base);
-        assert!(
-            shift
-                .iter()
-                .all(|s| s.probe_every.is_some() && s.model() == ModelKind::Mlp)
-        );
+        assert!(shift.iter().all(|s| s.measures.contains_key("probes")
+            && s.measures.contains_key("bn_running_var")
+            && s.model() == ModelKind::Mlp));
         let init = runs(StudyKind::Init, Budget::Quick, 1, &base);
-        assert!(init.iter().all(|s| s.config.network.init_scale == s.x));
+        assert!(init.iter().all(|s| s.config.network.init_scale == s.x()));
         let lr = runs(StudyKind::Lr, Budget::Quick, 1, &base);
-        assert!(lr.iter().all(|s| s.config.training.learning_rate == s.x));
+        assert!(lr.iter().all(|s| s.config.training.learning_rate == s.x()));
         let position = runs(StudyKind::Position, Budget::Quick, 1, &base);
         let after = position
             .iter()

@@ -7,8 +7,8 @@ use burn::data::dataset::Dataset;
 use burn::prelude::*;
 use serde::Serialize;
 
-use super::Trainer;
 use super::fit::READBACK_EVERY;
+use super::trainer::Trainer;
 use crate::config::TrainingConfig;
 use crate::data::ImageSet;
 use crate::model::NetworkConfig;

@@ -1,20 +1,20 @@
 //! The training loop: epochs of steps through a [`Trainer`], Keras-style epoch metrics,
 //! validation in inference mode, and [`Hook`]s told what happens.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
+use burn::data::dataloader::DataLoader;
 use burn::data::dataset::Dataset;
-use burn::nn::loss::CrossEntropyLossConfig;
 use burn::prelude::*;
 
+use super::epoch::EpochMetrics;
+use super::error::TrainError;
+use super::evaluate::{eval_loader, evaluate};
 use super::hooks::Hook;
-use super::trainer::{Step, count_correct};
-use super::{EpochMetrics, TrainError, Trainer};
+use super::recalibrate::recalibrated;
+use super::trainer::{Step, Trainer};
 use crate::config::TrainingConfig;
-use crate::data::{ImageBatch, ImageBatcher, ImageSet};
-use crate::model::Network;
+use crate::data::{ImageBatch, ImageSet};
 use crate::runtime::{Progress, interrupt};
 
 /// Losses and hit counts are read back from the device every this many steps (or sooner when
@@ -22,7 +22,6 @@ use crate::runtime::{Progress, interrupt};
 pub const READBACK_EVERY: usize = 25;
 const READBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
 /// Validation batch size: inference only, so it changes nothing but speed.
-const EVAL_BATCH: usize = 500;
 
 /// Trains for `training.epochs` epochs of `training.batch_size` batches of `train` (shuffled from
 /// `training.seed`), validating on `test` after every epoch. `label` goes in front of progress
@@ -40,8 +39,13 @@ pub fn fit(
     // One loader for the whole run: it reshuffles at every epoch from the run's seed.
     let train_loader = trainer.loader(train, training.batch_size, training.seed);
     let test_loader = eval_loader(test, trainer.inference_device());
-    let steps = train.len().div_ceil(training.batch_size);
-
+    let run = Epochs {
+        train,
+        training,
+        label,
+        progress,
+        steps: train.len().div_ceil(training.batch_size),
+    };
     // A resumed trainer continues after its last completed epoch: the loader reshuffles once
     // per `iter()`, so drawing the skipped epochs' orders puts the data order where it was.
     let epochs_done = trainer.completed().len();
@@ -57,10 +61,45 @@ pub fn fit(
     }
     for epoch in epochs_done + 1..=training.epochs {
         let started = Instant::now();
-        let bar = progress.epoch_bar(label, epoch, training.epochs, steps as u64);
+        let tally = run.train_epoch(trainer, train_loader.as_ref(), epoch, hooks)?;
+        let train_seconds = started.elapsed().as_secs_f64();
+        let metrics = run.validate(trainer, test_loader.as_ref(), epoch, &tally, started);
+        run.report(&metrics, train_seconds);
+        trainer.complete_epoch(metrics.clone());
+        let steps_done = trainer.steps_done();
+        for hook in hooks.iter_mut() {
+            hook.on_epoch(trainer, &metrics, steps_done)?;
+        }
+    }
+    Ok(trainer.completed()[epochs_done..].to_vec())
+}
+
+/// What every epoch of a run shares.
+struct Epochs<'a> {
+    train: &'a ImageSet,
+    training: &'a TrainingConfig,
+    label: &'a str,
+    progress: &'a Progress,
+    /// Optimizer steps per epoch.
+    steps: usize,
+}
+
+impl Epochs<'_> {
+    /// One epoch's steps, with the hooks told of each and of every read-back.
+    fn train_epoch(
+        &self,
+        trainer: &mut Trainer,
+        loader: &dyn DataLoader<ImageBatch>,
+        epoch: usize,
+        hooks: &mut [&mut dyn Hook],
+    ) -> Result<StepTally, TrainError> {
+        let started = Instant::now();
+        let bar =
+            self.progress
+                .epoch_bar(self.label, epoch, self.training.epochs, self.steps as u64);
         let mut tally = StepTally::default();
         let mut last_readback = Instant::now();
-        for (step, batch) in train_loader.iter().enumerate() {
+        for (step, batch) in loader.iter().enumerate() {
             let batch = batch.map_err(|e| TrainError::Data {
                 epoch,
                 message: e.to_string(),
@@ -80,7 +119,7 @@ pub fn fit(
             }
             let due =
                 tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
-            if due || step + 1 == steps {
+            if due || step + 1 == self.steps {
                 let losses = tally.flush(epoch, step + 1)?;
                 for hook in hooks.iter_mut() {
                     hook.on_readback(&losses);
@@ -95,78 +134,51 @@ pub fn fit(
                 ));
             }
         }
-        progress.finish_bar(&bar);
-        let train_seconds = started.elapsed().as_secs_f64();
-        if training.recalibrate_bn && !trainer.model().batch_norms().is_empty() {
+        self.progress.finish_bar(&bar);
+        Ok(tally)
+    }
+
+    /// The epoch's metrics: its training tally and validation in inference mode (after
+    /// recalibrating BatchNorm's statistics when asked to). `started`: when the epoch began.
+    fn validate(
+        &self,
+        trainer: &mut Trainer,
+        test_loader: &dyn DataLoader<ImageBatch>,
+        epoch: usize,
+        tally: &StepTally,
+        started: Instant,
+    ) -> EpochMetrics {
+        if self.training.recalibrate_bn && !trainer.model().batch_norms().is_empty() {
             // Only the running statistics change: training-mode steps never read them.
-            let model = super::recalibrate::recalibrated(trainer.model(), train, trainer.device());
+            let model = recalibrated(trainer.model(), self.train, trainer.device());
             trainer.set_model(model);
         }
-        let (val_loss, val_acc) = evaluate(&trainer.model().valid(), test_loader.as_ref());
-        let metrics = EpochMetrics {
+        let (val_loss, val_acc) = evaluate(&trainer.model().valid(), test_loader);
+        EpochMetrics {
             epoch,
             train_loss: tally.mean_loss(),
             train_acc: tally.accuracy(),
             val_loss,
             val_acc,
             seconds: started.elapsed().as_secs_f64(),
-        };
-        progress.epoch_line(format!(
+        }
+    }
+
+    /// The epoch's line on the progress display.
+    fn report(&self, metrics: &EpochMetrics, train_seconds: f64) {
+        self.progress.epoch_line(format!(
             "{} epoch {:>2}/{}  train loss {:.4} acc {:.2}%  val loss {:.4} acc {:.2}%  {:.1} s  {:.0} samples/s",
-            label,
-            epoch,
-            training.epochs,
+            self.label,
+            metrics.epoch,
+            self.training.epochs,
             metrics.train_loss,
             100.0 * metrics.train_acc,
             metrics.val_loss,
             100.0 * metrics.val_acc,
             metrics.seconds,
-            train.len() as f64 / train_seconds,
+            self.train.len() as f64 / train_seconds,
         ));
-        trainer.complete_epoch(metrics.clone());
-        let steps_done = trainer.steps_done();
-        for hook in hooks.iter_mut() {
-            hook.on_epoch(trainer, &metrics, steps_done)?;
-        }
     }
-    Ok(trainer.completed()[epochs_done..].to_vec())
-}
-
-/// Batches of `set` in order, for inference on `device`.
-pub fn eval_loader(set: &ImageSet, device: &Device) -> Arc<dyn DataLoader<ImageBatch>> {
-    DataLoaderBuilder::new(ImageBatcher)
-        .batch_size(EVAL_BATCH)
-        .set_device(device.clone())
-        .build(set.clone())
-}
-
-/// Loss and accuracy over a whole split, in inference mode.
-pub fn evaluate(model: &Network, loader: &dyn DataLoader<ImageBatch>) -> (f64, f64) {
-    evaluate_each(model, loader, |_| {})
-}
-
-/// [`evaluate`], also handing every batch's logits, in order, to `each`.
-pub fn evaluate_each(
-    model: &Network,
-    loader: &dyn DataLoader<ImageBatch>,
-    mut each: impl FnMut(Tensor<2>),
-) -> (f64, f64) {
-    let mut loss_sum = 0.0f64;
-    let mut correct = 0i64;
-    let mut seen = 0usize;
-    for batch in loader.iter() {
-        let batch = batch.expect("in-memory test data cannot fail to load");
-        let size = batch.len();
-        let device = batch.images.device();
-        let logits = model.forward(batch.images);
-        each(logits.clone());
-        correct += count_correct(logits.clone(), batch.targets.clone()).into_scalar::<i64>();
-        let loss_fn = CrossEntropyLossConfig::new().init(&device);
-        let mean = loss_fn.forward(logits, batch.targets).into_scalar::<f32>();
-        loss_sum += f64::from(mean) * size as f64;
-        seen += size;
-    }
-    (loss_sum / seen as f64, correct as f64 / seen as f64)
 }
 
 /// Running sums of an epoch's losses and hits, read back from the device in chunks.

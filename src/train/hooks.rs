@@ -8,7 +8,11 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::{EpochMetrics, TrainError, Trainer};
+use super::epoch::EpochMetrics;
+use super::error::TrainError;
+use super::evaluate::{eval_loader, evaluate};
+use super::state::{STATE_FILE, StateHeader, TrainingState};
+use super::trainer::Trainer;
 use crate::data::{ImageBatch, ImageSet};
 use crate::model::Network;
 use crate::runtime::{Progress, write_atomic};
@@ -82,6 +86,30 @@ impl Hook for Checkpoint {
         _steps_done: usize,
     ) -> Result<(), TrainError> {
         save_checkpoint(trainer.model(), &self.path)
+    }
+}
+
+/// Writes the run's [`TrainingState`] after every epoch.
+pub struct SaveState {
+    pub dir: PathBuf,
+    pub settings_hash: String,
+}
+
+impl Hook for SaveState {
+    fn on_epoch(
+        &mut self,
+        trainer: &mut Trainer,
+        _metrics: &EpochMetrics,
+        steps_done: usize,
+    ) -> Result<(), TrainError> {
+        let (model, optimizer) = trainer.state_records()?;
+        let state = TrainingState {
+            header: StateHeader::new(self.settings_hash.clone(), steps_done, trainer.completed()),
+            model,
+            optimizer,
+        };
+        write_atomic(&self.dir.join(STATE_FILE), &state.to_bytes())?;
+        Ok(())
     }
 }
 
@@ -193,19 +221,16 @@ pub fn percentiles<const N: usize>(mut values: Vec<f32>, quantiles: [f64; N]) ->
     })
 }
 
-/// After each epoch, every BatchNorm layer's running variances (kept: studies store them in
-/// `run.json`), with a note on the progress display when validation is understated by how much
-/// of them is still the initial value (see [`RunningVariances::stale_share`]). Empty without
-/// BatchNorm.
+/// After each epoch, a note on the progress display when validation is understated by how much
+/// of BatchNorm's running variance is still its initial value (see
+/// [`RunningVariances::stale_share`]).
 pub struct StaleStatistics {
-    pub snapshots: Vec<RunningVariances>,
     progress: Progress,
 }
 
 impl StaleStatistics {
     pub fn new(progress: &Progress) -> Self {
         Self {
-            snapshots: Vec::new(),
             progress: progress.clone(),
         }
     }
@@ -223,7 +248,6 @@ impl Hook for StaleStatistics {
             if let Some(warning) = stale_statistics_warning(share, steps_done) {
                 self.progress.epoch_line(warning);
             }
-            self.snapshots.push(snapshot);
         }
         Ok(())
     }
@@ -332,8 +356,8 @@ impl Hook for TrainSubsetAccuracy {
         _metrics: &EpochMetrics,
         _steps_done: usize,
     ) -> Result<(), TrainError> {
-        let loader = super::fit::eval_loader(&self.subset, trainer.inference_device());
-        let (_, accuracy) = super::evaluate(&trainer.model().valid(), loader.as_ref());
+        let loader = eval_loader(&self.subset, trainer.inference_device());
+        let (_, accuracy) = evaluate(&trainer.model().valid(), loader.as_ref());
         self.accuracies.push(accuracy);
         Ok(())
     }

@@ -16,7 +16,7 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::TrainError;
+use super::error::TrainError;
 use super::hooks::Hook;
 use crate::data::ImageBatch;
 use crate::model::Network;

@@ -5,9 +5,11 @@
 
 use burn::prelude::*;
 
-use super::fit::{eval_loader, evaluate};
+use super::epoch::EpochMetrics;
+use super::error::TrainError;
+use super::evaluate::{eval_loader, evaluate};
 use super::hooks::Hook;
-use super::{EpochMetrics, TrainError, Trainer};
+use super::trainer::Trainer;
 use crate::data::ImageSet;
 use crate::model::Network;
 

@@ -4,12 +4,13 @@
 //! epoch as one file, so model, optimizer and epoch counter are always replaced together by
 //! one atomic rename: a kill at any moment leaves either the previous epoch's state or this one's.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::{EpochMetrics, Hook, TrainError, Trainer};
-use crate::runtime::{FileError, write_atomic};
+use super::epoch::EpochMetrics;
+use super::error::TrainError;
+use crate::runtime::FileError;
 
 /// The resumable state of a run folder; removed when the run completes.
 pub const STATE_FILE: &str = "resume.state";
@@ -139,30 +140,6 @@ impl TrainingState {
             }
             _ => Ok(()),
         }
-    }
-}
-
-/// Writes the run's [`TrainingState`] after every epoch.
-pub struct SaveState {
-    pub dir: PathBuf,
-    pub settings_hash: String,
-}
-
-impl Hook for SaveState {
-    fn on_epoch(
-        &mut self,
-        trainer: &mut Trainer,
-        _metrics: &EpochMetrics,
-        steps_done: usize,
-    ) -> Result<(), TrainError> {
-        let (model, optimizer) = trainer.state_records()?;
-        let state = TrainingState {
-            header: StateHeader::new(self.settings_hash.clone(), steps_done, trainer.completed()),
-            model,
-            optimizer,
-        };
-        write_atomic(&self.dir.join(STATE_FILE), &state.to_bytes())?;
-        Ok(())
     }
 }
 

@@ -10,7 +10,9 @@ use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
-use super::{EpochMetrics, STATE_FILE, TrainError, TrainingState};
+use super::epoch::EpochMetrics;
+use super::error::TrainError;
+use super::state::{STATE_FILE, TrainingState};
 use crate::config::{AdamSettings, TrainingConfig};
 use crate::data::{ImageBatch, ImageBatcher, ImageSet};
 use crate::model::Network;

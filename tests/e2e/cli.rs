@@ -1039,7 +1039,7 @@ fn lr_verdict_from_runs(study: &Path) -> (&'static str, Vec<LabelledInterval>) {
         if diverged(run) {
             0.1
         } else {
-            run["train_subset_acc"]
+            run["measured"]["train_subset_acc"]
                 .as_array()
                 .unwrap()
                 .last()
@@ -1169,17 +1169,31 @@ fn study_all_tiny_reports_every_claim_with_paired_tests() {
     // The raw measurements each claim needs are in its runs' run.json.
     let run = |path: &str| read_json(&f.out.join(path).join("run.json"));
     let smooth = run("smoothness/bn/mlp/seed-42");
-    assert!(!smooth["landscape"].as_array().unwrap().is_empty());
+    assert!(
+        !smooth["measured"]["landscape"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
     let shift = run("shift/bn/mlp/seed-43");
-    assert!(!shift["covariate_shift"].as_array().unwrap().is_empty());
-    assert!(!shift["probes"].as_array().unwrap().is_empty());
+    assert!(
+        !shift["measured"]["covariate_shift"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(!shift["measured"]["probes"].as_array().unwrap().is_empty());
     // Ioffe & Szegedy's sigmoid network, probed one unit at a time, and its figure in the report.
     let sigmoid = run("shift/bn/sigmoid-mlp-3-100/seed-42");
     assert_eq!(
         sigmoid["spec"]["config"]["network"]["activation"].as_str(),
         Some("sigmoid")
     );
-    assert!(sigmoid["probes"][0]["unit"].as_array().is_some());
+    assert!(
+        sigmoid["measured"]["probes"][0]["unit"]
+            .as_array()
+            .is_some()
+    );
     assert_eq!(
         png_size(&f.out.join("shift/ioffe-szegedy-fig1.png")).0,
         2100
@@ -1189,9 +1203,15 @@ fn study_all_tiny_reports_every_claim_with_paired_tests() {
     let noisy = run("noise/noisy-bn/mlp/seed-43");
     assert!(noisy["spec"]["config"]["network"]["norm_noise"].is_object());
     let bn = run("convergence/bn/cnn/seed-42");
-    assert_eq!(bn["train_subset_acc"].as_array().unwrap().len(), 2);
-    assert_eq!(bn["recalibrated"].as_array().unwrap().len(), 2);
-    assert_eq!(bn["bn_running_var"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        bn["measured"]["train_subset_acc"].as_array().unwrap().len(),
+        2
+    );
+    assert_eq!(bn["measured"]["recalibrated"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        bn["measured"]["bn_running_var"].as_array().unwrap().len(),
+        2
+    );
 }
 
 /// The exit-status contract, and proof that the helpers catch a panic: bnx's one test-only path

@@ -1,11 +1,13 @@
 //! "BatchNorm degrades with batches smaller than about 8; LayerNorm and GroupNorm, which do not
 //! use batch statistics, do not."
 
-use super::{BATCH_SIZES, Claim, Finding, GridPoint, Judgement, Runs, SeedRuns, final_accuracy};
+use super::shared::{
+    BATCH_SIZES, Claim, Finding, GridPoint, Judgement, Point, Runs, SeedRuns, final_accuracy,
+};
 use crate::config::ExperimentConfig;
 use crate::model::{ModelKind, NormKind};
 use crate::report::charts::{Panel, XScale};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
 use crate::study::panels::sweep;
 use crate::study::variant::Variant;
 use crate::study::verdict::{
@@ -22,8 +24,8 @@ pub const SMALL: [usize; 2] = [2, 4];
 pub const MARGIN: f64 = 0.01;
 const OTHERS: [Variant; 2] = [Variant::LayerNorm, Variant::GroupNorm];
 
-fn point(size: usize) -> String {
-    format!("batch {size}")
+fn point(size: usize) -> Point {
+    Point::BatchSize(size)
 }
 
 impl Claim for BatchSize {
@@ -41,23 +43,17 @@ impl Claim for BatchSize {
             .flat_map(|size| {
                 NormKind::ALL.map(|norm| GridPoint {
                     batch_size: size,
-                    ..GridPoint::guide(
-                        Variant::of_norm(norm),
-                        ModelKind::Mlp,
-                        point(size),
-                        size as f64,
-                        base,
-                    )
+                    ..GridPoint::guide(Variant::of_norm(norm), ModelKind::Mlp, point(size), base)
                 })
             })
             .collect()
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let reference = point(REFERENCE);
         // A norm's drop from batch 32 to `small`, per seed.
-        let drop = |run: &SeedRuns, variant: Variant, small: &str| {
-            final_accuracy(run.get(variant, &reference)) - final_accuracy(run.get(variant, small))
+        let drop = |run: &SeedRuns, variant: Variant, small: Point| {
+            final_accuracy(run.get(variant, reference)) - final_accuracy(run.get(variant, small))
         };
         let mut degrades = Vec::new();
         let mut holds = Vec::new();
@@ -69,21 +65,21 @@ impl Claim for BatchSize {
                     Unit::Points,
                     Direction::Higher,
                     &[
-                        (Variant::Bn, reference.as_str()),
-                        (Variant::Bn, small.as_str()),
-                        (other, reference.as_str()),
-                        (other, small.as_str()),
+                        (Variant::Bn, reference),
+                        (Variant::Bn, small),
+                        (other, reference),
+                        (other, small),
                     ],
-                    |run| drop(run, Variant::Bn, &small) - drop(run, other, &small),
-                ));
+                    |run| drop(run, Variant::Bn, small) - drop(run, other, small),
+                )?);
                 holds.push(runs.paired(
                     format!("{small}: {}'s drop (at 32 − at {size})", other.title()),
                     Unit::Points,
                     Direction::Lower,
-                    (other, &reference),
-                    (other, &small),
+                    (other, reference),
+                    (other, small),
                     final_accuracy,
-                ));
+                )?);
             }
         }
         let first = judge_differences(&mut degrades);
@@ -91,17 +87,18 @@ impl Claim for BatchSize {
         let secondary = SMALL
             .into_iter()
             .map(|size| {
-                judged_alone(runs.paired(
+                runs.paired(
                     format!("{}: BN at 32 − at {size}", point(size)),
                     Unit::Points,
                     Direction::Higher,
-                    (Variant::Bn, &reference),
-                    (Variant::Bn, &point(size)),
+                    (Variant::Bn, reference),
+                    (Variant::Bn, point(size)),
                     final_accuracy,
-                ))
+                )
+                .map(judged_alone)
             })
-            .collect();
-        Judgement {
+            .collect::<Result<_, _>>()?;
+        Ok(Judgement {
             findings: vec![
                 Finding {
                     scope: "BN degrades more".into(),
@@ -130,7 +127,7 @@ impl Claim for BatchSize {
             ],
             secondary,
             table: runs.means_table("Batch size", "val acc (%)", final_accuracy, Unit::Points),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {

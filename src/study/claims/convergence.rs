@@ -1,10 +1,10 @@
 //! "With BatchNorm the network reaches a higher validation accuracy in fewer epochs."
 
-use super::{Claim, Finding, GridPoint, Judgement, Runs, bn_pair, final_accuracy, model_point};
+use super::shared::{Claim, Finding, GridPoint, Judgement, Point, Runs, bn_pair, final_accuracy};
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::{Legend, Panel};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
 use crate::study::panels::per_epoch;
 use crate::study::runs::{RunOutcome, Scale};
 use crate::study::variant::Variant;
@@ -49,7 +49,7 @@ impl Claim for Convergence {
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
         ModelKind::ALL
             .into_iter()
-            .flat_map(|model| bn_pair(model, &model_point(model), 0.0, base))
+            .flat_map(|model| bn_pair(model, Point::Network(model), base))
             .collect()
     }
 
@@ -58,33 +58,30 @@ impl Claim for Convergence {
         match (budget, model) {
             (Budget::Quick, ModelKind::Mlp) => Scale::new(Some(10_000), None, 5),
             (Budget::Full, _) => Scale::new(None, None, 10),
-            _ => super::default_scale(budget, model),
+            _ => super::shared::default_scale(budget, model),
         }
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let mut findings = Vec::new();
         let mut secondary = Vec::new();
-        for (point, _) in runs.points() {
+        for point in runs.points() {
             let pair = |label: &str, unit, direction, measure| {
-                runs.bn_vs_plain(
-                    format!("{point}: {label}"),
-                    &point,
-                    unit,
-                    direction,
-                    measure,
-                )
+                runs.bn_vs_plain(format!("{point}: {label}"), point, unit, direction, measure)
             };
             let primary = pair(
                 "mean validation accuracy over epochs",
                 Unit::Points,
                 Direction::Higher,
-                validation_area as super::Measure,
-            );
+                validation_area as super::shared::Measure,
+            )?;
             let verdict = primary.verdict;
-            let model = runs.of(Variant::NoBn, &point)[0].spec.model();
+            let model = runs
+                .of(Variant::NoBn, point)
+                .first()
+                .map_or(ModelKind::Mlp, |run| run.spec.model());
             findings.push(Finding {
-                scope: point.clone(),
+                scope: point.to_string(),
                 primary: "area under the validation-accuracy curve (mean validation accuracy over the epochs), With BN − No BN".into(),
                 rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
                 endpoints: vec![primary],
@@ -99,16 +96,16 @@ impl Claim for Convergence {
                 Unit::Epochs,
                 Direction::Lower,
                 epochs_to_target,
-            );
+            )?;
             let last = pair(
                 "final validation accuracy",
                 Unit::Points,
                 Direction::Higher,
                 final_accuracy,
-            );
+            )?;
             secondary.extend([to_target, last]);
         }
-        Judgement {
+        Ok(Judgement {
             findings,
             secondary,
             table: runs.means_table(
@@ -117,17 +114,17 @@ impl Claim for Convergence {
                 validation_area,
                 Unit::Points,
             ),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
         runs.points()
             .into_iter()
-            .map(|(point, _)| {
-                let mut curves = per_epoch(runs, &point, "Validation", false, |run, e| {
+            .map(|point| {
+                let mut curves = per_epoch(runs, point, "Validation", false, |run, e| {
                     run.epochs.get(e - 1).map(|m| 100.0 * m.val_acc)
                 });
-                curves.extend(per_epoch(runs, &point, "Training", true, |run, e| {
+                curves.extend(per_epoch(runs, point, "Training", true, |run, e| {
                     run.epochs.get(e - 1).map(|m| 100.0 * m.train_acc)
                 }));
                 Panel::per_epoch(

@@ -1,12 +1,12 @@
 //! "BatchNorm matters more the deeper the network."
 
-use super::{
-    Claim, DEPTHS, Finding, GridPoint, Judgement, Runs, SeedRuns, bn_pair, final_accuracy,
+use super::shared::{
+    Claim, DEPTHS, Finding, GridPoint, Judgement, Point, Runs, SeedRuns, bn_pair, final_accuracy,
 };
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::{Panel, XScale};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
 use crate::study::panels::sweep;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
@@ -29,13 +29,7 @@ impl Claim for Depth {
         DEPTHS
             .into_iter()
             .flat_map(|depth| {
-                bn_pair(
-                    ModelKind::Mlp,
-                    &format!("depth {depth}"),
-                    depth as f64,
-                    base,
-                )
-                .map(|mut point| {
+                bn_pair(ModelKind::Mlp, Point::Depth(depth), base).map(|mut point| {
                     point.network.mlp_widths = vec![DEPTH_WIDTH; depth];
                     point
                 })
@@ -43,16 +37,16 @@ impl Claim for Depth {
             .collect()
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let points = runs.points();
-        let (Some((shallow, _)), Some((deep, _))) = (points.first(), points.last()) else {
-            return Judgement {
+        let (Some(&shallow), Some(&deep)) = (points.first(), points.last()) else {
+            return Ok(Judgement {
                 findings: Vec::new(),
                 secondary: Vec::new(),
                 table: runs.means_table("Depth", "val acc (%)", final_accuracy, Unit::Points),
-            };
+            });
         };
-        let advantage = |run: &SeedRuns, point: &str| {
+        let advantage = |run: &SeedRuns, point: Point| {
             final_accuracy(run.get(Variant::Bn, point))
                 - final_accuracy(run.get(Variant::NoBn, point))
         };
@@ -61,16 +55,19 @@ impl Claim for Depth {
             Unit::Points,
             Direction::Higher,
             &[
-                (Variant::Bn, deep.as_str()),
-                (Variant::NoBn, deep.as_str()),
-                (Variant::Bn, shallow.as_str()),
-                (Variant::NoBn, shallow.as_str()),
+                (Variant::Bn, deep),
+                (Variant::NoBn, deep),
+                (Variant::Bn, shallow),
+                (Variant::NoBn, shallow),
             ],
             |run| advantage(run, deep) - advantage(run, shallow),
-        )];
+        )?];
         let verdict = judge_differences(&mut family);
-        let secondary = points.iter().map(|(p, _)| runs.bn_effect(p)).collect();
-        Judgement {
+        let secondary = points
+            .iter()
+            .map(|&p| runs.bn_effect(p))
+            .collect::<Result<_, _>>()?;
+        Ok(Judgement {
             findings: vec![Finding {
                 scope: String::new(),
                 primary: "BN's advantage in final validation accuracy (With BN − No BN) at the deepest setting minus at the shallowest, per seed (a paired difference-in-differences)".into(),
@@ -81,7 +78,7 @@ impl Claim for Depth {
             }],
             secondary,
             table: runs.means_table("Depth", "val acc (%)", final_accuracy, Unit::Points),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {

@@ -1,12 +1,13 @@
 //! "With BatchNorm, training is less sensitive to the scale of the initial weights."
 
-use super::{
-    Claim, Finding, GridPoint, INIT_SCALES, Judgement, Runs, SeedRuns, bn_pair, final_accuracy,
+use super::shared::{
+    Claim, Finding, GridPoint, INIT_SCALES, Judgement, Point, Runs, SeedRuns, bn_pair,
+    final_accuracy,
 };
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::{Panel, XScale};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
 use crate::study::panels::sweep;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judge_differences};
@@ -26,7 +27,7 @@ impl Claim for Initialization {
         INIT_SCALES
             .into_iter()
             .flat_map(|scale| {
-                bn_pair(ModelKind::Mlp, &format!("init {scale}"), scale, base).map(|mut point| {
+                bn_pair(ModelKind::Mlp, Point::InitScale(scale), base).map(|mut point| {
                     point.network.init_scale = scale;
                     point
                 })
@@ -34,17 +35,17 @@ impl Claim for Initialization {
             .collect()
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let points = runs.points();
-        let needs: Vec<(Variant, &str)> = [Variant::Bn, Variant::NoBn]
+        let needs: Vec<(Variant, Point)> = [Variant::Bn, Variant::NoBn]
             .into_iter()
-            .flat_map(|v| points.iter().map(move |(p, _)| (v, p.as_str())))
+            .flat_map(|v| points.iter().map(move |&p| (v, p)))
             .collect();
         // Per seed: the range of final accuracy over the scales, BN's minus the plain one's.
         let range_of = |run: &SeedRuns, variant: Variant| {
             let values: Vec<f64> = points
                 .iter()
-                .map(|(p, _)| final_accuracy(run.get(variant, p)))
+                .map(|&p| final_accuracy(run.get(variant, p)))
                 .collect();
             values.iter().copied().fold(f64::NEG_INFINITY, f64::max)
                 - values.iter().copied().fold(f64::INFINITY, f64::min)
@@ -55,10 +56,13 @@ impl Claim for Initialization {
             Direction::Lower,
             &needs,
             |run| range_of(run, Variant::Bn) - range_of(run, Variant::NoBn),
-        )];
+        )?];
         let verdict = judge_differences(&mut family);
-        let secondary = points.iter().map(|(p, _)| runs.bn_effect(p)).collect();
-        Judgement {
+        let secondary = points
+            .iter()
+            .map(|&p| runs.bn_effect(p))
+            .collect::<Result<_, _>>()?;
+        Ok(Judgement {
             findings: vec![Finding {
                 scope: String::new(),
                 primary: "spread of final validation accuracy across the init scales (max − min, per seed), With BN − No BN".into(),
@@ -69,7 +73,7 @@ impl Claim for Initialization {
             }],
             secondary,
             table: runs.means_table("Init scale", "val acc (%)", final_accuracy, Unit::Points),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {

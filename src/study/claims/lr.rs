@@ -1,14 +1,14 @@
 //! "BatchNorm lets the network train well at learning rates above the default 1e-3, where the
 //! plain network suffers."
 
-use super::{
-    Claim, Finding, GridPoint, Judgement, LEARNING_RATES, Runs, bn_pair, final_accuracy,
+use super::shared::{
+    Claim, Finding, GridPoint, Judgement, LEARNING_RATES, Point, Runs, bn_pair, final_accuracy,
     training_accuracy,
 };
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::{Panel, XScale};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
 use crate::study::panels::sweep;
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Unit, judge_differences};
@@ -34,7 +34,7 @@ impl Claim for LearningRate {
         LEARNING_RATES
             .into_iter()
             .flat_map(|rate| {
-                bn_pair(ModelKind::Mlp, &format!("lr {rate}"), rate, base).map(|mut point| {
+                bn_pair(ModelKind::Mlp, Point::LearningRate(rate), base).map(|mut point| {
                     point.learning_rate = rate;
                     point
                 })
@@ -42,22 +42,26 @@ impl Claim for LearningRate {
             .collect()
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let points = runs.points();
-        let plain = |point: &str| {
+        let plain = |point: Point| {
             runs.spread(Variant::NoBn, point, training_accuracy)
                 .map_or(f64::NAN, |s| s.mean)
         };
         let best = points
             .iter()
-            .map(|(p, _)| plain(p))
+            .map(|&p| plain(p))
             .filter(|v| v.is_finite())
             .fold(f64::NEG_INFINITY, f64::max);
-        let suffering: Vec<&(String, f64)> = points
+        let suffering: Vec<Point> = points
             .iter()
-            .filter(|(p, x)| *x > DEFAULT_RATE * 1.0001 && plain(p) < best - SUFFERS_BY)
+            .copied()
+            .filter(|&p| p.x() > DEFAULT_RATE * 1.0001 && plain(p) < best - SUFFERS_BY)
             .collect();
-        let mut family: Vec<_> = suffering.iter().map(|(p, _)| runs.bn_effect(p)).collect();
+        let mut family = suffering
+            .iter()
+            .map(|&p| runs.bn_effect(p))
+            .collect::<Result<Vec<_>, _>>()?;
         let verdict = judge_differences(&mut family);
         let note = if suffering.is_empty() {
             format!(
@@ -72,17 +76,17 @@ impl Claim for LearningRate {
                 100.0 * SUFFERS_BY,
                 suffering
                     .iter()
-                    .map(|(p, _)| format!("{p} ({:.2} %)", 100.0 * plain(p)))
+                    .map(|&p| format!("{p} ({:.2} %)", 100.0 * plain(p)))
                     .collect::<Vec<_>>()
                     .join(", ")
             )
         };
         let secondary = points
             .iter()
-            .filter(|(p, _)| !suffering.iter().any(|(q, _)| q == p))
-            .map(|(p, _)| runs.bn_effect(p))
-            .collect();
-        Judgement {
+            .filter(|p| !suffering.contains(p))
+            .map(|&p| runs.bn_effect(p))
+            .collect::<Result<_, _>>()?;
+        Ok(Judgement {
             findings: vec![Finding {
                 scope: String::new(),
                 primary: format!(
@@ -97,7 +101,7 @@ impl Claim for LearningRate {
             }],
             secondary,
             table: runs.means_table("Learning rate", "val acc (%)", final_accuracy, Unit::Points),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {

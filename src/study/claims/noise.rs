@@ -3,13 +3,14 @@
 //! mean and a non-unit variance that changes at every step ("noisy BatchNorm") has the shift
 //! BatchNorm removed put back, so the explanation predicts it trains worse than BatchNorm.
 
-use super::{
-    Claim, Finding, GridPoint, Judgement, Runs, final_accuracy, model_point, training_accuracy,
+use super::shared::{
+    Claim, Finding, GridPoint, Judgement, Point, Runs, final_accuracy, training_accuracy,
 };
 use crate::config::ExperimentConfig;
 use crate::model::{ModelKind, NormNoise};
 use crate::report::charts::{Legend, Panel};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
+use crate::study::measures::train_subset;
 use crate::study::panels::per_epoch;
 use crate::study::runs::RunOutcome;
 use crate::study::variant::Variant;
@@ -18,6 +19,8 @@ use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit, judged_alone};
 use super::convergence::validation_area;
 
 pub struct NoisyBatchNorm;
+
+const GUIDE: Point = Point::Network(ModelKind::Mlp);
 
 impl Claim for NoisyBatchNorm {
     fn title(&self) -> &'static str {
@@ -29,31 +32,30 @@ impl Claim for NoisyBatchNorm {
     }
 
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
-        let point = model_point(ModelKind::Mlp);
         [Variant::NoBn, Variant::Bn, Variant::NoisyBn]
-            .map(|v| GridPoint::guide(v, ModelKind::Mlp, &point, 0.0, base))
+            .map(|v| GridPoint::guide(v, ModelKind::Mlp, GUIDE, base))
             .into()
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
-        let point = model_point(ModelKind::Mlp);
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let pair = |label: &str, claim_side: Variant, other: Variant, measure| {
-            judged_alone(runs.paired(
+            runs.paired(
                 label,
                 Unit::Points,
                 Direction::Higher,
-                (claim_side, &point),
-                (other, &point),
+                (claim_side, GUIDE),
+                (other, GUIDE),
                 measure,
-            ))
+            )
+            .map(judged_alone)
         };
         let primary = pair(
             "final validation accuracy, BN − noisy BN",
             Variant::Bn,
             Variant::NoisyBn,
-            final_accuracy as super::Measure,
-        );
-        Judgement {
+            final_accuracy as super::shared::Measure,
+        )?;
+        Ok(Judgement {
             findings: vec![Finding {
                 scope: String::new(),
                 primary: "final validation accuracy, BatchNorm − noisy BatchNorm (same seed: same initial weights and data order)".into(),
@@ -68,31 +70,30 @@ impl Claim for NoisyBatchNorm {
                     Variant::Bn,
                     Variant::NoisyBn,
                     validation_area,
-                ),
+                )?,
                 pair(
                     "training-subset accuracy (inference mode), BN − noisy BN",
                     Variant::Bn,
                     Variant::NoisyBn,
                     training_accuracy,
-                ),
+                )?,
                 pair(
                     "final validation accuracy, noisy BN − no BN",
                     Variant::NoisyBn,
                     Variant::NoBn,
                     final_accuracy,
-                ),
+                )?,
             ],
             table: runs.means_table("Network", "val acc (%)", final_accuracy, Unit::Points),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
-        let point = model_point(ModelKind::Mlp);
         let accuracy = |title: &str, pick: fn(&RunOutcome, usize) -> Option<f64>| {
             Panel::per_epoch(
-                format!("{point}: {title}"),
+                format!("{GUIDE}: {title}"),
                 "Accuracy (%)",
-                per_epoch(runs, &point, title, false, pick),
+                per_epoch(runs, GUIDE, title, false, pick),
                 Legend::Auto,
             )
         };
@@ -101,7 +102,7 @@ impl Claim for NoisyBatchNorm {
                 run.epochs.get(e - 1).map(|m| 100.0 * m.val_acc)
             }),
             accuracy("training-subset accuracy", |run, e| {
-                run.train_subset_acc.get(e - 1).map(|a| 100.0 * a)
+                train_subset::of(run).get(e - 1).map(|a| 100.0 * a)
             }),
         ]
     }

@@ -1,12 +1,13 @@
 //! "BatchNorm acts as a mild regularizer: the gap between training and validation accuracy is
 //! smaller."
 
-use super::{Claim, Finding, GridPoint, Judgement, Runs, bn_pair, final_accuracy, model_point};
+use super::shared::{Claim, Finding, GridPoint, Judgement, Point, Runs, bn_pair, final_accuracy};
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::Table;
 use crate::report::charts::{Legend, Panel};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
+use crate::study::measures::train_subset;
 use crate::study::panels::per_epoch;
 use crate::study::runs::{RunOutcome, Scale};
 use crate::study::variant::Variant;
@@ -14,10 +15,12 @@ use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 
 pub struct Regularization;
 
+const GUIDE: Point = Point::Network(ModelKind::Mlp);
+
 /// Inference-mode accuracy on the fixed training subset minus validation accuracy, after the
 /// last epoch (NaN for a diverged run: it has no gap).
 pub fn generalization_gap(run: &RunOutcome) -> f64 {
-    run.final_train_subset_acc() - run.final_val_acc()
+    train_subset::final_accuracy(run) - run.final_val_acc()
 }
 
 /// The last epoch's validation loss (NaN for a diverged run).
@@ -47,7 +50,7 @@ impl Claim for Regularization {
     }
 
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
-        bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
+        bn_pair(ModelKind::Mlp, GUIDE, base).into()
     }
 
     fn scale(&self, budget: Budget, _point: &GridPoint) -> Scale {
@@ -59,18 +62,17 @@ impl Claim for Regularization {
         }
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
-        let point = model_point(ModelKind::Mlp);
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let pair = |label: &str, direction, measure| {
-            runs.bn_vs_plain(label, &point, Unit::Points, direction, measure)
+            runs.bn_vs_plain(label, GUIDE, Unit::Points, direction, measure)
         };
         let gap = pair(
             "generalization gap",
             Direction::Lower,
-            generalization_gap as super::Measure,
-        );
+            generalization_gap as super::shared::Measure,
+        )?;
         let verdict = gap.verdict;
-        let mut loss = pair("final validation loss", Direction::Lower, final_val_loss);
+        let mut loss = pair("final validation loss", Direction::Lower, final_val_loss)?;
         loss.unit = Unit::Plain;
         let secondary = vec![
             loss,
@@ -78,29 +80,29 @@ impl Claim for Regularization {
                 "final validation accuracy",
                 Direction::Higher,
                 final_accuracy,
-            ),
+            )?,
             pair(
                 "gap as Keras shows it (training-mode running accuracy)",
                 Direction::Lower,
                 keras_gap,
-            ),
+            )?,
         ];
         let side = |variant: Variant| {
-            let show = |measure: super::Measure, scale: f64, digits: usize| {
-                runs.spread(variant, &point, measure)
+            let show = |measure: super::shared::Measure, scale: f64, digits: usize| {
+                runs.spread(variant, GUIDE, measure)
                     .map_or("–".into(), |s| {
                         format!("{:.digits$} ± {:.digits$}", scale * s.mean, scale * s.sd)
                     })
             };
             vec![
                 variant.title().to_string(),
-                show(|r| r.final_train_subset_acc(), 100.0, 2),
+                show(train_subset::final_accuracy, 100.0, 2),
                 show(final_accuracy, 100.0, 2),
                 show(generalization_gap, 100.0, 2),
                 show(final_val_loss, 1.0, 4),
             ]
         };
-        Judgement {
+        Ok(Judgement {
             findings: vec![Finding {
                 scope: String::new(),
                 primary: "generalization gap: accuracy in inference mode on a fixed training subset (the size of the test split, at most the training set) minus validation accuracy, With BN − No BN".into(),
@@ -115,23 +117,18 @@ impl Claim for Regularization {
                 vec![side(Variant::NoBn), side(Variant::Bn)],
             )
             .numeric(),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
-        let point = model_point(ModelKind::Mlp);
-        let mut accuracy = per_epoch(runs, &point, "Validation", false, |run, e| {
+        let mut accuracy = per_epoch(runs, GUIDE, "Validation", false, |run, e| {
             run.epochs.get(e - 1).map(|m| 100.0 * m.val_acc)
         });
-        accuracy.extend(per_epoch(
-            runs,
-            &point,
-            "Training subset",
-            true,
-            |run, e| run.train_subset_acc.get(e - 1).map(|a| 100.0 * a),
-        ));
-        let gap = per_epoch(runs, &point, "gap", false, |run, e| {
-            Some(100.0 * (run.train_subset_acc.get(e - 1)? - run.epochs.get(e - 1)?.val_acc))
+        accuracy.extend(per_epoch(runs, GUIDE, "Training subset", true, |run, e| {
+            train_subset::of(run).get(e - 1).map(|a| 100.0 * a)
+        }));
+        let gap = per_epoch(runs, GUIDE, "gap", false, |run, e| {
+            Some(100.0 * (train_subset::of(run).get(e - 1)? - run.epochs.get(e - 1)?.val_acc))
         });
         vec![
             Panel::per_epoch(

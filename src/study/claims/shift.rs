@@ -4,16 +4,18 @@
 //! and on Ioffe & Szegedy's own figure 1 network (3 × 100 sigmoid units, batch 60), whose
 //! figure is reproduced next to the paper's description.
 
-use super::{
-    Claim, Figure, Finding, GridPoint, Judgement, Records, Runs, Scale, bn_pair, default_scale,
-    mean_of_readings, model_point,
+use super::shared::{
+    Claim, Figure, Finding, GridPoint, Judgement, Point, Runs, bn_pair, default_scale,
+    mean_of_readings,
 };
+
 use crate::config::ExperimentConfig;
 use crate::model::{Activation, ModelKind};
 use crate::report::charts::{Legend, Panel};
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
+use crate::study::measures::{covariate_shift, probes};
 use crate::study::panels::{mean_over_runs, per_reading, shared_y_range};
-use crate::study::runs::RunOutcome;
+use crate::study::runs::{RunOutcome, Scale, Schedule, Schedules};
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 use crate::train::ProbePoint;
@@ -28,7 +30,8 @@ pub const SHIFT_EVERY: usize = 25;
 
 /// The grid point of Ioffe & Szegedy's figure 1 network: 3 fully connected hidden layers of 100
 /// sigmoid units, batch 60.
-pub const SIGMOID_POINT: &str = "Sigmoid MLP 3×100";
+pub const SIGMOID_POINT: Point = Point::SigmoidMlp;
+const GUIDE: Point = Point::Network(ModelKind::Mlp);
 const SIGMOID_WIDTHS: [usize; 3] = [100; 3];
 const SIGMOID_BATCH: usize = 60;
 /// The paper's 50,000 steps: 50 epochs of MNIST's 60,000 training images at batch 60.
@@ -50,7 +53,7 @@ pub fn relative_gradient_change(run: &RunOutcome) -> f64 {
 }
 
 fn mean_over_shift(run: &RunOutcome, f: fn(&ShiftPoint) -> f64) -> f64 {
-    mean_of_readings(run, run.covariate_shift.iter().map(f))
+    mean_of_readings(run, covariate_shift::of(run).iter().map(f))
 }
 
 /// Net displacement of the probed 15th, 50th and 85th percentiles of the last hidden layer's
@@ -64,7 +67,7 @@ pub fn drift(run: &RunOutcome) -> f64 {
 /// The same drift of what enters the layer before anything normalizes it: BatchNorm's input
 /// (the linear output) with BN, the ReLU input (the same thing) without.
 pub fn input_drift(run: &RunOutcome) -> f64 {
-    let has_norm = run.probes.iter().any(|p| p.norm_input.is_some());
+    let has_norm = probes::of(run).iter().any(|p| p.norm_input.is_some());
     let bn_before = run.spec.series == Variant::Bn;
     if bn_before && !has_norm {
         // Probed before bnx recorded BN's input: no value, never BN's output instead.
@@ -74,9 +77,10 @@ pub fn input_drift(run: &RunOutcome) -> f64 {
 }
 
 fn drift_of(run: &RunOutcome, pick: fn(&ProbePoint) -> Option<[f32; 3]>) -> f64 {
+    let readings = probes::of(run);
     let (Some(first), Some(last)) = (
-        run.probes.first().and_then(pick),
-        run.probes.last().and_then(pick),
+        readings.first().and_then(pick),
+        readings.last().and_then(pick),
     ) else {
         return f64::NAN;
     };
@@ -102,10 +106,9 @@ impl Claim for Shift {
     }
 
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
-        let mut grid: Vec<GridPoint> =
-            bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into();
+        let mut grid: Vec<GridPoint> = bn_pair(ModelKind::Mlp, GUIDE, base).into();
         grid.extend(
-            bn_pair(ModelKind::Mlp, SIGMOID_POINT, 1.0, base).map(|mut point| {
+            bn_pair(ModelKind::Mlp, SIGMOID_POINT, base).map(|mut point| {
                 point.network.mlp_widths = SIGMOID_WIDTHS.to_vec();
                 point.network.activation = Activation::Sigmoid;
                 point.batch_size = SIGMOID_BATCH;
@@ -124,27 +127,32 @@ impl Claim for Shift {
         }
     }
 
-    fn records(&self, budget: Budget, point: &GridPoint) -> Records {
+    fn measures(&self, budget: Budget, point: &GridPoint) -> Schedules {
         let sparser = if budget == Budget::Full && point.point == SIGMOID_POINT {
             PAPER_SPARSER
         } else {
             1
         };
-        Records {
-            probe_every: Some(PROBE_EVERY * sparser),
-            shift_every: Some(SHIFT_EVERY * sparser),
-            ..Records::default()
-        }
+        Schedules::from([
+            (
+                probes::ID.into(),
+                Schedule::EverySteps(PROBE_EVERY * sparser),
+            ),
+            (
+                covariate_shift::ID.into(),
+                Schedule::EverySteps(SHIFT_EVERY * sparser),
+            ),
+        ])
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let mut findings = Vec::new();
         let mut secondary = Vec::new();
-        for (point, _) in runs.points() {
+        for point in runs.points() {
             let pair = |label: &str, direction, measure| {
                 runs.bn_vs_plain(
                     format!("{point}: {label}"),
-                    &point,
+                    point,
                     Unit::Plain,
                     direction,
                     measure,
@@ -153,10 +161,10 @@ impl Claim for Shift {
             let primary = pair(
                 "cos(G, G′)",
                 Direction::Higher,
-                gradient_cosine as super::Measure,
-            );
+                gradient_cosine as super::shared::Measure,
+            )?;
             findings.push(Finding {
-                scope: point.clone(),
+                scope: point.to_string(),
                 primary: "internal covariate shift (Santurkar et al. 2018, Definition 2.1) at the last hidden layer: the cosine between its weight gradient G on the batch and G′, the same gradient after the layers below took the update the optimizer made on that batch; its mean over the run's readings, With BN − No BN (higher = less shift)".into(),
                 rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
                 verdict: primary.verdict,
@@ -164,37 +172,36 @@ impl Claim for Shift {
                 note: None,
             });
             secondary.extend([
-                pair("‖G − G′‖ / ‖G‖", Direction::Lower, relative_gradient_change),
+                pair("‖G − G′‖ / ‖G‖", Direction::Lower, relative_gradient_change)?,
                 pair(
                     "drift of the probed percentiles (Ioffe & Szegedy)",
                     Direction::Lower,
                     drift,
-                ),
+                )?,
                 pair(
                     "drift of the layer's input before normalization (BN's input)",
                     Direction::Lower,
                     input_drift,
-                ),
+                )?,
             ]);
         }
-        Judgement {
+        Ok(Judgement {
             findings,
             secondary,
             table: runs.means_table("Network", "mean cos(G, G′)", gradient_cosine, Unit::Plain),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
-        let guide = model_point(ModelKind::Mlp);
-        let mut panels = probe_panels(runs, &guide);
-        for (point, _) in runs.points() {
+        let mut panels = probe_panels(runs, GUIDE);
+        for point in runs.points() {
             let cosine = per_reading(
                 runs,
-                &point,
+                point,
                 |v| v.title().to_string(),
                 false,
                 |run| {
-                    run.covariate_shift
+                    covariate_shift::of(run)
                         .iter()
                         .map(|p| (p.step as f64, p.cosine()))
                         .collect()
@@ -270,7 +277,7 @@ impl Claim for Shift {
 }
 
 /// The whole layer's percentiles per variant at `point`, on one y range, and BN's input.
-fn probe_panels(runs: &Runs, point: &str) -> Vec<Panel> {
+fn probe_panels(runs: &Runs, point: Point) -> Vec<Panel> {
     let mut panels = shared_y_range(
         runs.variants()
             .into_iter()
@@ -302,7 +309,7 @@ fn probe_panels(runs: &Runs, point: &str) -> Vec<Panel> {
 fn percentile_panel(
     runs: &Runs,
     variant: Variant,
-    point: &str,
+    point: Point,
     title: String,
     pick: fn(&ProbePoint) -> Option<[f32; 3]>,
 ) -> Panel {
@@ -327,7 +334,7 @@ fn percentile_panel(
         let readings: Vec<Vec<(f64, f64)>> = of
             .iter()
             .map(|o| {
-                o.probes
+                probes::of(o)
                     .iter()
                     .filter_map(|p| Some((p.step as f64, f64::from(pick(p)?[i]))))
                     .collect()

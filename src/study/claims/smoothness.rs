@@ -2,28 +2,29 @@
 //! measured as Santurkar, Tsipras, Ilyas & Madry (2018) do (their figure 4): along the gradient
 //! at points during training, how much the loss and the gradient change.
 
-use super::{
-    Claim, Finding, GridPoint, Judgement, Records, Runs, bn_pair, mean_of_readings, model_point,
-};
+use super::shared::{Claim, Finding, GridPoint, Judgement, Point, Runs, bn_pair, mean_of_readings};
 use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::report::charts::{Legend, Panel};
 use crate::report::stats::Spread;
-use crate::study::Budget;
+use crate::study::kind::{Budget, StudyError};
+use crate::study::measures::{landscape, step_losses};
 use crate::study::panels::per_reading;
-use crate::study::runs::RunOutcome;
+use crate::study::runs::{RunOutcome, Schedule, Schedules};
 use crate::study::variant::Variant;
 use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
 use crate::train::landscape::{LandscapePoint, STEP_SIZES};
 
 pub struct Smoothness;
 
+const GUIDE: Point = Point::Network(ModelKind::Mlp);
+
 /// Read the landscape every this many steps.
 pub const LANDSCAPE_EVERY: usize = 25;
 
 /// A per-reading quantity averaged over a run's readings (NaN for a diverged run).
 fn over_readings(run: &RunOutcome, f: impl Fn(&LandscapePoint) -> f64) -> f64 {
-    mean_of_readings(run, run.landscape.iter().map(f))
+    mean_of_readings(run, landscape::of(run).iter().map(f))
 }
 
 /// Effective β-smoothness at one reading: max over η of ‖∇L(w) − ∇L(w − η·g)‖ / ‖η·g‖.
@@ -74,14 +75,14 @@ fn settled(losses: &[f32]) -> Vec<f64> {
 /// steps, divided by the mean loss there: minibatch noise scales with the loss level
 /// (std(Δloss) ≈ √2·std(loss)), so the raw number mostly measures how low the loss is.
 pub fn relative_roughness(run: &RunOutcome) -> f64 {
-    let losses = settled(&run.step_losses);
+    let losses = settled(&step_losses::of(run));
     let mean = losses.iter().sum::<f64>() / losses.len() as f64;
     roughness(run) / mean
 }
 
 /// Standard deviation of the step-to-step change in training loss after the first 10 %.
 pub fn roughness(run: &RunOutcome) -> f64 {
-    let changes: Vec<f64> = settled(&run.step_losses)
+    let changes: Vec<f64> = settled(&step_losses::of(run))
         .windows(2)
         .map(|w| w[1] - w[0])
         .collect();
@@ -107,25 +108,26 @@ impl Claim for Smoothness {
     }
 
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
-        bn_pair(ModelKind::Mlp, &model_point(ModelKind::Mlp), 0.0, base).into()
+        bn_pair(ModelKind::Mlp, GUIDE, base).into()
     }
 
-    fn records(&self, _budget: Budget, _point: &GridPoint) -> Records {
-        Records {
-            step_losses: true,
-            landscape_every: Some(LANDSCAPE_EVERY),
-            ..Records::default()
-        }
+    fn measures(&self, _budget: Budget, _point: &GridPoint) -> Schedules {
+        Schedules::from([
+            (step_losses::ID.into(), Schedule::EverySteps(1)),
+            (landscape::ID.into(), Schedule::EverySteps(LANDSCAPE_EVERY)),
+        ])
     }
 
-    fn judge(&self, runs: &Runs) -> Judgement {
-        let point = model_point(ModelKind::Mlp);
+    fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {
         let pair = |label: &str, measure| {
-            runs.bn_vs_plain(label, &point, Unit::Plain, Direction::Lower, measure)
+            runs.bn_vs_plain(label, GUIDE, Unit::Plain, Direction::Lower, measure)
         };
-        let primary = pair("effective β-smoothness", beta_smoothness as super::Measure);
+        let primary = pair(
+            "effective β-smoothness",
+            beta_smoothness as super::shared::Measure,
+        )?;
         let verdict = primary.verdict;
-        Judgement {
+        Ok(Judgement {
             findings: vec![Finding {
                 scope: String::new(),
                 primary: format!(
@@ -137,16 +139,16 @@ impl Claim for Smoothness {
                 note: None,
             }],
             secondary: vec![
-                pair("loss range along the gradient (fig. 4a)", loss_range),
+                pair("loss range along the gradient (fig. 4a)", loss_range)?,
                 pair(
                     "largest gradient change along the gradient (fig. 4b)",
                     gradient_change,
-                ),
+                )?,
                 pair(
                     "relative roughness of the training loss",
                     relative_roughness,
-                ),
-                pair("roughness (not divided by the loss level)", roughness),
+                )?,
+                pair("roughness (not divided by the loss level)", roughness)?,
             ],
             table: runs.means_table(
                 "Network",
@@ -154,7 +156,7 @@ impl Claim for Smoothness {
                 beta_smoothness,
                 Unit::Plain,
             ),
-        }
+        })
     }
 
     fn panels(&self, runs: &Runs) -> Vec<Panel> {
@@ -162,8 +164,8 @@ impl Claim for Smoothness {
         let over_steps = |f: &dyn Fn(&LandscapePoint) -> f64,
                           label: &dyn Fn(Variant) -> String,
                           dashed: bool| {
-            per_reading(runs, &model_point(ModelKind::Mlp), label, dashed, |run| {
-                run.landscape
+            per_reading(runs, GUIDE, label, dashed, |run| {
+                landscape::of(run)
                     .iter()
                     .map(|p| (p.step as f64, f(p)))
                     .collect()

@@ -1,11 +1,14 @@
 //! Every claim's judge on synthetic runs: a clear win, a clear loss, a tie, and a diverged run.
 
-use super::{Runs, claim};
+use super::claim;
 use crate::config::ExperimentConfig;
-use crate::study::runs::{RunContext, RunOutcome, RunSpec};
+use crate::study::kind::{Budget, StudyKind};
+use crate::study::lookup::Runs;
+use crate::study::measures::{covariate_shift, landscape, probes, step_losses, train_subset};
+use crate::study::plan;
+use crate::study::runs::{Measured, RunContext, RunOutcome, RunSpec};
 use crate::study::variant::Variant;
 use crate::study::verdict::Verdict;
-use crate::study::{Budget, StudyKind, plan};
 use crate::train::landscape::{LandscapePoint, STEP_SIZES, ShiftPoint};
 use crate::train::{EpochMetrics, ProbePoint};
 
@@ -39,7 +42,12 @@ impl Default for Fake {
 /// A small deterministic scatter per run, in [−1, 1].
 fn jitter(spec: &RunSpec) -> f64 {
     let mut h = spec.seed().wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    for b in spec.series.name().bytes().chain(spec.point.bytes()) {
+    for b in spec
+        .series
+        .name()
+        .bytes()
+        .chain(spec.point.to_string().bytes())
+    {
         h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
     (h >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
@@ -48,7 +56,7 @@ fn jitter(spec: &RunSpec) -> f64 {
 /// The runs of `kind` with effect `sign` (+1 for the claim, −1 against, 0 none).
 fn effect(kind: StudyKind, spec: &RunSpec, sign: f64) -> Fake {
     let bn = spec.series == Variant::Bn;
-    let x = spec.x;
+    let x = spec.x();
     let mut fake = Fake::default();
     match kind {
         StudyKind::Convergence | StudyKind::Position => {
@@ -133,10 +141,10 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
             }
         })
         .collect();
-    let step_losses = (0..400)
+    let step_losses: Vec<f32> = (0..400)
         .map(|i| (0.5 + fake.noise * (1.0 + 20.0 * j) * if i % 2 == 0 { 1.0 } else { -1.0 }) as f32)
         .collect();
-    let probes = (0..=20)
+    let probes: Vec<ProbePoint> = (0..=20)
         .map(|k| {
             let p50 = fake.drift * (1.0 + 20.0 * j as f32) * k as f32 / 20.0;
             ProbePoint {
@@ -149,7 +157,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
             }
         })
         .collect();
-    let landscape = (0..10)
+    let landscape: Vec<LandscapePoint> = (0..10)
         .map(|k| LandscapePoint {
             step: 25 * k,
             loss: 0.5,
@@ -161,7 +169,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
                 .collect(),
         })
         .collect();
-    let covariate_shift = (0..10)
+    let covariate_shift: Vec<ShiftPoint> = (0..10)
         .map(|k| ShiftPoint {
             step: 25 * k,
             layer: 2,
@@ -170,18 +178,18 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
             dot: fake.cosine + 5.0 * j,
         })
         .collect();
+    let mut measured = Measured::default();
+    measured.insert(train_subset::ID, &vec![fake.train + j; epochs]);
+    measured.insert(step_losses::ID, &step_losses);
+    measured.insert(probes::ID, &probes);
+    measured.insert(landscape::ID, &landscape);
+    measured.insert(covariate_shift::ID, &covariate_shift);
     RunOutcome {
         spec,
         context,
         epochs: metrics,
         diverged: None,
-        train_subset_acc: vec![fake.train + j; epochs],
-        bn_running_var: Vec::new(),
-        recalibrated: Vec::new(),
-        step_losses,
-        probes,
-        landscape,
-        covariate_shift,
+        measured,
         steps_per_epoch: 100,
         seconds: 1.0,
     }
@@ -191,7 +199,8 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
 fn judged(kind: StudyKind, sign: f64, failing: Option<usize>) -> Vec<(Verdict, usize)> {
     let specs = plan::runs(kind, Budget::Tiny, 5, &ExperimentConfig::default());
     let outcomes: Vec<RunOutcome> = specs
-        .into_iter()
+        .iter()
+        .cloned()
         .enumerate()
         .map(|(i, spec)| {
             let fake = (Some(i) != failing).then(|| effect(kind, &spec, sign));
@@ -199,7 +208,8 @@ fn judged(kind: StudyKind, sign: f64, failing: Option<usize>) -> Vec<(Verdict, u
         })
         .collect();
     claim(kind)
-        .judge(&Runs::new(&outcomes))
+        .judge(&Runs::new(&outcomes, &specs))
+        .expect("every claim asks only for its own grid")
         .findings
         .iter()
         .map(|f| (f.verdict, f.endpoints.iter().map(|e| e.failed_runs).sum()))

@@ -1,4 +1,11 @@
 //! Learning-curve charts, rendered headless with an embedded font (no system fonts needed).
+//! A chart is panels (`panel`); each is drawn part by part: axes, spread bands, series, legend.
+
+mod axes;
+mod bands;
+mod legend;
+pub mod panel;
+mod series;
 
 use std::path::Path;
 use std::sync::Once;
@@ -7,15 +14,18 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 
-pub use super::legend::Legend;
-use super::legend::emptiest_corner;
-use super::{ReportError, RunMetrics};
+pub use panel::{BN_COLOR, Curve, Legend, NO_BN_COLOR, PALETTE, Panel, XScale};
+
+use super::error::ReportError;
+use super::files::RunMetrics;
 use crate::runtime::write_atomic;
 use crate::train::EpochMetrics;
+use axes::Frame;
+use panel::DrawResult;
 
 /// DejaVu Sans, shipped in `assets/fonts/` with its license.
-static FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-static FONT_BOLD: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans-Bold.ttf");
+static FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+static FONT_BOLD: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf");
 static REGISTER: Once = Once::new();
 
 /// Two panels side by side (the guide's layout); a single panel gets `SINGLE_WIDTH`.
@@ -44,16 +54,6 @@ fn grid(panels: usize) -> (usize, usize) {
     (panels.max(1).div_ceil(columns), columns)
 }
 
-pub const NO_BN_COLOR: RGBColor = RGBColor(214, 96, 40);
-pub const BN_COLOR: RGBColor = RGBColor(31, 107, 180);
-/// Further series (LayerNorm, GroupNorm, …): colour-blind-friendly, distinct from the two above.
-pub const PALETTE: [RGBColor; 4] = [
-    RGBColor(0, 150, 115),
-    RGBColor(160, 80, 170),
-    RGBColor(120, 120, 120),
-    RGBColor(200, 160, 0),
-];
-
 pub(super) fn register() {
     REGISTER.call_once(|| {
         for (style, bytes) in [(FontStyle::Normal, FONT), (FontStyle::Bold, FONT_BOLD)] {
@@ -62,128 +62,6 @@ pub(super) fn register() {
             }
         }
     });
-}
-
-/// One line on a panel, optionally with a shaded ±spread band around it.
-#[derive(Debug, Clone)]
-pub struct Curve {
-    pub label: String,
-    pub color: RGBColor,
-    /// Training curves are dashed, validation curves solid.
-    pub dashed: bool,
-    pub points: Vec<(f64, f64)>,
-    /// Half-width of the band at each point (e.g. one standard deviation); empty for none.
-    pub spread: Vec<f64>,
-    /// Circles at the points (off for dense per-step curves).
-    pub markers: bool,
-}
-
-impl Curve {
-    pub fn line(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
-        Self {
-            label: label.into(),
-            color,
-            dashed: false,
-            points,
-            spread: Vec::new(),
-            markers: true,
-        }
-    }
-
-    pub fn dashed(self) -> Self {
-        Self {
-            dashed: true,
-            ..self
-        }
-    }
-
-    pub fn with_spread(self, spread: Vec<f64>) -> Self {
-        Self { spread, ..self }
-    }
-
-    pub fn without_markers(self) -> Self {
-        Self {
-            markers: false,
-            ..self
-        }
-    }
-}
-
-/// How the x axis maps values: linear, or logarithmic with ticks at powers of the base.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum XScale {
-    Linear,
-    Log10,
-    Log2,
-}
-
-impl XScale {
-    fn to_axis(self, x: f64) -> f64 {
-        match self {
-            XScale::Linear => x,
-            XScale::Log10 => x.log10(),
-            XScale::Log2 => x.log2(),
-        }
-    }
-
-    fn tick_label(self, axis: f64) -> String {
-        if (axis - axis.round()).abs() > 1e-9 {
-            return String::new();
-        }
-        match self {
-            XScale::Linear => format!("{axis:.0}"),
-            XScale::Log10 => match axis.round() as i32 {
-                // Written out exactly: 10^-3 in floating point prints as 0.0010000000000000002.
-                exp @ 0..=3 => format!("1{}", "0".repeat(exp as usize)),
-                exp @ -4..=-1 => format!("0.{}1", "0".repeat((-exp - 1) as usize)),
-                exp => format!("1e{exp}"),
-            },
-            XScale::Log2 => format!("{:.0}", 2f64.powf(axis.round())),
-        }
-    }
-}
-
-/// One plot: title, axis labels, and its curves.
-#[derive(Debug, Clone)]
-pub struct Panel {
-    pub title: String,
-    pub x_label: String,
-    pub x_scale: XScale,
-    pub y_label: String,
-    pub curves: Vec<Curve>,
-    pub legend: Legend,
-    /// The y axis never goes below this (0 for accuracies).
-    pub y_floor: Option<f64>,
-    /// A fixed y range, e.g. shared by panels that should be compared by eye.
-    pub y_range: Option<(f64, f64)>,
-}
-
-impl Panel {
-    /// An epoch-by-epoch panel.
-    pub fn per_epoch(
-        title: impl Into<String>,
-        y_label: impl Into<String>,
-        curves: Vec<Curve>,
-        legend: Legend,
-    ) -> Self {
-        Self {
-            title: title.into(),
-            x_label: "Epoch".into(),
-            x_scale: XScale::Linear,
-            y_label: y_label.into(),
-            curves,
-            legend,
-            y_floor: None,
-            y_range: None,
-        }
-    }
-
-    pub fn floor(self, y: f64) -> Self {
-        Self {
-            y_floor: Some(y),
-            ..self
-        }
-    }
 }
 
 /// The guide's two panels for a with/without-BatchNorm comparison.
@@ -299,8 +177,6 @@ pub(super) fn encode_png(
     Ok(bytes)
 }
 
-type DrawResult<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
-
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
@@ -315,57 +191,16 @@ fn draw<DB: DrawingBackend>(
     Ok(())
 }
 
+/// One panel: its axes, then each curve's band and line, then the legend.
 fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> DrawResult<DB> {
-    let scale = panel.x_scale;
-    // Curves in axis coordinates; non-finite values (a diverged run) are left out.
-    let curves: Vec<(&Curve, Vec<(f64, f64, f64)>)> = panel
-        .curves
-        .iter()
-        .map(|c| {
-            let points = c
-                .points
-                .iter()
-                .enumerate()
-                .map(|(i, &(x, y))| (scale.to_axis(x), y, c.spread.get(i).copied().unwrap_or(0.0)))
-                .filter(|(x, y, s)| x.is_finite() && y.is_finite() && s.is_finite())
-                .collect();
-            (c, points)
-        })
-        .collect();
-    let all = || curves.iter().flat_map(|(_, p)| p.iter());
-    let (x_lo, x_hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-        (lo.min(p.0), hi.max(p.0))
-    });
-    let (x_lo, x_hi) = if x_lo > x_hi {
-        (0.0, 1.0)
-    } else {
-        (x_lo, x_hi)
-    };
-    let (lo, hi) = all().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
-        (lo.min(p.1 - p.2), hi.max(p.1 + p.2))
-    });
-    let (lo, hi) = if lo > hi { (0.0, 1.0) } else { (lo, hi) };
-    let pad = ((hi - lo) * 0.08).max(1e-3);
-    // Whole-number axes (epochs, powers of ten or two) get a third of a step of margin.
-    let x_pad = if scale == XScale::Linear && x_hi - x_lo > 50.0 {
-        (x_hi - x_lo) * 0.02
-    } else {
-        0.3
-    };
-    let x_range = x_lo - x_pad..x_hi + x_pad;
-    let y_range = match panel.y_range {
-        Some((lo, hi)) => lo..hi,
-        None => (lo - pad).max(panel.y_floor.unwrap_or(f64::MIN))..hi + pad,
-    };
-    let legend = match panel.legend {
-        Legend::Auto => emptiest_corner(
-            &curves,
-            (x_range.start, x_range.end),
-            (y_range.start, y_range.end),
-        ),
-        fixed => fixed,
-    };
-
+    let curves = panel::plotted(panel);
+    let frame = Frame::of(panel, &curves);
+    let legend = legend::place(
+        panel.legend,
+        &curves,
+        (frame.x.start, frame.x.end),
+        (frame.y.start, frame.y.end),
+    );
     let mut chart = ChartBuilder::on(&area.margin(10, 10, 10, 20))
         .caption(
             &panel.title,
@@ -373,77 +208,13 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
         )
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(x_range, y_range)?;
-    let whole_steps = (x_hi - x_lo).round() as usize;
-    let mut mesh = chart.configure_mesh();
-    mesh.x_desc(panel.x_label.as_str())
-        .y_desc(panel.y_label.as_str())
-        .light_line_style(RGBColor(235, 235, 235))
-        .label_style(("sans-serif", 15))
-        .axis_desc_style(("sans-serif", 17));
-    let tick = |x: &f64| scale.tick_label(*x);
-    if scale != XScale::Linear || whole_steps <= 12 {
-        // One tick per whole step: epochs, or powers of the log base.
-        mesh.x_labels(whole_steps.min(12) + 2);
-    }
-    mesh.x_label_formatter(&tick);
-    mesh.draw()?;
-
+        .build_cartesian_2d(frame.x.clone(), frame.y.clone())?;
+    axes::draw_mesh(&mut chart, panel, &frame)?;
     for (curve, points) in &curves {
-        let color = curve.color;
-        if points.iter().any(|p| p.2 > 0.0) {
-            let upper = points.iter().map(|p| (p.0, p.1 + p.2));
-            let lower = points.iter().rev().map(|p| (p.0, p.1 - p.2));
-            chart.draw_series(std::iter::once(Polygon::new(
-                upper.chain(lower).collect::<Vec<_>>(),
-                color.mix(0.18).filled(),
-            )))?;
-        }
-        let line = points.iter().map(|p| (p.0, p.1));
-        let style = color.stroke_width(if curve.dashed { 2 } else { 3 });
-        let dashed = curve.dashed;
-        if dashed {
-            chart.draw_series(DashedLineSeries::new(line, 8, 5, style))?
-        } else {
-            chart.draw_series(LineSeries::new(line, style))?
-        }
-        .label(curve.label.clone())
-        .legend(move |(x, y)| {
-            // Dashed curves get a dashed key: two short strokes instead of one.
-            let style = color.stroke_width(if dashed { 2 } else { 3 });
-            let (first, second) = if dashed {
-                ((0, 9), (15, 24))
-            } else {
-                ((0, 24), (0, 24))
-            };
-            EmptyElement::at((x, y))
-                + PathElement::new(vec![(first.0, 0), (first.1, 0)], style)
-                + PathElement::new(vec![(second.0, 0), (second.1, 0)], style)
-        });
-        if curve.markers {
-            chart.draw_series(points.iter().map(|p| {
-                if dashed {
-                    Circle::new((p.0, p.1), 3, color.stroke_width(2))
-                } else {
-                    Circle::new((p.0, p.1), 4, color.filled())
-                }
-            }))?;
-        }
+        bands::draw(&mut chart, curve, points)?;
+        series::draw(&mut chart, curve, points)?;
     }
-    let position = match legend {
-        Legend::Auto | Legend::LowerRight => SeriesLabelPosition::LowerRight,
-        Legend::UpperRight => SeriesLabelPosition::UpperRight,
-        Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
-        Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
-    };
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .label_font(("sans-serif", 15))
-        .draw()?;
-    Ok(())
+    legend::draw(&mut chart, legend)
 }
 
 #[cfg(test)]

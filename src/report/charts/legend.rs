@@ -1,25 +1,21 @@
-//! Where a chart's legend box sits: a fixed corner, or the one that hides the fewest points.
+//! The legend: the corner that hides the fewest points, and its box.
 
-use super::charts::Curve;
+use plotters::prelude::*;
 
-/// Where the legend box sits.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Legend {
-    /// The corner with the fewest data points under it.
-    Auto,
-    LowerRight,
-    UpperRight,
-    LowerLeft,
-    UpperLeft,
+use super::panel::{Chart, DrawResult, Legend, Plotted};
+
+/// Where `wanted` puts the legend on a panel spanning `x` × `y`: the emptiest corner for
+/// [`Legend::Auto`], else where it says.
+pub fn place(wanted: Legend, curves: &[Plotted], x: (f64, f64), y: (f64, f64)) -> Legend {
+    match wanted {
+        Legend::Auto => emptiest_corner(curves, x, y),
+        fixed => fixed,
+    }
 }
 
 /// The legend corner that hides the fewest points: each corner's box is a third of the width
 /// and a third of the height of the plot.
-pub(super) fn emptiest_corner(
-    curves: &[(&Curve, Vec<(f64, f64, f64)>)],
-    x: (f64, f64),
-    y: (f64, f64),
-) -> Legend {
+fn emptiest_corner(curves: &[Plotted], x: (f64, f64), y: (f64, f64)) -> Legend {
     let corners = [
         Legend::LowerRight,
         Legend::UpperRight,
@@ -57,10 +53,31 @@ pub(super) fn emptiest_corner(
         .unwrap_or(Legend::UpperRight)
 }
 
+/// The legend box with every labelled series' key, in the `legend` corner.
+pub fn draw<'a, DB: DrawingBackend + 'a>(
+    chart: &mut Chart<'a, DB>,
+    legend: Legend,
+) -> DrawResult<DB> {
+    let position = match legend {
+        Legend::Auto | Legend::LowerRight => SeriesLabelPosition::LowerRight,
+        Legend::UpperRight => SeriesLabelPosition::UpperRight,
+        Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+        Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+    };
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .label_font(("sans-serif", 15))
+        .draw()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::charts::BN_COLOR;
+    use crate::report::charts::panel::{BN_COLOR, Curve};
 
     #[test]
     fn auto_legend_avoids_the_data() {
