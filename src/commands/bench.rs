@@ -6,26 +6,28 @@ use anyhow::{Context, Result};
 use burn::data::dataset::Dataset;
 use clap::Args;
 
-use super::compare::ModelChoice;
-use super::{CommonArgs, at_least_one, named};
+use super::args::{CommonArgs, ModelChoice, at_least_one, named};
+use super::settings::{self, SettingFlags, with_default};
 use crate::config::ExperimentConfig;
 use crate::experiment;
 use crate::runtime::{Backend, BackendKind, Progress, write_atomic};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum VariantChoice {
-    NoBn,
-    Bn,
-    Both,
+named_enum! {
+    /// The variants a bench times.
+    pub enum VariantChoice("variant") {
+        NoBn => "no-bn",
+        Bn => "bn",
+        Both => "both",
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Network(s) to time.
-    #[arg(long, value_enum, default_value = "all")]
+    #[arg(long, value_parser = named::<ModelChoice>(), default_value = "all")]
     pub model: ModelChoice,
     /// Which variants to time.
-    #[arg(long, value_enum, default_value = "both")]
+    #[arg(long, value_parser = named::<VariantChoice>(), default_value = "both")]
     pub variant: VariantChoice,
     /// Backends to time, comma-separated.
     #[arg(long = "backends", value_delimiter = ',', value_parser = named::<BackendKind>(), default_value = "flex,ndarray")]
@@ -36,11 +38,10 @@ pub struct BenchArgs {
     /// Untimed warm-up steps before them.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
-    /// Batch size [default: 32].
-    #[arg(long, value_parser = at_least_one())]
+    #[arg(long, help = with_default("Batch size", crate::config::TrainingConfig::default().batch_size))]
     pub batch_size: Option<usize>,
     /// Draw batches from the first N training samples only.
-    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    #[arg(long, value_name = "N")]
     pub limit_train: Option<usize>,
     /// Also write the Markdown table to this file.
     #[arg(long, value_name = "FILE")]
@@ -53,16 +54,13 @@ pub struct BenchArgs {
 }
 
 pub fn exec(args: BenchArgs) -> Result<()> {
-    let base = ExperimentConfig::load(args.common.config.as_deref())?;
-    let config = super::resolve(&args.common, None, base, |config| {
-        if let Some(batch_size) = args.batch_size {
-            config.training.batch_size = batch_size;
-        }
-        if let Some(limit) = args.limit_train {
-            config.data.limit_train = Some(limit);
-        }
-        Ok(())
-    })?;
+    let file = args.common.config.as_deref();
+    let flags = SettingFlags {
+        batch_size: args.batch_size,
+        limit_train: args.limit_train,
+        ..args.common.setting_flags()
+    };
+    let config = settings::resolve(ExperimentConfig::load(file)?, &flags, file)?;
     // Every backend is opened before anything is timed: one that cannot run stops the bench
     // with its reason.
     let backends = args

@@ -5,35 +5,22 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{
-    Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, at_least_one,
+use super::Interrupted;
+use super::args::{
+    ModelChoice, NetworkArgs, RunArgs, ScheduleArgs, TensorBoardArgs, at_least_one, named,
 };
-use crate::experiment::{self, ComparePlan, RUNS_DIR, Start};
+use super::session::Session;
+use super::settings::{self, SettingFlags};
+use crate::config::ExperimentConfig;
+use crate::experiment::{self, CompareOptions, ComparePlan, ExperimentError, RUNS_DIR, Start};
 use crate::model::ModelKind;
 use crate::runtime::interrupt;
 use crate::runtime::lock::RunLock;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ModelChoice {
-    Mlp,
-    Cnn,
-    All,
-}
-
-impl ModelChoice {
-    pub fn models(self) -> Vec<ModelKind> {
-        match self {
-            ModelChoice::Mlp => vec![ModelKind::Mlp],
-            ModelChoice::Cnn => vec![ModelKind::Cnn],
-            ModelChoice::All => ModelKind::ALL.to_vec(),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Network(s) to compare [default: the config's model, else mlp].
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = named::<ModelChoice>())]
     pub model: Option<ModelChoice>,
     /// Output folder [default: runs/<model>; with --model all, DIR/mlp and DIR/cnn].
     #[arg(long, value_name = "DIR")]
@@ -66,114 +53,163 @@ pub struct CompareArgs {
     pub schedule: ScheduleArgs,
 }
 
-pub fn exec(args: CompareArgs) -> Result<()> {
-    // Each comparison: its folder, settings and seed count.
-    let mut comparisons = Vec::new();
-    if args.resume.is_empty() {
-        let mut models = Vec::new();
-        let config = args.run.resolve(|config| {
-            models = match args.model {
-                Some(choice) => choice.models(),
-                None => vec![config.network.model],
-            };
-            args.schedule.apply(config);
-            args.network.apply(config, &models)
-        })?;
-        for &model in &models {
-            let mut config = config.clone();
-            config.network.model = model;
-            let out = match (&args.out, models.len()) {
-                (Some(dir), 1) => dir.clone(),
-                (Some(dir), _) => dir.join(model.name()),
-                (None, _) => PathBuf::from(RUNS_DIR).join(model.name()),
-            };
-            comparisons.push((out, config, args.seeds));
+/// One comparison to finish: its folder, settings and seed count.
+struct Planned {
+    out: PathBuf,
+    config: ExperimentConfig,
+    seeds: usize,
+}
+
+impl CompareArgs {
+    /// Every setting these flags give, for the networks `models`.
+    fn setting_flags(&self, models: Option<Vec<ModelKind>>) -> SettingFlags {
+        SettingFlags {
+            models,
+            ..self
+                .network
+                .add_to(self.schedule.add_to(self.run.setting_flags()))
         }
     }
+
+    /// The comparisons a fresh `compare` asks for: one per network, each into its folder.
+    fn fresh(&self) -> Result<Vec<Planned>> {
+        let file = self.run.common.config.as_deref();
+        let base = ExperimentConfig::load(file)?;
+        let models = match self.model {
+            Some(choice) => choice.models(),
+            None => vec![base.network.model],
+        };
+        let config = settings::resolve(base, &self.setting_flags(Some(models.clone())), file)?;
+        Ok(models
+            .iter()
+            .map(|&model| Planned {
+                out: match (&self.out, models.len()) {
+                    (Some(dir), 1) => dir.clone(),
+                    (Some(dir), _) => dir.join(model.name()),
+                    (None, _) => PathBuf::from(RUNS_DIR).join(model.name()),
+                },
+                config: ExperimentConfig {
+                    network: crate::model::NetworkConfig {
+                        model,
+                        ..config.network.clone()
+                    },
+                    ..config.clone()
+                },
+                seeds: self.seeds,
+            })
+            .collect())
+    }
+
+    /// The comparisons `--resume` names, each with its saved settings (the flags on top: each
+    /// run refuses any that differ from them).
+    fn resumed(&self) -> Result<Vec<Planned>> {
+        self.resume
+            .iter()
+            .map(|dir| {
+                let plan = ComparePlan::load(dir)?;
+                let flags = self.setting_flags(Some(vec![plan.config.network.model]));
+                Ok(Planned {
+                    out: dir.clone(),
+                    config: settings::resolve(plan.config, &flags, None)?,
+                    seeds: plan.seeds,
+                })
+            })
+            .collect()
+    }
+}
+
+pub fn exec(args: CompareArgs) -> Result<()> {
+    let resuming = !args.resume.is_empty();
+    let start = Start::from_flags(resuming, args.restart);
+    let comparisons = if resuming {
+        args.resumed()?
+    } else {
+        args.fresh()?
+    };
     // The data and backend are checked before any folder is made or written: a typo in
     // --data-dir leaves nothing behind.
-    let mut session: Option<Session> = match comparisons.first() {
-        Some((_, config, _)) => Some(Session::open_with(&args.run, config.clone())?),
-        None => None,
-    };
+    let mut session = Some(Session::open(&args.run, comparisons[0].config.clone())?);
     // Each folder is locked before anything is written into it, and stays locked to the end.
-    let folders: Vec<&PathBuf> = match args.resume.is_empty() {
-        true => comparisons.iter().map(|c| &c.0).collect(),
-        false => args.resume.iter().collect(),
-    };
-    let _locks = folders
+    let _locks = comparisons
         .iter()
-        .map(|dir| RunLock::acquire(dir).map_err(crate::experiment::ExperimentError::from))
+        .map(|c| RunLock::acquire(&c.out).map_err(ExperimentError::from))
         .collect::<Result<Vec<_>, _>>()?;
-    let start = Start::from_flags(!args.resume.is_empty(), args.restart);
-    if args.resume.is_empty() {
+    if !resuming {
         // Every folder's plan before any training, so `--resume` can finish them all.
-        for (out, config, seeds) in &comparisons {
+        for c in &comparisons {
             let plan = ComparePlan {
-                config: config.clone(),
-                seeds: *seeds,
+                config: c.config.clone(),
+                seeds: c.seeds,
             };
             if start == Start::Auto {
-                plan.check_replaces(out)?;
+                plan.check_replaces(&c.out)?;
             }
-            plan.save(out)?;
-        }
-    } else {
-        for dir in &args.resume {
-            let plan = ComparePlan::load(dir)?;
-            let model = plan.config.network.model;
-            // The plan's settings, then the flags: each run refuses any that differ from it.
-            let config = args.run.resolve_from(plan.config, |config| {
-                args.schedule.apply(config);
-                args.network.apply(config, &[model])
-            })?;
-            comparisons.push((dir.clone(), config, plan.seeds));
+            plan.save(&c.out)?;
         }
     }
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let tensorboard = args.export.options();
+    let options = |seeds| CompareOptions {
+        seeds,
+        jobs,
+        tensorboard: &tensorboard,
+        start,
+    };
     interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
-    for (i, (out, config, seeds)) in comparisons.iter().enumerate() {
+    for (i, planned) in comparisons.iter().enumerate() {
         // One backend and data set for all, unless a resumed folder asks for others.
-        let reuse = session
+        let config = &planned.config;
+        if !session
             .as_ref()
-            .is_some_and(|s| s.config.runtime == config.runtime && s.config.data == config.data);
-        if !reuse {
-            session = Some(Session::open_with(&args.run, config.clone())?);
+            .is_some_and(|s| s.config.runtime == config.runtime && s.config.data == config.data)
+        {
+            session = Some(Session::open(&args.run, config.clone())?);
         }
         let session = session.as_ref().expect("opened above");
-        let model = config.network.model;
-        let comparison = experiment::compare_seeds(
-            config,
-            &session.backend,
-            &session.data,
-            out,
-            (*seeds, jobs),
-            (&args.export.options(), start),
-            &session.progress,
-        );
-        let comparison = match comparison {
-            Ok(comparison) => comparison,
-            Err(error) => {
-                // This comparison and the ones not yet started.
-                let left: Vec<PathBuf> = comparisons[i..].iter().map(|c| c.0.clone()).collect();
-                if let Some(stopped) = Interrupted::from_error(&error, "compare --resume", &left) {
-                    return Err(stopped.into());
-                }
-                return Err(error).with_context(|| {
-                    format!(
-                        "comparing {model} with and without BatchNorm (results so far are in {})",
-                        out.display()
-                    )
-                });
-            }
-        };
-        println!("\n{}", comparison.describe());
-        println!(
-            "charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json",
-            out.display()
-        );
+        let left: Vec<PathBuf> = comparisons[i..].iter().map(|c| c.out.clone()).collect();
+        run_one(planned, session, &options(planned.seeds), &left)?;
     }
+    Ok(())
+}
+
+/// Trains one comparison and prints its result; a stop by Ctrl-C names the command that
+/// finishes it and the comparisons `left` after it.
+fn run_one(
+    planned: &Planned,
+    session: &Session,
+    options: &CompareOptions,
+    left: &[PathBuf],
+) -> Result<()> {
+    let out = &planned.out;
+    let comparison = experiment::compare_seeds(
+        &planned.config,
+        &session.backend,
+        &session.data,
+        out,
+        options,
+        &session.progress,
+    );
+    let comparison = match comparison {
+        Ok(comparison) => comparison,
+        Err(error) => {
+            if let Some(stopped) = Interrupted::from_error(&error, "compare --resume", left) {
+                return Err(stopped.into());
+            }
+            return Err(error).with_context(|| {
+                format!(
+                    "comparing {} with and without BatchNorm (results so far are in {})",
+                    planned.config.network.model,
+                    out.display()
+                )
+            });
+        }
+    };
+    println!("\n{}", comparison.describe());
+    println!(
+        "charts: {0}/comparison.png, {0}/comparison.svg; summary: {0}/summary.json",
+        out.display()
+    );
     Ok(())
 }

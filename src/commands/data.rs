@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use super::named;
+use super::args::named;
 use crate::data::DatasetKind;
 use crate::data::fetch;
 use crate::experiment;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::named;
+use super::args::named;
 use crate::experiment::{self, inspect};
 use crate::report::Table;
 use crate::runtime::{BackendKind, Progress, Verbosity};

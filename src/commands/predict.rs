@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::named;
+use super::args::named;
 use crate::experiment::inspect;
 use crate::report::evaluation::probability_label;
 use crate::runtime::BackendKind;

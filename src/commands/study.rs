@@ -6,7 +6,10 @@ use anyhow::{Context, Result};
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 
-use super::{RunArgs, Session, at_least_one, named};
+use super::args::{RunArgs, at_least_one, named};
+use super::session::Session;
+use super::settings;
+use crate::config::ExperimentConfig;
 use crate::model::ModelKind;
 use crate::study::{Budget, Shard, StudyKind, StudyMode, StudyOptions};
 
@@ -78,7 +81,13 @@ fn study_parser() -> impl TypedValueParser<Value = StudyChoice> {
 }
 
 pub fn exec(args: StudyArgs) -> Result<()> {
-    let session = Session::open(&args.run, |_| Ok(()))?;
+    let file = args.run.common.config.as_deref();
+    let config = settings::resolve(
+        ExperimentConfig::load(file)?,
+        &args.run.setting_flags(),
+        file,
+    )?;
+    let session = Session::open(&args.run, config)?;
     // In the report's order, each once, whatever order they were named in.
     let studies: Vec<StudyKind> = StudyKind::ALL
         .into_iter()

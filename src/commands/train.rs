@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use super::{Interrupted, NetworkArgs, RunArgs, ScheduleArgs, Session, TensorBoardArgs, named};
+use super::Interrupted;
+use super::args::{NetworkArgs, RunArgs, ScheduleArgs, TensorBoardArgs, named};
+use super::session::Session;
+use super::settings::{self, SettingFlags, with_default};
 use crate::config::ExperimentConfig;
 use crate::experiment::{self, ExperimentError, Start};
 use crate::model::{ModelKind, NormKind, NormPosition};
@@ -14,8 +17,7 @@ use crate::runtime::interrupt;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    /// Network [default: mlp].
-    #[arg(long, value_parser = named::<ModelKind>())]
+    #[arg(long, value_parser = named::<ModelKind>(), help = with_default("Network", ExperimentConfig::default().network.model))]
     pub model: Option<ModelKind>,
     /// BatchNorm before every ReLU: shorthand for --norm batch --norm-position before.
     #[arg(long, conflicts_with_all = ["no_bn", "norm", "norm_position"])]
@@ -23,8 +25,7 @@ pub struct TrainArgs {
     /// No normalization, even if the config file asks for it: shorthand for --norm none.
     #[arg(long, conflicts_with = "norm")]
     pub no_bn: bool,
-    /// Normalization in every hidden block [default: none].
-    #[arg(long, value_parser = named::<NormKind>())]
+    #[arg(long, value_parser = named::<NormKind>(), help = with_default("Normalization in every hidden block", ExperimentConfig::default().network.norm))]
     pub norm: Option<NormKind>,
     #[command(flatten)]
     pub network: NetworkArgs,
@@ -50,31 +51,35 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn apply(&self, config: &mut ExperimentConfig) -> Result<()> {
-        let network = &mut config.network;
-        if let Some(model) = self.model {
-            network.model = model;
-        }
-        let norm = match (self.bn, self.no_bn, self.norm) {
-            (true, _, _) => Some(NormKind::Batch),
-            (_, true, _) => Some(NormKind::None),
-            (_, _, norm) => norm,
+    /// Every setting these flags give: `--bn` is BatchNorm before the ReLU, `--no-bn` none.
+    fn setting_flags(&self) -> SettingFlags {
+        let norm = match (self.bn, self.no_bn) {
+            (true, _) => Some(NormKind::Batch),
+            (_, true) => Some(NormKind::None),
+            _ => self.norm,
         };
-        if let Some(norm) = norm {
-            network.norm = norm;
+        let flags = SettingFlags {
+            model: self.model,
+            norm,
+            ..self
+                .network
+                .add_to(self.schedule.add_to(self.run.setting_flags()))
+        };
+        SettingFlags {
+            norm_position: self
+                .bn
+                .then_some(NormPosition::Before)
+                .or(flags.norm_position),
+            ..flags
         }
-        if self.bn {
-            network.position = NormPosition::Before;
-        }
-        self.schedule.apply(config);
-        let model = config.network.model;
-        self.network.apply(config, &[model])
     }
 }
 
-/// The settings `args` ask for.
+/// The settings `args` ask for: the config file's (or the defaults) with the flags on top.
 pub fn resolve(args: &TrainArgs) -> Result<ExperimentConfig> {
-    args.run.resolve(|config| args.apply(config))
+    let file = args.run.common.config.as_deref();
+    let base = ExperimentConfig::load(file)?;
+    settings::resolve(base, &args.setting_flags(), file)
 }
 
 pub fn exec(args: TrainArgs) -> Result<()> {
@@ -83,12 +88,11 @@ pub fn exec(args: TrainArgs) -> Result<()> {
         Some(dir) => {
             let record =
                 RunRecord::load(dir).with_context(|| format!("resuming {}", dir.display()))?;
-            args.run
-                .resolve_from(record.config, |config| args.apply(config))?
+            settings::resolve(record.config, &args.setting_flags(), None)?
         }
         None => resolve(&args)?,
     };
-    let session = Session::open_with(&args.run, config)?;
+    let session = Session::open(&args.run, config)?;
     let config = &session.config;
     let out = match (&args.resume, &args.out) {
         (Some(dir), _) | (None, Some(dir)) => dir.clone(),
@@ -96,16 +100,19 @@ pub fn exec(args: TrainArgs) -> Result<()> {
     };
     let start = Start::from_flags(args.resume.is_some(), args.restart);
     interrupt::watch_for_interrupts().context("cannot install the Ctrl-C handler")?;
-    let hook = args
-        .export
-        .options()
-        .hook(&experiment::run_name(&config.network));
+    let options = experiment::TrainOptions {
+        tensorboard: args
+            .export
+            .options()
+            .hook(&experiment::run_name(&config.network)),
+        start,
+    };
     let run = experiment::train_run(
         config,
         &session.backend,
         &session.data,
         &out,
-        (hook, start),
+        options,
         &session.progress,
     );
     let run = match run {

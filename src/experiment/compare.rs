@@ -5,13 +5,22 @@ use std::path::Path;
 
 use super::error::ExperimentError;
 use super::resume::Start;
-use super::run::train_run;
+use super::run::{TrainOptions, train_run};
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
 use crate::model::NormKind;
 use crate::report::tensorboard::TensorBoardOptions;
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, charts};
 use crate::runtime::{Backend, Progress, write_json};
+
+/// How a comparison runs besides its settings: over how many seeds, how many runs at a time,
+/// its TensorBoard export, and what becomes of runs already in its folder.
+pub struct CompareOptions<'a> {
+    pub seeds: usize,
+    pub jobs: usize,
+    pub tensorboard: &'a TensorBoardOptions,
+    pub start: Start,
+}
 
 /// A comparison's variant folder (and TensorBoard run): `no-bn` or `bn`.
 pub(super) fn variant_dir(norm: NormKind) -> &'static str {
@@ -34,15 +43,18 @@ pub fn compare(
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    (tensorboard, start): (&TensorBoardOptions, Start),
+    options: &CompareOptions,
     progress: &Progress,
 ) -> Result<ComparisonSummary, ExperimentError> {
     let run = |norm: NormKind| {
         let mut variant = config.clone();
         variant.network.norm = norm;
-        let hook = tensorboard.hook(&variant_run(config, norm));
+        let options = TrainOptions {
+            tensorboard: options.tensorboard.hook(&variant_run(config, norm)),
+            start: options.start,
+        };
         let dir = out.join(variant_dir(norm));
-        train_run(&variant, backend, data, &dir, (hook, start), progress).map(|run| run.metrics)
+        train_run(&variant, backend, data, &dir, options, progress).map(|run| run.metrics)
     };
     let no_bn = run(NormKind::None)?;
     let bn = run(NormKind::Batch)?;

@@ -19,12 +19,12 @@ mod run;
 mod seeds;
 
 pub use bench::{BenchRow, bench, bench_table};
-pub use compare::compare;
+pub use compare::{CompareOptions, compare};
 pub use datasets::{fetch_dataset, load_data};
 pub use error::ExperimentError;
 pub use plot::plot;
 pub use resume::Start;
-pub use run::{FailedRun, RunOutputs, RunResult, execute_run, train_run};
+pub use run::{FailedRun, RunOutputs, RunResult, TrainOptions, execute_run, train_run};
 pub use seeds::{ComparePlan, Comparison, compare_seeds};
 
 use crate::model::NetworkConfig;

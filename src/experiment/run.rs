@@ -335,26 +335,32 @@ impl RunPlan<'_> {
     }
 }
 
+/// What `train` adds to a run: its TensorBoard curves, and what becomes of a run already in
+/// its folder (see [`resume::begin`]).
+pub struct TrainOptions {
+    pub tensorboard: Option<TensorBoardHook>,
+    pub start: Start,
+}
+
 /// Trains one network as `config` describes it and writes `config.json`, `metrics.json` (after
 /// every epoch), `model.bpk` and `curves.png` into `out`, and its TensorBoard curves if
-/// `tensorboard` is given. `start` says what becomes of a run already in `out` (see
-/// [`resume::begin`]).
+/// `options` ask for them.
 pub fn train_run(
     config: &ExperimentConfig,
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    (tensorboard, start): (Option<TensorBoardHook>, Start),
+    options: TrainOptions,
     progress: &Progress,
 ) -> Result<RunResult, ExperimentError> {
     let outputs = RunOutputs {
         checkpoint: true,
         curves: true,
         header: true,
-        start,
+        start: options.start,
         parallel_runs: 1,
     };
-    let mut tensorboard = tensorboard;
+    let mut tensorboard = options.tensorboard;
     execute_run(
         config,
         backend,

@@ -3,16 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use super::compare::{compare, variant_dir, variant_run};
+use super::compare::{CompareOptions, compare, variant_dir, variant_run};
 use super::error::ExperimentError;
-use super::resume::Start;
 use super::resume::kept_run;
 use super::run::{RunOutputs, execute_run, extra_hooks};
 use crate::config::ExperimentConfig;
 use crate::data::LoadedData;
 use crate::model::NormKind;
 use crate::report::files::METRICS_FILE;
-use crate::report::tensorboard::TensorBoardOptions;
 use crate::report::{ComparisonSummary, ReportError, RunMetrics, SeededSummary, charts};
 use crate::runtime::jobs::run_in_parallel;
 use crate::runtime::{Backend, Progress, read_json, write_json};
@@ -132,13 +130,12 @@ pub fn compare_seeds(
     backend: &Backend,
     data: &LoadedData,
     out: &Path,
-    (seeds, jobs): (usize, usize),
-    (tensorboard, start): (&TensorBoardOptions, Start),
+    options: &CompareOptions,
     progress: &Progress,
 ) -> Result<Comparison, ExperimentError> {
+    let (seeds, jobs) = (options.seeds, options.jobs);
     if seeds <= 1 {
-        return compare(config, backend, data, out, (tensorboard, start), progress)
-            .map(Comparison::OneSeed);
+        return compare(config, backend, data, out, options, progress).map(Comparison::OneSeed);
     }
     let first = config.training.seed;
     let runs: Vec<(u64, NormKind)> = (first..first + seeds as u64)
@@ -150,7 +147,7 @@ pub fn compare_seeds(
         checkpoint: true,
         curves: true,
         header: false,
-        start,
+        start: options.start,
         parallel_runs: jobs.clamp(1, runs.len().max(1)),
     };
     let metrics = run_in_parallel(jobs, &runs, |&(seed, norm)| {
@@ -159,7 +156,9 @@ pub fn compare_seeds(
         run.training.seed = seed;
         run.network.norm = norm;
         let dir = seed_dir(out, norm, seed);
-        let mut hook = tensorboard.hook(&format!("{}/seed-{seed}", variant_run(config, norm)));
+        let mut hook = options
+            .tensorboard
+            .hook(&format!("{}/seed-{seed}", variant_run(config, norm)));
         let mut hooks = extra_hooks(&mut hook);
         let result = execute_run(&run, backend, data, &dir, outputs, &mut hooks, &progress)
             .map_err(|failed| failed.error)?;

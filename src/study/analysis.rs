@@ -8,7 +8,7 @@ use super::kind::{Budget, CHANCE_ACCURACY, StudyError, StudyKind};
 use super::lookup::Runs;
 use super::measures::{self, recalibrated};
 use super::options::StudyOptions;
-use super::runs::{RunOutcome, RunSpec, Scale};
+use super::runs::{RunOutcome, Scale};
 use super::verdict::{Endpoint, Verdict};
 use crate::model::ModelKind;
 
@@ -65,17 +65,17 @@ pub struct FigureNote {
     pub description: String,
 }
 
-/// Reduces a study's runs (`outcomes`, of the plan `specs`) to its summary and verdicts.
+/// Reduces a study's runs to its summary and verdicts.
 pub fn analyze(
     study: StudyKind,
     options: &StudyOptions,
-    (specs, outcomes): (&[RunSpec], &[RunOutcome]),
+    runs: &Runs,
     data_note: &str,
 ) -> Result<StudySummary, StudyError> {
     let claim = claim(study);
-    let runs = Runs::new(outcomes, specs);
-    let mut judgement = claim.judge(&runs)?;
-    judgement.secondary.extend(measures::secondaries(&runs)?);
+    let outcomes = runs.all;
+    let mut judgement = claim.judge(runs)?;
+    judgement.secondary.extend(measures::secondaries(runs)?);
     let recalibrated = if outcomes.iter().any(|o| !recalibrated::of(o).is_empty()) {
         let view: Vec<RunOutcome> = outcomes.iter().map(recalibrated::view).collect();
         claim.judge(&runs.with_runs(&view))?.findings
@@ -91,7 +91,7 @@ pub fn analyze(
             100.0 * CHANCE_ACCURACY
         ));
     }
-    caveats.extend(measures::caveats(&runs));
+    caveats.extend(measures::caveats(runs));
     caveats.extend(claim.notes());
     let seeds = runs.seeds();
     Ok(StudySummary {
@@ -104,7 +104,7 @@ pub fn analyze(
         recalibrated,
         table: judgement.table,
         figures: claim
-            .figures(&runs)
+            .figures(runs)
             .into_iter()
             .map(|f| FigureNote {
                 file: format!("{}.png", f.name),

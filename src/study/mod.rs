@@ -37,6 +37,7 @@ pub use write::write_overall;
 use crate::data::LoadedData;
 use crate::runtime::Progress;
 use execute::{Shared, Subsets, run_grid};
+use lookup::Runs;
 use plan::Plans;
 use shard::first_few;
 use write::{data_note, write_study};
@@ -94,9 +95,9 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<StudyRun, StudyE
         if let StudyMode::Shard(_) = options.mode {
             continue;
         }
-        let runs = (planned_specs.as_slice(), outcomes.as_slice());
-        let summary = analysis::analyze(kind, options, runs, &data_note(data, options.budget))?;
-        write_study(&options.out.join(kind.name()), &summary, runs)?;
+        let runs = Runs::new(&outcomes, planned_specs);
+        let summary = analysis::analyze(kind, options, &runs, &data_note(data, options.budget))?;
+        write_study(&options.out.join(kind.name()), &summary, &runs)?;
         progress.line(format!("study {kind}: {}", summary.verdicts()));
         summaries.push(summary);
     }
@@ -150,8 +151,9 @@ fn report_only(
         if outcomes.is_empty() {
             continue;
         }
-        let runs = (specs.as_slice(), outcomes.as_slice());
-        let mut summary = analysis::analyze(kind, options, runs, &data_note(data, options.budget))?;
+        let runs = Runs::new(&outcomes, specs);
+        let mut summary =
+            analysis::analyze(kind, options, &runs, &data_note(data, options.budget))?;
         if !absent.is_empty() {
             summary.caveats.insert(
                 0,
@@ -163,7 +165,7 @@ fn report_only(
                 ),
             );
         }
-        write_study(&options.out.join(kind.name()), &summary, runs)?;
+        write_study(&options.out.join(kind.name()), &summary, &runs)?;
         summaries.push(summary);
     }
     write_overall(&options.out)?;

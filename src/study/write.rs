@@ -8,7 +8,6 @@ use super::claims;
 use super::kind::{Budget, StudyKind};
 use super::lookup::Runs;
 use super::markdown;
-use super::runs::{RunOutcome, RunSpec};
 use super::verdict::{Direction, Endpoint, Unit, Verdict};
 use crate::data::LoadedData;
 use crate::report::forest::{self, ForestRow, RowOutcome};
@@ -30,15 +29,10 @@ pub fn data_note(full: &LoadedData, budget: Budget) -> String {
 }
 
 /// The chart and forest plot (PNG and SVG), `summary.json` and `REPORT.md` of one study.
-pub fn write_study(
-    dir: &Path,
-    summary: &StudySummary,
-    (specs, outcomes): (&[RunSpec], &[RunOutcome]),
-) -> Result<(), ReportError> {
+pub fn write_study(dir: &Path, summary: &StudySummary, runs: &Runs) -> Result<(), ReportError> {
     let claim = claims::claim(summary.study);
-    let runs = Runs::new(outcomes, specs);
-    let panels = claim.panels(&runs);
-    let figures = claim.figures(&runs);
+    let panels = claim.panels(runs);
+    let figures = claim.figures(runs);
     let title = format!("{}: {}", summary.study.name(), claim.title());
     let (forest_rows, unit) = forest_rows(summary);
     for ext in ["png", "svg"] {

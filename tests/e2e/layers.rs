@@ -495,3 +495,82 @@ fn the_ring_scan_finds_a_ring() {
         ]
     );
 }
+
+/// The longest a function outside the tests may be: one screen.
+const MAX_FUNCTION_LINES: usize = 80;
+
+/// Every function of `text` outside `#[cfg(test)]` modules that is longer than `max` lines, with
+/// its length.
+fn long_functions(text: &str, max: usize) -> Vec<(String, usize)> {
+    let lines: Vec<String> = code_lines(text).into_iter().map(|(_, code)| code).collect();
+    let mut long = Vec::new();
+    for (start, line) in lines.iter().enumerate() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(at) = words.iter().position(|w| *w == "fn") else {
+            continue;
+        };
+        let qualifiers = [
+            "pub",
+            "pub(crate)",
+            "pub(super)",
+            "const",
+            "unsafe",
+            "async",
+        ];
+        if !words[..at].iter().all(|w| qualifiers.contains(w)) {
+            continue;
+        }
+        let name: String = words
+            .get(at + 1)
+            .map_or("", |w| w)
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        let mut depth = 0i64;
+        let mut opened = false;
+        for (end, code) in lines.iter().enumerate().skip(start) {
+            if !opened && code.trim_end().ends_with(';') && !code.contains('{') {
+                break; // a declaration without a body
+            }
+            depth += code.matches('{').count() as i64 - code.matches('}').count() as i64;
+            opened |= code.contains('{');
+            if opened && depth <= 0 {
+                let length = end - start + 1;
+                if length > max {
+                    long.push((name.clone(), length));
+                }
+                break;
+            }
+        }
+    }
+    long
+}
+
+#[test]
+fn no_function_outside_the_tests_is_over_80_lines() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut long = Vec::new();
+    for file in files {
+        // Test-only modules in files of their own.
+        if file.ends_with("tests.rs") || file.ends_with("testing.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (name, length) in long_functions(&text, MAX_FUNCTION_LINES) {
+            long.push(format!("{}: {name} ({length} lines)", file.display()));
+        }
+    }
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
+
+#[test]
+fn the_function_scan_measures_bodies_and_skips_tests() {
+    let body = "    let x = 1;\n".repeat(5);
+    let text = format!(
+        "pub(crate) fn short() {{\n{body}}}\n\nfn longer(a: u8) -> u8 {{\n{body}{body}    a\n}}\n\ntrait T {{\n    fn declared(&self);\n}}\n\n#[cfg(test)]\nmod tests {{\n    fn long_test() {{\n{body}{body}{body}    }}\n}}\n"
+    );
+    assert_eq!(long_functions(&text, 7), [("longer".to_string(), 13)]);
+    assert!(long_functions(&text, 13).is_empty());
+}

@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+mod validate;
+
 use crate::data::DatasetKind;
-use crate::model::{GUIDE_MLP_WIDTHS, ModelKind, NetworkConfig};
+use crate::model::NetworkConfig;
 use crate::runtime::BackendKind;
 
 #[derive(Debug, Error)]
@@ -23,9 +25,11 @@ pub enum ConfigError {
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
 
-    #[error("{field} must be {expected}, got {found}")]
+    /// A setting out of range: its field path, and the flag that sets it (if one does).
+    #[error("{field}{} must be {expected}, got {found}", flag.map(|f| format!(" ({f})")).unwrap_or_default())]
     Invalid {
         field: &'static str,
+        flag: Option<&'static str>,
         expected: &'static str,
         found: String,
     },
@@ -165,93 +169,6 @@ impl ExperimentConfig {
             }
         })
     }
-
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        fn invalid(
-            field: &'static str,
-            expected: &'static str,
-            found: impl ToString,
-        ) -> ConfigError {
-            ConfigError::Invalid {
-                field,
-                expected,
-                found: found.to_string(),
-            }
-        }
-        fn positive(field: &'static str, value: f64) -> Result<(), ConfigError> {
-            if value.is_finite() && value > 0.0 {
-                Ok(())
-            } else {
-                Err(invalid(field, "a finite number above 0", value))
-            }
-        }
-        let (network, training, data) = (&self.network, &self.training, &self.data);
-        if training.epochs == 0 {
-            return Err(invalid("training.epochs", "at least 1", 0));
-        }
-        if training.batch_size == 0 {
-            return Err(invalid("training.batch_size", "at least 1", 0));
-        }
-        positive("training.learning_rate", training.learning_rate)?;
-        for (field, limit) in [
-            ("data.limit_train", data.limit_train),
-            ("data.limit_test", data.limit_test),
-        ] {
-            if limit == Some(0) {
-                return Err(invalid(field, "at least 1 when given", 0));
-            }
-        }
-        if let Some((field, expected)) = network.norm_noise.and_then(|n| n.invalid_field()) {
-            return Err(invalid(
-                field,
-                expected,
-                format!("{:?}", network.norm_noise),
-            ));
-        }
-        if network.norm_noise.is_some() && network.norm == crate::model::NormKind::None {
-            return Err(invalid(
-                "network.norm_noise",
-                "left out for a network without normalization (it follows each norm layer)",
-                "noise settings",
-            ));
-        }
-        if network.mlp_widths.is_empty() || network.mlp_widths.contains(&0) {
-            return Err(invalid(
-                "network.mlp_widths",
-                "one or more hidden widths of at least 1",
-                format!("{:?}", network.mlp_widths),
-            ));
-        }
-        if network.model == ModelKind::Cnn && network.mlp_widths != GUIDE_MLP_WIDTHS {
-            return Err(invalid(
-                "network.mlp_widths",
-                "left out for the CNN (it shapes the MLP only)",
-                format!("{:?}", network.mlp_widths),
-            ));
-        }
-        positive("network.init_scale", network.init_scale)?;
-        for (field, beta) in [
-            ("training.adam.beta_1", training.adam.beta_1),
-            ("training.adam.beta_2", training.adam.beta_2),
-        ] {
-            if !(0.0..1.0).contains(&beta) {
-                return Err(invalid(field, "in [0, 1)", beta));
-            }
-        }
-        positive("training.adam.epsilon", training.adam.epsilon)?;
-        positive(
-            "network.norm_settings.epsilon",
-            network.norm_settings.epsilon,
-        )?;
-        if !(0.0..=1.0).contains(&network.norm_settings.momentum) {
-            return Err(invalid(
-                "network.norm_settings.momentum",
-                "in [0, 1] (Keras convention, 0.99)",
-                network.norm_settings.momentum,
-            ));
-        }
-        Ok(())
-    }
 }
 
 impl ExperimentConfig {
@@ -356,6 +273,7 @@ fn flat_layout_message(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ModelKind;
     use crate::model::{NormKind, NormPosition};
 
     #[test]
@@ -457,56 +375,6 @@ mod tests {
             message.contains("network.model") && message.contains("resnet"),
             "{message}"
         );
-    }
-
-    #[test]
-    fn invalid_values_are_rejected_with_the_field_name() {
-        let cases: [(&str, &str); 7] = [
-            (
-                r#"{"training": {"epochs": 0}}"#,
-                "training.epochs must be at least 1, got 0",
-            ),
-            (
-                r#"{"training": {"batch_size": 0}}"#,
-                "training.batch_size must be at least 1",
-            ),
-            (
-                r#"{"training": {"learning_rate": 0.0}}"#,
-                "training.learning_rate must be a finite number above 0, got 0",
-            ),
-            (
-                r#"{"training": {"learning_rate": -0.001}}"#,
-                "training.learning_rate must be",
-            ),
-            (
-                r#"{"data": {"limit_train": 0}}"#,
-                "data.limit_train must be at least 1 when given",
-            ),
-            (
-                r#"{"network": {"model": "cnn", "mlp_widths": [8]}}"#,
-                "network.mlp_widths must be left out for the CNN",
-            ),
-            (
-                r#"{"network": {"norm_settings": {"epsilon": 0.001, "momentum": 1.5}}}"#,
-                "network.norm_settings.momentum must be in [0, 1]",
-            ),
-        ];
-        for (text, expected) in cases {
-            let err = ExperimentConfig::from_json(text)
-                .unwrap()
-                .validate()
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(expected), "{err}");
-        }
-        let nan = ExperimentConfig {
-            training: TrainingConfig {
-                learning_rate: f64::NAN,
-                ..TrainingConfig::default()
-            },
-            ..ExperimentConfig::default()
-        };
-        assert!(nan.validate().unwrap_err().to_string().contains("got NaN"));
     }
 
     #[test]
