@@ -1,6 +1,6 @@
 //! One experiment, fully described, nested by concern: the network, how it trains, on which
 //! data, and where it runs. Defaults are the Keras guide's settings; a config file sets any of
-//! them, and the command line's flags are applied on top in one place (`commands::Settings`).
+//! them, and the command line's flags are applied on top in one place (`commands::settings`).
 
 use std::path::{Path, PathBuf};
 
