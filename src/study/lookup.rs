@@ -243,3 +243,34 @@ pub fn mean_of_readings(run: &RunOutcome, readings: impl Iterator<Item = f64>) -
     }
     values.iter().sum::<f64>() / values.len() as f64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ExperimentConfig;
+    use crate::study::kind::{Budget, StudyKind};
+    use crate::study::plan;
+
+    #[test]
+    fn asking_for_a_point_the_grid_lacks_is_an_error_and_a_missing_seed_is_left_out() {
+        let specs = plan::runs(StudyKind::Lr, Budget::Tiny, 3, &ExperimentConfig::default());
+        // Seed 43's runs are missing (as with --allow-missing).
+        let outcomes: Vec<RunOutcome> = specs
+            .iter()
+            .filter(|spec| spec.seed() != 43)
+            .map(|spec| {
+                let mut run = RunOutcome::diverged_for_tests(spec.clone());
+                run.diverged = None;
+                run
+            })
+            .collect();
+        let runs = Runs::new(&outcomes, &specs);
+        let present = runs.bn_effect(Point::LearningRate(0.01)).unwrap();
+        assert_eq!(present.seeds, [42, 44]);
+        let absent = runs.bn_effect(Point::LearningRate(0.02)).unwrap_err();
+        assert_eq!(
+            absent.to_string(),
+            "endpoint 'lr 0.02' needs With BN · lr 0.02, which its study's grid does not have"
+        );
+    }
+}

@@ -187,6 +187,10 @@ impl Measured {
     /// Keeps `series` under `id`; an empty series is not kept.
     pub fn insert<T: Serialize>(&mut self, id: &str, series: &T) {
         // A series is numbers, lists and structs with named fields, which always serialize.
+        // `to_value` keeps every number exactly as recorded (an f32 is widened, so run.json
+        // prints it with f64's digits); going through the JSON text instead would print f32s
+        // shorter but, without serde_json's float_roundtrip, move some f64s by an ulp, and a
+        // fresh study's summary.json with them.
         let value = serde_json::to_value(series).expect("a measure's series serializes");
         let empty = matches!(&value, serde_json::Value::Array(items) if items.is_empty());
         if !empty {
