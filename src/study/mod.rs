@@ -143,8 +143,7 @@ fn report_only(
                 options.out.display(),
                 first_few(&missing)
             ),
-        }
-        .into());
+        });
     }
     let mut summaries = Vec::new();
     for (kind, specs, outcomes, absent) in found {

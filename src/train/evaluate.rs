@@ -10,7 +10,7 @@ use super::trainer::count_correct;
 use crate::data::{ImageBatch, ImageBatcher, ImageSet};
 use crate::model::Network;
 
-/// Samples per inference batch.
+/// Validation batch size: inference only, so it changes nothing but speed.
 const EVAL_BATCH: usize = 500;
 
 /// Batches of `set` in order, for inference on `device`.

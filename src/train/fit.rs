@@ -21,7 +21,6 @@ use crate::runtime::{Progress, interrupt};
 /// the progress bar has waited `READBACK_INTERVAL`), not every step.
 pub const READBACK_EVERY: usize = 25;
 const READBACK_INTERVAL: std::time::Duration = std::time::Duration::from_millis(250);
-/// Validation batch size: inference only, so it changes nothing but speed.
 
 /// Trains for `training.epochs` epochs of `training.batch_size` batches of `train` (shuffled from
 /// `training.seed`), validating on `test` after every epoch. `label` goes in front of progress

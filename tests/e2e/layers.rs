@@ -147,7 +147,7 @@ fn code_lines(text: &str) -> Vec<(Vec<String>, String)> {
                     // A char literal ('{', '\n') or a lifetime ('a): skip the literal only.
                     let rest: String = chars.clone().take(3).collect();
                     if rest.starts_with('\\') {
-                        while let Some(s) = chars.next() {
+                        for s in chars.by_ref() {
                             if s == '\'' {
                                 break;
                             }
