@@ -2,14 +2,15 @@
 //! live in `commands/<command>.rs`.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands::{bench, compare, data, eval, plot, predict, study, train};
 
+/// Every command's headline use, under `bnx --help`.
 const EXAMPLES: &str = "\
 Examples:
   bnx compare                          MLP with vs without BatchNorm on the bundled MNIST → runs/mlp/
-  bnx compare --model all              both networks (the CNN takes ~1 min/epoch on 2 cores)
+  bnx compare --model all              both networks, into runs/mlp/ and runs/cnn/
   bnx train --model cnn --bn           one network, results in runs/cnn-bn/
   bnx compare --dataset fashion-mnist  Debian's package if installed, else fetched (checked) on first use
   bnx data fetch kmnist                download Kuzushiji-MNIST into ~/.cache/bnx, SHA-256 checked
@@ -22,6 +23,22 @@ Examples:
   bnx predict runs/mlp-bn digit.png    classify PNG images with a trained run
   bnx plot results/mlp                 re-render charts from saved metrics
   bnx bench --backends flex,wgpu       training throughput per network and backend";
+
+const TRAIN_EXAMPLES: &str = "\
+Examples:
+  bnx train --model cnn --bn           the CNN with BatchNorm, results in runs/cnn-bn/
+  bnx train --norm layer --lr 0.01     the MLP with LayerNorm at a higher learning rate
+  bnx train --resume runs/mlp          continue a run stopped by Ctrl-C (or a crash) exactly; the
+                                       same command as before does too, and keeps a finished run
+  bnx train --model cnn --bn --restart train afresh over what runs/cnn-bn/ holds";
+
+const COMPARE_EXAMPLES: &str = "\
+Examples:
+  bnx compare                          MLP with vs without BatchNorm on the bundled MNIST → runs/mlp/
+  bnx compare --model all              both networks, into runs/mlp/ and runs/cnn/
+  bnx compare --seeds 5                five seeds: means with bands, the paired difference's CI
+  bnx compare --dataset fashion-mnist  Debian's package if installed, else fetched (checked) on first use
+  bnx compare --resume runs/mlp        finish a comparison stopped by Ctrl-C";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,10 +55,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train one network and write config.json, metrics.json, model.bpk and curves.png.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = TRAIN_EXAMPLES)]
     Train(train::TrainArgs),
     /// Train a network with and without BatchNorm (same seed, data order and initial weights) and chart both.
-    #[command(after_help = EXAMPLES)]
+    #[command(after_help = COMPARE_EXAMPLES)]
     Compare(compare::CompareArgs),
     /// Evaluate a run's checkpoint on the test split: accuracy, loss, per-class precision and
     /// recall; writes DIR/eval/ (eval.json, confusion.png, mistakes.png).
@@ -57,6 +74,13 @@ pub enum Command {
     /// Test the guide's claims over several seeds: chart, table and verdict per study, and REPORT.md.
     #[command(after_help = study::STUDY_EXAMPLES)]
     Study(study::StudyArgs),
+    /// Print a shell completion script, e.g. `source <(bnx completions bash)`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print bnx's man page (roff), e.g. `bnx man > bnx.1 && man -l bnx.1`.
+    Man,
 }
 
 /// Runs a parsed command line.
@@ -70,5 +94,25 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Data(args) => data::exec(args),
         Command::Bench(args) => bench::exec(args),
         Command::Study(args) => study::exec(args),
+        // Both are generated from this clap definition, so they never fall behind it.
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "bnx", &mut script);
+            print(&script)
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+            print(&page)
+        }
+    }
+}
+
+/// Writes `bytes` to stdout; a reader that stops early (`bnx man | head`) is no error.
+fn print(bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

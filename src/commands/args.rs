@@ -56,19 +56,19 @@ fn network_default() -> NetworkConfig {
 #[derive(Debug, Args)]
 pub struct CommonArgs {
     /// JSON config (see configs/); flags override its values.
-    #[arg(long, value_name = "FILE")]
+    #[arg(help_heading = "Data", long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    #[arg(long, value_parser = named::<DatasetKind>(), help = with_default("Dataset", format!("{}, bundled in assets/mnist", DatasetKind::default())))]
+    #[arg(help_heading = "Data", long, value_parser = named::<DatasetKind>(), help = with_default("Dataset", format!("{}, bundled in assets/mnist", DatasetKind::default())))]
     pub dataset: Option<DatasetKind>,
     /// Folder holding the four IDX files (.gz or raw).
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Data", long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Keep exact IEEE subnormal arithmetic on the CPU (slower); by default bnx flushes
     /// subnormals to zero, as TensorFlow does.
-    #[arg(long)]
+    #[arg(help_heading = "Runtime", long)]
     pub keep_subnormals: bool,
     /// No progress bars or epoch lines; results only.
-    #[arg(long, short)]
+    #[arg(help_heading = "Output", long, short)]
     pub quiet: bool,
 }
 
@@ -97,7 +97,7 @@ impl CommonArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-    #[arg(long, value_parser = named::<BackendKind>(), help = with_default("Compute backend: flex and ndarray run on the CPU, wgpu and cuda on a GPU, auto picks the fastest available", ExperimentConfig::default().runtime.backend))]
+    #[arg(help_heading = "Runtime", long, value_parser = named::<BackendKind>(), help = with_default("Compute backend: flex and ndarray run on the CPU, wgpu and cuda on a GPU, auto picks the fastest available", ExperimentConfig::default().runtime.backend))]
     pub backend: Option<BackendKind>,
     #[command(flatten)]
     pub optimizer: OptimizerArgs,
@@ -121,28 +121,28 @@ impl RunArgs {
 /// The optimizer's settings and the seed.
 #[derive(Debug, Args)]
 pub struct OptimizerArgs {
-    #[arg(long, help = with_default("Batch size", training_default().batch_size))]
+    #[arg(help_heading = "Training", long, help = with_default("Batch size", training_default().batch_size))]
     pub batch_size: Option<usize>,
-    #[arg(long = "lr", value_name = "LR", help = with_default("Adam learning rate", training_default().learning_rate))]
+    #[arg(help_heading = "Training", long = "lr", value_name = "LR", help = with_default("Adam learning rate", training_default().learning_rate))]
     pub learning_rate: Option<f64>,
-    #[arg(long, help = with_default("Seed for initial weights and the per-epoch shuffle", training_default().seed))]
+    #[arg(help_heading = "Training", long, help = with_default("Seed for initial weights and the per-epoch shuffle", training_default().seed))]
     pub seed: Option<u64>,
     /// Before each validation, recompute BatchNorm's running statistics with one pass over the
     /// training data (the weights train exactly as without it).
-    #[arg(long)]
+    #[arg(help_heading = "Training", long)]
     pub recalibrate_bn: bool,
 }
 
 /// How long a run trains and on how much data (a study's budget decides these instead).
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
-    #[arg(long, help = with_default("Epochs", training_default().epochs))]
+    #[arg(help_heading = "Training", long, help = with_default("Epochs", training_default().epochs))]
     pub epochs: Option<usize>,
     /// Train on the first N training samples only.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Data", long, value_name = "N")]
     pub limit_train: Option<usize>,
     /// Validate on the first N test samples only.
-    #[arg(long, value_name = "N")]
+    #[arg(help_heading = "Data", long, value_name = "N")]
     pub limit_test: Option<usize>,
 }
 
@@ -161,20 +161,20 @@ impl ScheduleArgs {
 /// Network shape options beyond the guide's four networks.
 #[derive(Debug, Args)]
 pub struct NetworkArgs {
-    #[arg(long, value_parser = named::<NormPosition>(), help = with_default("Normalization before (the guide) or after the ReLU", network_default().position))]
+    #[arg(help_heading = "Network", long, value_parser = named::<NormPosition>(), help = with_default("Normalization before (the guide) or after the ReLU", network_default().position))]
     pub norm_position: Option<NormPosition>,
-    #[arg(long, value_parser = named::<Activation>(), help = with_default("Every hidden layer's nonlinearity: relu (the guide) or sigmoid (Ioffe & Szegedy's figure 1)", network_default().activation))]
+    #[arg(help_heading = "Network", long, value_parser = named::<Activation>(), help = with_default("Every hidden layer's nonlinearity: relu (the guide) or sigmoid (Ioffe & Szegedy's figure 1)", network_default().activation))]
     pub activation: Option<Activation>,
     /// Santurkar et al.'s noisy BatchNorm: after every norm layer, noise with a non-zero mean
     /// and non-unit variance, drawn anew at every step (training only; its strength is the
     /// config file's network.norm_noise).
-    #[arg(long)]
+    #[arg(help_heading = "Network", long)]
     pub norm_noise: bool,
-    #[arg(long, value_name = "X", help = with_default("Multiply the Glorot-uniform bound of every layer by X", network_default().init_scale))]
+    #[arg(help_heading = "Network", long, value_name = "X", help = with_default("Multiply the Glorot-uniform bound of every layer by X", network_default().init_scale))]
     pub init_scale: Option<f64>,
-    #[arg(long, value_name = "N", help = with_default("MLP: N hidden layers of --width units instead of 128-64-32", DEFAULT_HIDDEN_LAYERS))]
+    #[arg(help_heading = "Network", long, value_name = "N", help = with_default("MLP: N hidden layers of --width units instead of 128-64-32", DEFAULT_HIDDEN_LAYERS))]
     pub hidden_layers: Option<usize>,
-    #[arg(long, value_name = "W", help = with_default("MLP: width of every hidden layer, with --hidden-layers", DEFAULT_WIDTH))]
+    #[arg(help_heading = "Network", long, value_name = "W", help = with_default("MLP: width of every hidden layer, with --hidden-layers", DEFAULT_WIDTH))]
     pub width: Option<usize>,
 }
 
@@ -198,10 +198,10 @@ impl NetworkArgs {
 pub struct TensorBoardArgs {
     /// Also write TensorBoard event files under DIR, one run per network (and seed), for
     /// `tensorboard --logdir DIR`.
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub tensorboard: Option<PathBuf>,
     /// With --tensorboard: also log every step's training loss (loss/train_step).
-    #[arg(long, requires = "tensorboard")]
+    #[arg(help_heading = "Output", long, requires = "tensorboard")]
     pub tensorboard_steps: bool,
 }
 

@@ -20,28 +20,28 @@ use crate::runtime::lock::RunLock;
 #[derive(Debug, Args)]
 pub struct CompareArgs {
     /// Network(s) to compare [default: the config's model, else mlp].
-    #[arg(long, value_parser = named::<ModelChoice>())]
+    #[arg(help_heading = "Network", long, value_parser = named::<ModelChoice>())]
     pub model: Option<ModelChoice>,
     /// Output folder [default: runs/<model>; with --model all, DIR/mlp and DIR/cnn].
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Train each variant with N seeds (--seed and the next ones): the chart shows means with a
     /// band, the table the paired BN − no BN difference with its 95% confidence interval.
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one())]
+    #[arg(help_heading = "Training", long, value_name = "N", default_value_t = 1, value_parser = at_least_one())]
     pub seeds: usize,
     /// With --seeds: runs to train at the same time [default: the number of CPU cores].
-    #[arg(long, value_name = "N", value_parser = at_least_one(), requires = "seeds")]
+    #[arg(help_heading = "Runtime", long, value_name = "N", value_parser = at_least_one(), requires = "seeds")]
     pub jobs: Option<usize>,
     /// Finish the comparisons in these folders (as `compare` left them): completed runs are
     /// kept, stopped ones continue after their last completed epoch, missing ones are trained,
     /// all with the settings in DIR/compare.json. Flags that change a setting are refused.
-    #[arg(long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["model", "out", "seeds", "config"])]
+    #[arg(help_heading = "Output", long, value_name = "DIR", num_args = 1.., conflicts_with_all = ["model", "out", "seeds", "config"])]
     pub resume: Vec<PathBuf>,
     /// Train every run afresh even if the output folder holds a comparison (stopped or
     /// finished, any settings), replacing it. Without it, running the same command again
     /// finishes a stopped comparison and keeps finished runs, and a folder holding a comparison
     /// with other settings is refused.
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(help_heading = "Output", long, conflicts_with = "resume")]
     pub restart: bool,
     #[command(flatten)]
     pub network: NetworkArgs,

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::args::named;
-use crate::experiment::inspect;
+use crate::experiment::inspect::{self, FilePrediction};
 use crate::report::evaluation::probability_label;
 use crate::runtime::BackendKind;
 
@@ -31,18 +31,36 @@ pub fn exec(args: PredictArgs) -> Result<()> {
     let dir = &args.dir;
     let context = || format!("predicting with {}", dir.display());
     let (run, backend) = inspect::open(dir, args.backend).with_context(context)?;
-    let predictions = inspect::predict_files(&run, &backend, &args.images).with_context(context)?;
+    let results = inspect::predict_files(&run, &backend, &args.images);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&predictions)?);
-        return Ok(());
+        println!("{}", serde_json::to_string_pretty(&results)?);
     }
-    for p in &predictions {
-        let top: Vec<String> = p
-            .top3
-            .iter()
-            .map(|(_, name, probability)| format!("{name} {}", probability_label(*probability)))
-            .collect();
-        println!("{}: {}  ({})", p.file.display(), p.name, top.join(", "));
+    let mut failed = 0;
+    for result in &results {
+        match result {
+            FilePrediction::Predicted(p) if !args.json => {
+                let top: Vec<String> = p
+                    .top3
+                    .iter()
+                    .map(|(_, name, probability)| {
+                        format!("{name} {}", probability_label(*probability))
+                    })
+                    .collect();
+                println!("{}: {}  ({})", p.file.display(), p.name, top.join(", "));
+            }
+            FilePrediction::Predicted(_) => {}
+            FilePrediction::Failed { error, .. } => {
+                failed += 1;
+                // Each bad file on its own line, as it comes; the others are still predicted.
+                eprintln!("error: {error}");
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} of {} images could not be classified (each is named above)",
+            results.len()
+        );
     }
     Ok(())
 }

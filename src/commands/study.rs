@@ -17,7 +17,7 @@ pub const STUDY_EXAMPLES: &str = "\
 Studies: convergence, lr, init, batch, position, depth, regularization, smoothness, shift, noise (or all).
 
 Examples:
-  bnx study all                        every study, quick budget, 5 seeds (~15 min on 2 cores) → runs/study/REPORT.md
+  bnx study all                        every study, quick budget, 5 seeds → runs/study/REPORT.md
   bnx study lr --seeds 10              the learning-rate sweep over 10 seeds
   bnx study lr init depth              three studies, one report
   bnx study depth --budget full --out runs/study-full
@@ -32,33 +32,43 @@ pub struct StudyArgs {
     #[arg(value_name = "STUDY", required = true, num_args = 1.., value_parser = study_parser())]
     pub studies: Vec<StudyChoice>,
     /// Seeds per grid point (seed, seed+1, …).
-    #[arg(long, default_value_t = 5, value_parser = at_least_one())]
+    #[arg(help_heading = "Study", long, default_value_t = 5, value_parser = at_least_one())]
     pub seeds: usize,
     /// Only the runs of this network (convergence and position train both).
-    #[arg(long, value_parser = named::<ModelKind>())]
+    #[arg(help_heading = "Study", long, value_parser = named::<ModelKind>())]
     pub model: Option<ModelKind>,
     /// Data and epochs per run: tiny (tests), quick (subsets), full (all of MNIST).
-    #[arg(long, default_value = "quick", value_parser = named::<Budget>())]
+    #[arg(help_heading = "Study", long, default_value = "quick", value_parser = named::<Budget>())]
     pub budget: Budget,
     /// Output folder.
-    #[arg(long, value_name = "DIR", default_value = "runs/study")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_name = "DIR",
+        default_value = "runs/study"
+    )]
     pub out: PathBuf,
     /// Retrain runs that already have a matching run.json (by default they are reused).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub rerun: bool,
     /// Runs to train at the same time [default: the number of CPU cores].
-    #[arg(long, value_name = "N", value_parser = at_least_one())]
+    #[arg(help_heading = "Runtime", long, value_name = "N", value_parser = at_least_one())]
     pub jobs: Option<usize>,
     /// Train only the K-th of N slices of the run plan (1 ≤ K ≤ N), e.g. one task of a Slurm
     /// job array; no report. Every shard and the report must be given the same flags.
-    #[arg(long, value_name = "K/N", conflicts_with = "report_only")]
+    #[arg(
+        help_heading = "Study",
+        long,
+        value_name = "K/N",
+        conflicts_with = "report_only"
+    )]
     pub shard: Option<Shard>,
     /// Train nothing: write the charts and reports from the runs in --out (after the shards).
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub report_only: bool,
     /// With --report-only: report from the runs present even if some are missing (the report
     /// says which).
-    #[arg(long, requires = "report_only")]
+    #[arg(help_heading = "Output", long, requires = "report_only")]
     pub allow_missing: bool,
     #[command(flatten)]
     pub run: RunArgs,

@@ -17,30 +17,30 @@ use crate::runtime::interrupt;
 
 #[derive(Debug, Args)]
 pub struct TrainArgs {
-    #[arg(long, value_parser = named::<ModelKind>(), help = with_default("Network", ExperimentConfig::default().network.model))]
+    #[arg(help_heading = "Network", long, value_parser = named::<ModelKind>(), help = with_default("Network", ExperimentConfig::default().network.model))]
     pub model: Option<ModelKind>,
     /// BatchNorm before every ReLU: shorthand for --norm batch --norm-position before.
-    #[arg(long, conflicts_with_all = ["no_bn", "norm", "norm_position"])]
+    #[arg(help_heading = "Network", long, conflicts_with_all = ["no_bn", "norm", "norm_position"])]
     pub bn: bool,
     /// No normalization, even if the config file asks for it: shorthand for --norm none.
-    #[arg(long, conflicts_with = "norm")]
+    #[arg(help_heading = "Network", long, conflicts_with = "norm")]
     pub no_bn: bool,
-    #[arg(long, value_parser = named::<NormKind>(), help = with_default("Normalization in every hidden block", ExperimentConfig::default().network.norm))]
+    #[arg(help_heading = "Network", long, value_parser = named::<NormKind>(), help = with_default("Normalization in every hidden block", ExperimentConfig::default().network.norm))]
     pub norm: Option<NormKind>,
     #[command(flatten)]
     pub network: NetworkArgs,
     /// Output folder [default: runs/<model>, runs/<model>-bn, …].
-    #[arg(long, value_name = "DIR")]
+    #[arg(help_heading = "Output", long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Continue the run in DIR after its last completed epoch, with the settings it was
     /// started with (model, optimizer state and data order restored): it ends exactly as an
     /// uninterrupted run would. Flags that change a setting are refused.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
+    #[arg(help_heading = "Output", long, value_name = "DIR", conflicts_with_all = ["out", "config"])]
     pub resume: Option<PathBuf>,
     /// Train afresh even if the output folder holds a run (stopped or finished, any settings),
     /// replacing it. Without it, running the same command again continues a stopped run and
     /// keeps a finished one, and a folder holding a run with other settings is refused.
-    #[arg(long, conflicts_with = "resume")]
+    #[arg(help_heading = "Output", long, conflicts_with = "resume")]
     pub restart: bool,
     #[command(flatten)]
     pub run: RunArgs,

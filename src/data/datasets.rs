@@ -66,7 +66,9 @@ pub enum DataError {
     #[error(transparent)]
     Idx(#[from] IdxError),
 
-    #[error("data directory {dir} does not exist")]
+    #[error(
+        "data directory {dir} does not exist (from --data-dir or the config file's data.data_dir)"
+    )]
     MissingDir { dir: PathBuf },
 
     #[error("{dir} has no {name}.gz or {name}; expected the four IDX files of {dataset}")]

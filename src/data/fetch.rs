@@ -151,6 +151,15 @@ pub enum FetchError {
     },
     #[error("{url}: not a valid gzip file ({message}); the file was not kept")]
     NotGzip { url: String, message: String },
+    #[error(
+        "{MIRROR_VAR} is '{value}', which is not an http:// or https:// URL; set it to a mirror's address, or unset it to download from where the dataset is published"
+    )]
+    BadMirror { value: String },
+    /// A download from a mirror failed: the user may have to change the variable.
+    #[error(
+        "{error} (the address comes from {MIRROR_VAR}; unset it to download from where the dataset is published)"
+    )]
+    FromMirror { error: Box<FetchError> },
 }
 
 /// The cache folder: `explicit`, else `$XDG_CACHE_HOME/bnx`, else `~/.cache/bnx`.
@@ -185,10 +194,12 @@ pub fn cached(root: &Path, kind: DatasetKind) -> Option<PathBuf> {
 
 /// Where `kind` is downloaded from: [`MIRROR_VAR`] when set, else where it is published.
 pub fn source_url(kind: DatasetKind) -> String {
-    std::env::var(MIRROR_VAR)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| remote(kind).base_url.into())
+    mirror().unwrap_or_else(|| remote(kind).base_url.into())
+}
+
+/// [`MIRROR_VAR`]'s value, when it is set and not empty.
+fn mirror() -> Option<String> {
+    std::env::var(MIRROR_VAR).ok().filter(|v| !v.is_empty())
 }
 
 /// Told how a download goes, to show it.
@@ -206,6 +217,12 @@ pub fn fetch(
     transfer: &mut dyn Transfer,
 ) -> Result<PathBuf, FetchError> {
     let remote = remote(kind);
+    // A mirror that is no URL at all is named here, not as a download's failure.
+    if let Some(value) = mirror()
+        && !(value.starts_with("http://") || value.starts_with("https://"))
+    {
+        return Err(FetchError::BadMirror { value });
+    }
     let base = source_url(kind);
     let dir = dataset_dir(root, kind);
     let existed = dir.is_dir();
@@ -224,7 +241,17 @@ pub fn fetch(
             continue;
         }
         let url = format!("{}/{name}.gz", base.trim_end_matches('/'));
-        if let Err(error) = download(&agent, &url, &target, pin, transfer) {
+        let downloaded = download(&agent, &url, &target, pin, transfer).map_err(|error| {
+            match (&error, mirror().is_some()) {
+                (FetchError::Http { .. } | FetchError::Network { .. }, true) => {
+                    FetchError::FromMirror {
+                        error: Box::new(error),
+                    }
+                }
+                _ => error,
+            }
+        });
+        if let Err(error) = downloaded {
             if !existed {
                 // Only removes the folder if nothing (no earlier verified file) is in it.
                 let _ = std::fs::remove_dir(&dir);

@@ -42,7 +42,7 @@ mod tests {
             resolve_dir(DatasetKind::Mnist, Some(Path::new("/no/such/dir")), None).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "data directory /no/such/dir does not exist"
+            "data directory /no/such/dir does not exist (from --data-dir or the config file's data.data_dir)"
         );
     }
 }

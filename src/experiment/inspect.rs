@@ -186,39 +186,61 @@ pub struct Prediction {
     pub probabilities: [f32; CLASSES],
 }
 
-/// Classifies each PNG in `files` (shaped as MNIST digits are; see `data::digits`).
+/// One file's outcome: its prediction, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FilePrediction {
+    Predicted(Prediction),
+    Failed { file: PathBuf, error: String },
+}
+
+/// Classifies each PNG in `files` (shaped as MNIST digits are; see `data::digits`), in order; a
+/// file that cannot be read gets its error instead, and the others are classified all the same.
 pub fn predict_files(
     run: &TrainedRun,
     backend: &Backend,
     files: &[PathBuf],
-) -> Result<Vec<Prediction>, ExperimentError> {
-    let images = files
+) -> Vec<FilePrediction> {
+    let read: Vec<_> = files.iter().map(|file| read_digit(file)).collect();
+    let images: Vec<_> = read
         .iter()
-        .map(|file| read_digit(file))
-        .collect::<Result<Vec<_>, _>>()?;
+        .filter_map(|r| r.as_ref().ok().copied())
+        .collect();
     let names = run.record.config.data.dataset.class_names();
-    let predictions = image_probabilities(&run.model, &images, &backend.device)
-        .into_iter()
-        .zip(files)
-        .map(|(probabilities, file)| {
-            let mut ranked: Vec<usize> = (0..CLASSES).collect();
-            ranked.sort_by(|&a, &b| {
-                probabilities[b]
-                    .total_cmp(&probabilities[a])
-                    .then(a.cmp(&b))
-            });
-            let predicted = argmax(&probabilities);
-            Prediction {
+    let mut probabilities = image_probabilities(&run.model, &images, &backend.device).into_iter();
+    files
+        .iter()
+        .zip(read)
+        .map(|(file, image)| match image {
+            Err(error) => FilePrediction::Failed {
                 file: file.clone(),
-                predicted,
-                name: names[predicted].into(),
-                top3: ranked[..3]
-                    .iter()
-                    .map(|&c| (c, names[c].to_string(), probabilities[c]))
-                    .collect(),
-                probabilities,
+                error: error.to_string(),
+            },
+            Ok(_) => {
+                let probabilities = probabilities.next().expect("one row per readable image");
+                FilePrediction::Predicted(ranked(file, probabilities, &names))
             }
         })
-        .collect();
-    Ok(predictions)
+        .collect()
+}
+
+/// The prediction `probabilities` make for `file`, with the three most probable classes.
+fn ranked(file: &Path, probabilities: [f32; CLASSES], names: &[&str; CLASSES]) -> Prediction {
+    let mut ranked: Vec<usize> = (0..CLASSES).collect();
+    ranked.sort_by(|&a, &b| {
+        probabilities[b]
+            .total_cmp(&probabilities[a])
+            .then(a.cmp(&b))
+    });
+    let predicted = argmax(&probabilities);
+    Prediction {
+        file: file.into(),
+        predicted,
+        name: names[predicted].into(),
+        top3: ranked[..3]
+            .iter()
+            .map(|&c| (c, names[c].to_string(), probabilities[c]))
+            .collect(),
+        probabilities,
+    }
 }

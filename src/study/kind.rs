@@ -41,7 +41,9 @@ named_enum! {
 #[derive(Debug, Error)]
 pub enum StudyError {
     /// Nothing to train: no chosen study trains the chosen network.
-    #[error("no study among {studies} trains the {network}")]
+    #[error(
+        "no study among {studies} trains the {network} (--model); leave --model out or choose a study that trains it"
+    )]
     NothingPlanned { studies: String, network: String },
     /// `--report-only` without every planned run.
     #[error("{message}")]

@@ -610,7 +610,7 @@ fn missing_or_broken_data_is_named() {
         .assert()
         .code(1)
         .stderr(clean_error().and(predicate::str::contains(
-            "data directory /definitely/not/here does not exist",
+            "data directory /definitely/not/here does not exist (from --data-dir",
         )));
     assert!(
         !out.exists(),
@@ -1259,4 +1259,52 @@ fn an_internal_error_is_a_bug_with_its_own_status_and_the_helpers_reject_it() {
         .code(i32::from(bnx::USER_ERROR_EXIT_CODE))
         .stderr(clean_error());
     bnx().args(["train", "--no-such-flag"]).assert().code(2);
+}
+
+/// Shell completion and the man page come from the clap definition and work where they are used.
+#[test]
+fn completions_complete_in_a_real_bash_and_the_man_page_renders() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let script = dir.path().join("bnx.bash");
+    let output = bnx().args(["completions", "bash"]).assert().success();
+    std::fs::write(&script, &output.get_output().stdout).unwrap();
+    let completed = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; COMP_WORDS=(bnx comp); COMP_CWORD=1; COMP_LINE='bnx comp'; COMP_POINT=8; _bnx bnx comp bnx; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let words = String::from_utf8(completed.stdout).unwrap();
+    assert_eq!(
+        words.lines().collect::<Vec<_>>(),
+        ["compare", "completions"],
+        "{words}"
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        bnx()
+            .args(["completions", shell])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("compare"));
+    }
+
+    let page = dir.path().join("bnx.1");
+    let output = bnx().arg("man").assert().success();
+    std::fs::write(&page, &output.get_output().stdout).unwrap();
+    let rendered = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "man -l: {rendered:?}");
+    let text = String::from_utf8_lossy(&rendered.stdout);
+    assert!(
+        text.contains("What does Batch Normalization actually do"),
+        "{text}"
+    );
+    assert!(text.contains("compare"), "{text}");
 }

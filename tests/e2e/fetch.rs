@@ -220,7 +220,7 @@ fn each_failed_download_is_one_sentence_and_leaves_nothing() {
         (
             FILES[2],
             routes(FILES[2], |_| Reply::Status(404)),
-            "the server answered HTTP 404",
+            "the server answered HTTP 404 (the address comes from BNX_DATA_MIRROR",
         ),
         (
             FILES[0],
@@ -260,6 +260,15 @@ fn each_failed_download_is_one_sentence_and_leaves_nothing() {
         .code(1)
         .stderr(clean_error())
         .stderr(predicate::str::contains("cannot download"));
+
+    // A mirror that is not a URL names the variable that holds it.
+    fetch("not a url", cache.path())
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains(
+            "BNX_DATA_MIRROR is 'not a url', which is not an http:// or https:// URL",
+        ));
 
     // A cache folder that cannot be created (under a plain file).
     let base = serve(routes("", Reply::File));

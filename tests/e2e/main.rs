@@ -5,6 +5,7 @@ mod common;
 
 mod backends;
 mod cli;
+mod docs;
 mod fetch;
 mod idx_properties;
 mod kernels;

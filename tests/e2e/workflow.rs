@@ -447,6 +447,42 @@ fn eval_reproduces_the_last_epoch_and_predict_agrees_with_it() {
         .assert()
         .success()
         .stdout(predicate::str::contains("digit-0.png: "));
+
+    // One bad file among good ones: each good one is predicted, the bad one named, status 1.
+    let bad = f.out.join("notes.png");
+    std::fs::write(&bad, "text").unwrap();
+    let output = bnx()
+        .arg("predict")
+        .arg(&run)
+        .args([&files[0], &bad, &files[1]])
+        .assert()
+        .code(1)
+        .stderr(clean_error())
+        .stderr(predicate::str::contains("notes.png is not a PNG image"))
+        .stderr(predicate::str::contains(
+            "1 of 3 images could not be classified",
+        ));
+    let stdout = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].contains("digit-0.png: ") && lines[1].contains("digit-1.png: "));
+    let output = bnx()
+        .arg("predict")
+        .arg(&run)
+        .args([&files[0], &bad, &files[1]])
+        .arg("--json")
+        .assert()
+        .code(1);
+    let entries: Vec<Value> = serde_json::from_slice(&output.get_output().stdout).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert_eq!(entries[0]["predicted"], predictions[0]["predicted"]);
+    assert!(
+        entries[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not a PNG image")
+    );
+    assert_eq!(entries[2]["predicted"], predictions[1]["predicted"]);
 }
 
 #[test]
