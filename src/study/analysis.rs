@@ -9,7 +9,7 @@ use super::lookup::Runs;
 use super::measures::{self, recalibrated};
 use super::options::StudyOptions;
 use super::runs::{RunOutcome, Scale};
-use super::verdict::{Endpoint, Verdict};
+use super::verdict::{Endpoint, Verdict, judge_differences};
 use crate::model::ModelKind;
 
 pub use crate::report::Table;
@@ -76,6 +76,9 @@ pub fn analyze(
     let outcomes = runs.all;
     let mut judgement = claim.judge(runs)?;
     judgement.secondary.extend(measures::secondaries(runs)?);
+    // The secondaries are one family: each p-value is Holm-adjusted over all of them, and each
+    // verdict read from the adjusted one (they never vote on the claim).
+    judge_differences(&mut judgement.secondary);
     let recalibrated = if outcomes.iter().any(|o| !recalibrated::of(o).is_empty()) {
         let view: Vec<RunOutcome> = outcomes.iter().map(recalibrated::view).collect();
         claim.judge(&runs.with_runs(&view))?.findings

@@ -155,6 +155,7 @@ fn endpoint_table(summary: &StudySummary) -> Table {
             "95 % CI (t)",
             "95 % CI (bootstrap)",
             "n",
+            "p",
             "p (Holm)",
             "d_z",
             "Verdict",
@@ -175,9 +176,17 @@ fn endpoint_row(e: &Endpoint, role: &str) -> Vec<String> {
     } else {
         ""
     };
-    let p = e.p_adjusted.map_or("–".into(), |p| {
-        format!("{}{sidedness}", show_p(p).trim_start_matches("= "))
-    });
+    let show = |p: Option<f64>| {
+        p.map_or("–".into(), |p| {
+            format!("{}{sidedness}", show_p(p).trim_start_matches("= "))
+        })
+    };
+    // Before adjustment: the t-test's, or the non-inferiority test's.
+    let raw = match &e.no_worse {
+        Some(test) => test.p,
+        None => e.p_adjusted.and(e.test.p_value),
+    };
+    let p = show(e.p_adjusted);
     let claimed = match &e.no_worse {
         Some(test) => format!("under {}", unit.show(test.margin).trim_start_matches('+')),
         None => e.direction.word().to_string(),
@@ -194,6 +203,7 @@ fn endpoint_row(e: &Endpoint, role: &str) -> Vec<String> {
         interval(e.test.ci95),
         interval(e.test.bootstrap95),
         n,
+        show(raw),
         p,
         e.test
             .effect_size
@@ -215,7 +225,8 @@ pub fn report(summaries: &[StudySummary]) -> String {
          printed with it (`src/study/verdict.rs`, with each claim's endpoints in `src/study/claims/`), never by hand. \
          Seed s gives both sides of a comparison the same initial weights and data order, so every comparison is \
          the per-seed paired difference: its mean, 95 % Student-t confidence interval, n, paired t-test p-value \
-         (Holm-adjusted within a family), effect size d_z (mean / sd of the differences) and, as a robustness \
+         before and after Holm's adjustment within a family (a finding's primary endpoints; a study's \
+         secondary endpoints, all together), effect size d_z (mean / sd of the differences) and, as a robustness \
          check, a seeded percentile-bootstrap interval (10,000 resamples; with 5 seeds it is narrower than the \
          t interval and is not used for verdicts). Each claim's primary endpoint and rule were fixed in code \
          before the runs; secondary endpoints are reported and never vote.\n\n",

@@ -51,7 +51,7 @@ pub fn write_study(dir: &Path, summary: &StudySummary, runs: &Runs) -> Result<()
         forest::render(
             &dir.join(format!("forest.{ext}")),
             &format!(
-                "{}: paired differences, 95 % CI (blue: for the claim, orange: against, grey: neither)",
+                "{}: paired differences, 95 % CI; colour: the verdict after Holm (blue: for the claim, orange: against, grey: neither)",
                 summary.study.name()
             ),
             &format!("Claim side − other side, per seed ({unit})"),

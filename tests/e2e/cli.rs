@@ -1160,6 +1160,27 @@ fn study_all_tiny_reports_every_claim_with_paired_tests() {
         let summary = read_json(&dir.join("summary.json"));
         let findings = summary["findings"].as_array().unwrap();
         assert!(!findings.is_empty(), "{study}");
+        // The secondaries are one Holm family: each adjusted p is the step-down maximum of
+        // (m − rank) × p over the raw p-values sorted ascending, capped at 1.
+        let secondary = summary["secondary"].as_array().unwrap();
+        let raw: Vec<f64> = secondary
+            .iter()
+            .map(|e| e["test"]["p_value"].as_f64().unwrap_or(1.0))
+            .collect();
+        let mut order: Vec<usize> = (0..raw.len()).collect();
+        order.sort_by(|&a, &b| raw[a].total_cmp(&raw[b]));
+        let mut running: f64 = 0.0;
+        for (rank, &i) in order.iter().enumerate() {
+            running = running.max(((raw.len() - rank) as f64 * raw[i]).min(1.0));
+            if let Some(adjusted) = secondary[i]["p_adjusted"].as_f64() {
+                assert!(
+                    (adjusted - running).abs() < 1e-12,
+                    "{study}: {adjusted} vs {running}"
+                );
+                let significant = secondary[i]["verdict"].as_str() != Some("inconclusive");
+                assert_eq!(significant, adjusted < 0.05, "{study}: {}", secondary[i]);
+            }
+        }
         for finding in findings {
             let verdict = finding["verdict"].as_str().unwrap();
             assert!(
