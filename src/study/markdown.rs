@@ -231,6 +231,16 @@ pub fn report(summaries: &[StudySummary]) -> String {
          t interval and is not used for verdicts). Each claim's primary endpoint and rule were fixed in code \
          before the runs; secondary endpoints are reported and never vote.\n\n",
     );
+    md.push_str(
+        "**What was seen before the endpoints were fixed.** A first version of these studies (3 seeds, \
+         42–44, and a \"mean ± sd apart\" rule) was run and read before the current endpoints and rules \
+         were written, and seeds 42–44 of the current runs repeat those runs (the same settings and seeds). Between the two, \
+         `shift`'s primary endpoint changed from the drift of Ioffe & Szegedy's percentiles (supported \
+         then, a secondary now) to cos(G, G′), and `smoothness` and `regularization` changed measures. \
+         No primary endpoint or rule has changed since; later, from the same runs, the secondaries \
+         became one Holm family per study and `shift` gained Definition 2.1's raw ‖G − G′‖ as a \
+         secondary.\n\n",
+    );
     let mut budgets: Vec<String> = Vec::new();
     for budget in summaries.iter().map(|s| s.budget.to_string()) {
         if !budgets.contains(&budget) {

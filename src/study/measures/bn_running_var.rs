@@ -100,7 +100,7 @@ fn stale_statistics_caveat(outcomes: &[RunOutcome]) -> Option<String> {
     }
     (flagged_runs > 0).then(|| {
         format!(
-            "BatchNorm's running variance starts at 1 and forgets 1 % of that start per step (Keras momentum 0.99); a layer whose true variance is small (the CNN's first conv layer: ~0.005) needs about 900 steps before validation stops dividing by a variance far larger than the true one. In {flagged_runs} of {} runs, after some epochs over {:.0} % of some live channel's running variance (+ε) was still that start — {} — so validation accuracy there understates the network (worst {:.0} %, {}). Computed from the per-channel running variances in run.json; channels dead in training mode too are skipped.",
+            "BatchNorm's running variance starts at 1 and forgets 1 % of that start per step (Keras momentum 0.99); a layer whose true variance is small (the CNN's first conv layer: ~0.005) needs about 900 steps before validation stops dividing by a variance far larger than the true one. In {flagged_runs} of {} runs, after some epochs over {:.0} % of some live channel's running variance (+ε) was still that start — {} — so validation accuracy there understates the network (at worst {:.0} % of a running variance was still its start: {}). Computed from the per-channel running variances in run.json; channels dead in training mode too are skipped.",
             outcomes.len(),
             100.0 * STALE_SHARE,
             places.join("; "),
