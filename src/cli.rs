@@ -22,7 +22,9 @@ Examples:
   bnx eval runs/mlp-bn                 test accuracy, confusion matrix and mistakes of a checkpoint
   bnx predict runs/mlp-bn digit.png    classify PNG images with a trained run
   bnx plot results/mlp                 re-render charts from saved metrics
-  bnx bench --backends flex,wgpu       training throughput per network and backend";
+  bnx bench --backends flex,wgpu       training throughput per network and backend
+  bnx study all                        the guide's claims tested over 5 seeds → runs/study/REPORT.md
+  source <(bnx completions bash)       tab completion in bash (also zsh, fish, powershell)";
 
 const TRAIN_EXAMPLES: &str = "\
 Examples:
