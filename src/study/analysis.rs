@@ -8,8 +8,9 @@ use super::kind::{Budget, CHANCE_ACCURACY, StudyError, StudyKind};
 use super::lookup::Runs;
 use super::measures::{self, recalibrated};
 use super::options::StudyOptions;
-use super::runs::{RunOutcome, Scale};
-use super::verdict::{Endpoint, Verdict, judge_differences};
+use super::plan;
+use super::runs::{RunOutcome, RunSpec, Scale};
+use super::verdict::{Alternative, Endpoint, Verdict, judge_differences, sign_flip_alternative};
 use crate::model::ModelKind;
 
 pub use crate::report::Table;
@@ -26,10 +27,6 @@ pub struct StudySummary {
     pub findings: Vec<Finding>,
     /// Reported with their tests; never part of a verdict.
     pub secondary: Vec<Endpoint>,
-    /// The findings again with every BatchNorm run validated on recalibrated statistics
-    /// (empty when no run has them): a sensitivity check, never the verdict.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub recalibrated: Vec<Finding>,
     pub table: Table,
     /// Further charts next to the study's own (e.g. a paper's figure reproduced).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -79,12 +76,15 @@ pub fn analyze(
     // The secondaries are one family: each p-value is Holm-adjusted over all of them, and each
     // verdict read from the adjusted one (they never vote on the claim).
     judge_differences(&mut judgement.secondary);
-    let recalibrated = if outcomes.iter().any(|o| !recalibrated::of(o).is_empty()) {
+    if outcomes.iter().any(|o| !recalibrated::of(o).is_empty()) {
         let view: Vec<RunOutcome> = outcomes.iter().map(recalibrated::view).collect();
-        claim.judge(&runs.with_runs(&view))?.findings
-    } else {
-        Vec::new()
-    };
+        let again = claim.judge(&runs.with_runs(&view))?.findings;
+        add_recalibrated(&mut judgement.findings, &again);
+    }
+    for finding in &mut judgement.findings {
+        let alternative = sign_flip_alternative(&finding.endpoints);
+        finding.alternatives.insert(0, alternative);
+    }
     let mut caveats = Vec::new();
     let diverged = outcomes.iter().filter(|o| o.diverged.is_some()).count();
     if diverged > 0 {
@@ -95,6 +95,7 @@ pub fn analyze(
         ));
     }
     caveats.extend(measures::caveats(runs));
+    caveats.extend(shared_runs(study, options));
     caveats.extend(claim.notes());
     let seeds = runs.seeds();
     Ok(StudySummary {
@@ -104,7 +105,6 @@ pub fn analyze(
         setup: setup(outcomes, &seeds, data_note, options),
         findings: judgement.findings,
         secondary: judgement.secondary,
-        recalibrated,
         table: judgement.table,
         figures: claim
             .figures(runs)
@@ -121,6 +121,70 @@ pub fn analyze(
         runs: outcomes.len(),
         diverged_runs: diverged,
     })
+}
+
+/// Which of `study`'s grid points another study trains with exactly the same settings and
+/// seeds. Each study trains its own copy, bit for bit the same, so such rows are the same
+/// evidence shown again, never a replication.
+fn shared_runs(study: StudyKind, options: &StudyOptions) -> Option<String> {
+    let plan = |kind| plan::runs(kind, options.budget, 1, &options.base);
+    let others: Vec<(StudyKind, Vec<RunSpec>)> = StudyKind::ALL
+        .into_iter()
+        .filter(|&kind| kind != study)
+        .map(|kind| (kind, plan(kind)))
+        .collect();
+    let lines: Vec<String> = plan(study)
+        .iter()
+        .filter_map(|spec| {
+            let same: Vec<String> = others
+                .iter()
+                .flat_map(|(kind, specs)| {
+                    specs
+                        .iter()
+                        .filter(|other| other.config == spec.config)
+                        .map(move |other| format!("`{kind}`'s {}", described(other)))
+                })
+                .collect();
+            (!same.is_empty()).then(|| format!("{} = {}", described(spec), same.join(" = ")))
+        })
+        .collect();
+    (!lines.is_empty()).then(|| {
+        format!(
+            "Shared runs: {}. The same settings and seeds give the same numbers: each study keeps its own copy of such a run (trained again, or copied from the study that trained it with the same plan), so those rows are the same evidence shown again, not independent replications.",
+            lines.join("; ")
+        )
+    })
+}
+
+fn described(spec: &RunSpec) -> String {
+    format!("{} · {}", spec.series.title(), spec.point)
+}
+
+/// Each finding's verdict with every BatchNorm run validated on statistics recomputed over its
+/// training data (`again`, the same claim judged on that view), where that changes a number.
+fn add_recalibrated(findings: &mut [Finding], again: &[Finding]) {
+    let means = |f: &Finding| -> Vec<f64> { f.endpoints.iter().map(|e| e.test.mean).collect() };
+    for finding in findings {
+        let Some(other) = again.iter().find(|f| f.scope == finding.scope) else {
+            continue;
+        };
+        if means(other) == means(finding) {
+            continue;
+        }
+        let results: Vec<String> = other
+            .endpoints
+            .iter()
+            .map(|e| match other.endpoints.len() {
+                1 => e.summary(),
+                _ => format!("{} {}", e.label, e.summary()),
+            })
+            .collect();
+        finding.alternatives.push(Alternative {
+            name: "BatchNorm validated on recalibrated statistics (`--recalibrate-bn`: recomputed over the training data after each epoch; the weights are the same)".into(),
+            verdict: other.verdict,
+            detail: results.join("; "),
+        });
+    }
 }
 
 fn setup(

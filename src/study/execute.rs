@@ -48,12 +48,24 @@ pub fn run_grid(
             spec.seed()
         ));
         let run_dir = dir.join(spec.dir());
-        let reused = (!shared.options.rerun)
+        let rerun = shared.options.rerun;
+        let reused = (!rerun)
             .then(|| cache::load_outcome(&run_dir, spec, &shared.context))
             .flatten();
+        let elsewhere = || {
+            (!rerun)
+                .then(|| cache::find_elsewhere(&shared.options.out, kind, spec, &shared.context))
+                .flatten()
+        };
         let outcome = match reused {
             Some(outcome) => outcome,
-            None => execute(spec, shared, &run_dir)?,
+            None => match elsewhere() {
+                Some((from, outcome)) => {
+                    cache::copy_run(&from, &run_dir).map_err(ReportError::from)?;
+                    outcome
+                }
+                None => execute(spec, shared, &run_dir)?,
+            },
         };
         let done = shared.done.fetch_add(1, Ordering::SeqCst) + 1;
         shared.overall.inc(1);

@@ -5,7 +5,7 @@ use super::kind::StudyError;
 use super::point::Point;
 use super::runs::{RunOutcome, RunSpec};
 use super::variant::Variant;
-use super::verdict::{Direction, Endpoint, Unit, judged_alone};
+use super::verdict::{Direction, Endpoint, RELATIVE_SESOI, Sesoi, Unit, judged_alone};
 use crate::report::Table;
 use crate::report::stats::Spread;
 
@@ -143,10 +143,19 @@ impl<'a> Runs<'a> {
         other_side: (Variant, Point),
         measure: Measure,
     ) -> Result<Endpoint, StudyError> {
-        self.endpoint(label, unit, direction, &[claim_side, other_side], |run| {
+        let endpoint = self.endpoint(label, unit, direction, &[claim_side, other_side], |run| {
             measure(run.get(claim_side.0, claim_side.1))
                 - measure(run.get(other_side.0, other_side.1))
-        })
+        })?;
+        if endpoint.sesoi.is_some() {
+            return Ok(endpoint);
+        }
+        // A measure without a natural unit: a share of the other side's level.
+        let (variant, point) = other_side;
+        let level = self
+            .spread(variant, point, measure)
+            .map_or(f64::NAN, |s| s.mean);
+        Ok(endpoint.with_sesoi(Sesoi::relative(RELATIVE_SESOI, level, variant.title())))
     }
 
     /// `measure` With BN − No BN at `point`, judged on its own: a one-endpoint finding or a

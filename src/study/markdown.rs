@@ -28,9 +28,6 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
             next_rule != Some(&finding.rule),
         ));
     }
-    if let Some(line) = sensitivity(summary) {
-        md.push_str(&line);
-    }
     md.push_str(&format!(
         "![{name} chart]({})\n\n![{name}: paired differences with 95 % confidence intervals]({})\n\n",
         image(&format!("{name}.png")),
@@ -60,46 +57,6 @@ pub fn section(summary: &StudySummary, image_dir: &str, level: usize) -> String 
         md.push('\n');
     }
     md
-}
-
-/// The findings again with recalibrated BatchNorm statistics, when that changes any number.
-fn sensitivity(summary: &StudySummary) -> Option<String> {
-    let numbers = |findings: &[Finding]| -> Vec<f64> {
-        findings
-            .iter()
-            .flat_map(|f| &f.endpoints)
-            .map(|e| e.test.mean)
-            .collect()
-    };
-    if summary.recalibrated.is_empty()
-        || numbers(&summary.recalibrated) == numbers(&summary.findings)
-    {
-        return None;
-    }
-    let parts: Vec<String> = summary
-        .recalibrated
-        .iter()
-        .map(|f| {
-            let scope = if f.scope.is_empty() {
-                String::new()
-            } else {
-                format!("{}: ", f.scope)
-            };
-            let results: Vec<String> = f
-                .endpoints
-                .iter()
-                .map(|e| match f.endpoints.len() {
-                    1 => e.summary(),
-                    _ => format!("{} {}", e.label, e.summary()),
-                })
-                .collect();
-            format!("{scope}**{}** ({})", f.verdict, results.join("; "))
-        })
-        .collect();
-    Some(format!(
-        "*Sensitivity check* (not the verdict): with every BatchNorm run validated on statistics recomputed over its training data after each epoch (`--recalibrate-bn`; the weights are the same), the primary endpoint gives {}.\n\n",
-        parts.join("; ")
-    ))
 }
 
 fn finding_paragraph(finding: &Finding, with_rule: bool) -> String {
@@ -132,7 +89,73 @@ fn finding_paragraph(finding: &Finding, with_rule: bool) -> String {
     if with_rule {
         md.push_str(&format!("*Rule.* {}\n\n", finding.rule));
     }
+    md.push_str(&robustness(finding));
+    md.push_str(&power(finding));
     md
+}
+
+/// The verdict under each declared alternative, and whether any changes it.
+fn robustness(finding: &Finding) -> String {
+    if finding.alternatives.is_empty() {
+        return String::new();
+    }
+    let mut parts = vec![format!("The rule's t-test: **{}**", finding.verdict)];
+    parts.extend(
+        finding
+            .alternatives
+            .iter()
+            .map(|a| format!("{}: **{}** ({})", a.name, a.verdict, a.detail)),
+    );
+    let changes: Vec<&str> = finding.disagreeing().map(|a| short_name(&a.name)).collect();
+    let conclusion = if changes.is_empty() {
+        "The verdict holds under every alternative.".to_string()
+    } else {
+        format!(
+            "The verdict depends on the analysis: it changes under {}.",
+            changes.join("; ")
+        )
+    };
+    format!(
+        "*Robustness* (not the verdict). {}. {conclusion}\n\n",
+        parts.join(" · ")
+    )
+}
+
+/// Each endpoint's smallest effect of interest, minimum detectable effect and, when
+/// inconclusive, which kind.
+fn power(finding: &Finding) -> String {
+    let lines: Vec<String> = finding
+        .endpoints
+        .iter()
+        .map(|e| {
+            let unit = e.unit;
+            let magnitude = |v: f64| unit.show(v).trim_start_matches('+').to_string();
+            let sesoi = e.sesoi.as_ref().map_or("none declared".into(), |s| {
+                format!("{} ({})", magnitude(s.value), s.basis)
+            });
+            let mde = e.mde.map_or("–".into(), magnitude);
+            let mut line = format!(
+                "{}: smallest effect of interest {sesoi}; detectable at 80 % power (two-sided t-test at 5 %, n = {}, observed sd {}): {mde}",
+                e.label,
+                e.test.n,
+                magnitude(e.test.sd)
+            );
+            if let Some(reading) = e.inconclusive {
+                line.push_str(&format!("; inconclusive: **{reading}**"));
+                if let Some(p) = e.p_equivalent {
+                    line.push_str(&format!(
+                        " (equivalence within ± the SESOI, TOST p {})",
+                        show_p(p)
+                    ));
+                }
+            }
+            line
+        })
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("*Power.* {}.\n\n", lines.join(". "))
 }
 
 /// Primary and secondary endpoints with their tests.
@@ -157,7 +180,10 @@ fn endpoint_table(summary: &StudySummary) -> Table {
             "n",
             "p",
             "p (Holm)",
+            "p (sign-flip)",
             "d_z",
+            "SESOI",
+            "MDE (80 %)",
             "Verdict",
         ],
         rows,
@@ -166,6 +192,7 @@ fn endpoint_table(summary: &StudySummary) -> Table {
 
 fn endpoint_row(e: &Endpoint, role: &str) -> Vec<String> {
     let unit = e.unit;
+    let magnitude = |v: f64| unit.show(v).trim_start_matches('+').to_string();
     let interval = |ci: Option<(f64, f64)>| {
         ci.map_or("–".into(), |(lo, hi)| {
             format!("[{}, {}]", unit.show(lo), unit.show(hi))
@@ -205,42 +232,89 @@ fn endpoint_row(e: &Endpoint, role: &str) -> Vec<String> {
         n,
         show(raw),
         p,
+        e.p_sign_flip
+            .map_or("–".into(), |p| format!("{p:.4}{sidedness}")),
         e.test
             .effect_size
             .map_or("–".into(), |d| format!("{d:+.2}")),
-        e.verdict.to_string(),
+        e.sesoi.as_ref().map_or("–".into(), |s| magnitude(s.value)),
+        e.mde.map_or("–".into(), magnitude),
+        match e.inconclusive {
+            Some(reading) => format!("{} ({reading})", e.verdict),
+            None => e.verdict.to_string(),
+        },
     ]
+}
+
+/// "**SUPPORTED**", "**INCONCLUSIVE** (underpowered)", then what the verdict depends on.
+fn verdict_cell(finding: &Finding) -> String {
+    let mut cell = format!("**{}**", badge(finding.verdict));
+    if let Some(reading) = finding.inconclusive() {
+        cell.push_str(&format!(" ({reading})"));
+    }
+    let changes: Vec<String> = finding
+        .disagreeing()
+        .map(|a| format!("{} under {}", a.verdict, short_name(&a.name)))
+        .collect();
+    if !changes.is_empty() {
+        cell.push_str(&format!(
+            "; depends on the analysis: {}",
+            changes.join(", ")
+        ));
+    }
+    cell
+}
+
+/// An alternative's name up to its explanation in parentheses.
+fn short_name(name: &str) -> &str {
+    name.split(" (").next().unwrap_or(name)
 }
 
 fn badge(verdict: Verdict) -> String {
     verdict.to_string().to_uppercase()
 }
 
+/// How every verdict in a report is reached, said once at its top.
+const INTRODUCTION: &str = "Written by `bnx study`. Every number below comes from the runs in the folders next to this file \
+     (each with its `config.json`, `metrics.json` and `run.json`); every verdict is computed by the rule \
+     printed with it (`src/study/verdict.rs`, with each claim's endpoints in `src/study/claims/`), never by hand. \
+     Seed s gives both sides of a comparison the same initial weights and data order, so every comparison is \
+     the per-seed paired difference: its mean, 95 % Student-t confidence interval, n, paired t-test p-value \
+     before and after Holm's adjustment within a family (a finding's primary endpoints; a study's \
+     secondary endpoints, all together), effect size d_z (mean / sd of the differences) and a seeded \
+     percentile-bootstrap interval (10,000 resamples; with 5 seeds it is narrower than the t interval and is \
+     not used for verdicts). Each claim has one primary endpoint and rule, fixed in code before its runs; \
+     secondary endpoints are reported and never vote.\n\n\
+     **Robustness, power and \"inconclusive\".** Every verdict is shown again under its declared \
+     alternatives: the exact sign-flip (permutation) test in place of the t-test, which needs no normality \
+     but cannot reach p < 0.05 with fewer than 6 seeds (its smallest two-sided p is 2 / 2ⁿ); another \
+     measure where the literature has several; BatchNorm validated on recalibrated statistics where that \
+     changes a number. A verdict that changes under one says \"depends on the analysis\". Every endpoint \
+     declares in code a smallest effect of interest (SESOI: 0.25 pp of accuracy, one epoch, the margin of \
+     a non-inferiority test, or 10 % of the other side's level for a measure without a natural unit) and \
+     shows the minimum detectable effect (MDE) of its t-test at 80 % power from the observed spread. \
+     An inconclusive endpoint is **equivalent** when TOST shows it within ± the SESOI, **underpowered** \
+     when the MDE exceeds the SESOI, **undecided** otherwise.\n\n";
+
+/// What was seen before which endpoint was fixed (v1 → v2 → v3).
+const DISCLOSURE: &str = "**What was seen before which endpoint was fixed.** *v1*: 3 seeds (42–44) and a \"mean ± sd \
+     apart\" rule; its results were read. *v2*: the rules above with 5 seeds (42–46); seeds 42–44 repeat \
+     the v1 runs. Between v1 and v2 `shift`'s primary changed from the drift of Ioffe & Szegedy's \
+     percentiles (supported in v1, a secondary since) to cos(G, G′), and `smoothness` and \
+     `regularization` changed measures. *v3*, written after the v2 results were read: `shift`'s primary \
+     became Santurkar et al.'s Definition 2.1 itself, the raw ℓ2 distance ‖G − G′‖ (v2's cosine, with \
+     its verdict, is now an alternative); `regularization`'s primary became the gap in loss, because its \
+     accuracy gap sat at a ceiling (training-subset accuracy 99.9–100 %; v2's accuracy gap is now an \
+     alternative); the secondaries became one Holm family per study; SESOIs, MDEs, the sign-flip \
+     alternative and the split of \"inconclusive\" were added. Runs made after v3 was written: the CNN \
+     halves of the full budget's `convergence` and `position`, and `regularization`'s (retrained to \
+     record the training-subset loss).\n\n";
+
 /// The whole report: an overview table of verdicts, then every study's section.
 pub fn report(summaries: &[StudySummary]) -> String {
     let mut md = String::from("# What does BatchNorm actually do? The guide's claims, tested\n\n");
-    md.push_str(
-        "Written by `bnx study`. Every number below comes from the runs in the folders next to this file \
-         (each with its `config.json`, `metrics.json` and `run.json`); every verdict is computed by the rule \
-         printed with it (`src/study/verdict.rs`, with each claim's endpoints in `src/study/claims/`), never by hand. \
-         Seed s gives both sides of a comparison the same initial weights and data order, so every comparison is \
-         the per-seed paired difference: its mean, 95 % Student-t confidence interval, n, paired t-test p-value \
-         before and after Holm's adjustment within a family (a finding's primary endpoints; a study's \
-         secondary endpoints, all together), effect size d_z (mean / sd of the differences) and, as a robustness \
-         check, a seeded percentile-bootstrap interval (10,000 resamples; with 5 seeds it is narrower than the \
-         t interval and is not used for verdicts). Each claim's primary endpoint and rule were fixed in code \
-         before the runs; secondary endpoints are reported and never vote.\n\n",
-    );
-    md.push_str(
-        "**What was seen before the endpoints were fixed.** A first version of these studies (3 seeds, \
-         42–44, and a \"mean ± sd apart\" rule) was run and read before the current endpoints and rules \
-         were written, and seeds 42–44 of the current runs repeat those runs (the same settings and seeds). Between the two, \
-         `shift`'s primary endpoint changed from the drift of Ioffe & Szegedy's percentiles (supported \
-         then, a secondary now) to cos(G, G′), and `smoothness` and `regularization` changed measures. \
-         No primary endpoint or rule has changed since; later, from the same runs, the secondaries \
-         became one Holm family per study and `shift` gained Definition 2.1's raw ‖G − G′‖ as a \
-         secondary.\n\n",
-    );
+    md.push_str(INTRODUCTION);
+    md.push_str(DISCLOSURE);
     let mut budgets: Vec<String> = Vec::new();
     for budget in summaries.iter().map(|s| s.budget.to_string()) {
         if !budgets.contains(&budget) {
@@ -273,14 +347,14 @@ pub fn report(summaries: &[StudySummary]) -> String {
                 (String::new(), String::new())
             };
             md.push_str(&format!(
-                "| {study} | {claim} | {} | {} | **{}** |\n",
+                "| {study} | {claim} | {} | {} | {} |\n",
                 if f.scope.is_empty() { "–" } else { &f.scope },
                 if results.is_empty() {
                     "no endpoint qualified".into()
                 } else {
                     results.join("; ").replace('|', "\\|")
                 },
-                badge(f.verdict),
+                verdict_cell(f).replace('|', "\\|"),
             ));
         }
     }

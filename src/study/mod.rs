@@ -10,6 +10,7 @@
 pub mod analysis;
 mod cache;
 pub mod claims;
+pub mod endpoint;
 mod execute;
 pub mod kind;
 pub mod lookup;

@@ -1,201 +1,24 @@
 //! The rules that turn paired differences into verdicts. Every verdict in a report comes from
 //! here, through one of two rules stated as [`DIFFERENCE_RULE`] and [`NO_WORSE_RULE`].
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
-use crate::report::stats::{PairedTest, holm, p_below, tost_p};
+pub use super::endpoint::{
+    ALPHA, Direction, Endpoint, Inconclusive, NoWorse, POWER, RELATIVE_SESOI, Sesoi, Unit, Verdict,
+    show_p,
+};
+use crate::report::sign_flip::Tail;
+use crate::report::stats::{holm, p_below, tost_p};
 
-/// Significance level of every test (two-sided for differences, each one-sided test of TOST).
-pub const ALPHA: f64 = 0.05;
-
-/// The verdict on a claim (or one endpoint of it), on this setup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// The evidence favours the claim's side (every endpoint of the family, after Holm).
-    Supported,
-    /// The evidence favours the other side (at least one endpoint, after Holm).
-    Contradicted,
-    /// Neither: the interval holds 0, or a run needed for the endpoint failed.
-    Inconclusive,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(match self {
-            Verdict::Supported => "supported",
-            Verdict::Contradicted => "contradicted",
-            Verdict::Inconclusive => "inconclusive",
-        })
-    }
-}
-
-/// Which sign of the paired difference (claim side − other side) the claim predicts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Direction {
-    Higher,
-    Lower,
-}
-
-impl Direction {
-    fn favours(self, mean: f64) -> bool {
-        match self {
-            Direction::Higher => mean > 0.0,
-            Direction::Lower => mean < 0.0,
-        }
-    }
-
-    pub fn word(self) -> &'static str {
-        match self {
-            Direction::Higher => "higher",
-            Direction::Lower => "lower",
-        }
-    }
-}
-
-/// How an endpoint's values read: accuracies are shown in percentage points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Unit {
-    /// Stored as a fraction, shown ×100 in percentage points.
-    Points,
-    Epochs,
-    Plain,
-}
-
-impl Unit {
-    pub fn show(self, value: f64) -> String {
-        match self {
-            Unit::Points => format!("{:+.2} pp", 100.0 * value),
-            Unit::Epochs => format!("{value:+.2} epochs"),
-            Unit::Plain => format!("{value:+.4}"),
-        }
-    }
-
-    pub fn scale(self) -> f64 {
-        match self {
-            Unit::Points => 100.0,
-            Unit::Epochs | Unit::Plain => 1.0,
-        }
-    }
-}
-
-/// One paired comparison: a per-seed difference (claim side − other side) and its test.
+/// A verdict under one declared alternative to the primary analysis (another test, measure or
+/// validation), shown next to the verdict and never replacing it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Endpoint {
-    /// Where in the grid, e.g. "MLP", "lr 0.01", "batch 4: BN − LayerNorm".
-    pub label: String,
-    pub unit: Unit,
-    pub direction: Direction,
-    /// Seeds with both runs present, and each one's difference (NaN where a run failed and the
-    /// measure has no value for a failed run).
-    pub seeds: Vec<u64>,
-    pub differences: Vec<f64>,
-    /// Runs behind this endpoint that diverged (each counted, never dropped).
-    pub failed_runs: usize,
-    pub test: PairedTest,
-    /// The p-value after Holm's adjustment within its family (= `test.p_value` alone).
-    pub p_adjusted: Option<f64>,
-    /// For a "does not degrade" endpoint: the margin and the non-inferiority test.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub no_worse: Option<NoWorse>,
+pub struct Alternative {
+    /// What differs from the primary analysis, e.g. "exact sign-flip test".
+    pub name: String,
     pub verdict: Verdict,
-}
-
-/// A non-inferiority test: is the loss shown to stay under `margin`?
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct NoWorse {
-    pub margin: f64,
-    /// One-sided p of "the mean loss is at least the margin" (after Holm: the endpoint's
-    /// `p_adjusted`).
-    pub p: Option<f64>,
-    /// TOST's p for equivalence within ± the margin, for reference (a gain beyond the margin
-    /// fails TOST but is no degradation, so it does not decide).
-    pub p_tost: Option<f64>,
-}
-
-impl Endpoint {
-    /// An endpoint from per-seed differences; `verdict` is set by the family it joins.
-    pub fn new(
-        label: impl Into<String>,
-        unit: Unit,
-        direction: Direction,
-        per_seed: Vec<(u64, f64)>,
-        failed_runs: usize,
-    ) -> Self {
-        Self::tested_by(
-            PairedTest::of,
-            label,
-            unit,
-            direction,
-            per_seed,
-            failed_runs,
-        )
-    }
-
-    /// [`Endpoint::new`] with the paired test computed by `test` (the null simulations below
-    /// skip the bootstrap, which no verdict reads).
-    fn tested_by(
-        test: fn(&[f64]) -> PairedTest,
-        label: impl Into<String>,
-        unit: Unit,
-        direction: Direction,
-        per_seed: Vec<(u64, f64)>,
-        failed_runs: usize,
-    ) -> Self {
-        let (seeds, differences): (Vec<u64>, Vec<f64>) = per_seed.into_iter().unzip();
-        let finite: Vec<f64> = differences
-            .iter()
-            .copied()
-            .filter(|d| d.is_finite())
-            .collect();
-        let test = test(&finite);
-        Self {
-            label: label.into(),
-            unit,
-            direction,
-            seeds,
-            differences,
-            failed_runs,
-            p_adjusted: test.p_value,
-            test,
-            no_worse: None,
-            verdict: Verdict::Inconclusive,
-        }
-    }
-
-    /// Every difference is a number and there are at least two.
-    fn testable(&self) -> bool {
-        self.differences.len() >= 2 && self.differences.iter().all(|d| d.is_finite())
-    }
-
-    /// "+0.23 pp [+0.05, +0.40], n = 5, p = 0.021".
-    pub fn summary(&self) -> String {
-        let unit = self.unit;
-        let ci = self.test.ci95.map_or("no interval".into(), |(lo, hi)| {
-            format!("[{}, {}]", unit.show(lo), unit.show(hi))
-        });
-        let mut text = format!("{} {ci}, n = {}", unit.show(self.test.mean), self.test.n);
-        if let Some(p) = self.p_adjusted {
-            text.push_str(&format!(", p {}", show_p(p)));
-        }
-        if self.failed_runs > 0 {
-            text.push_str(&format!(", {} failed run(s)", self.failed_runs));
-        }
-        text
-    }
-}
-
-/// "< 0.001" or "= 0.021".
-pub fn show_p(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".into()
-    } else {
-        format!("= {p:.3}")
-    }
+    /// Its numbers, e.g. "p = 0.062 (its smallest with 5 seeds)".
+    pub detail: String,
 }
 
 /// Each endpoint's p-value by `test`; 1 (no evidence) for an endpoint that cannot be tested.
@@ -218,19 +41,45 @@ pub const DIFFERENCE_RULE: &str = "paired per seed (seed s gives both sides the 
 /// Judges a family of difference endpoints (one or more grid points of one claim) and returns
 /// the family's verdict; each endpoint gets its own verdict and Holm-adjusted p-value.
 pub fn judge_differences(family: &mut [Endpoint]) -> Verdict {
-    if family.is_empty() {
-        return Verdict::Inconclusive;
-    }
-    let p = family_p_values(family, |e| e.test.p_value);
-    for (endpoint, adjusted) in family.iter_mut().zip(holm(&p)) {
-        endpoint.p_adjusted = endpoint.testable().then_some(adjusted);
-        endpoint.verdict = if !endpoint.testable() || adjusted >= ALPHA {
+    judge_differences_by(family, |e| e.test.p_value)
+}
+
+/// [`judge_differences`] with each endpoint's unadjusted p-value from `p_value`.
+fn judge_differences_by(
+    family: &mut [Endpoint],
+    p_value: impl Fn(&Endpoint) -> Option<f64>,
+) -> Verdict {
+    judge_family(family, p_value, |endpoint, adjusted| {
+        if adjusted >= ALPHA {
             Verdict::Inconclusive
         } else if endpoint.direction.favours(endpoint.test.mean) {
             Verdict::Supported
         } else {
             Verdict::Contradicted
+        }
+    })
+}
+
+/// Holm-adjusts the family's p-values (from `p_value`), gives each testable endpoint the
+/// verdict `decide` reads from its adjusted p, and returns the family's verdict.
+fn judge_family(
+    family: &mut [Endpoint],
+    p_value: impl Fn(&Endpoint) -> Option<f64>,
+    decide: impl Fn(&Endpoint, f64) -> Verdict,
+) -> Verdict {
+    if family.is_empty() {
+        return Verdict::Inconclusive;
+    }
+    let p = family_p_values(family, p_value);
+    for (endpoint, adjusted) in family.iter_mut().zip(holm(&p)) {
+        let testable = endpoint.testable();
+        endpoint.p_adjusted = testable.then_some(adjusted);
+        endpoint.verdict = if testable {
+            decide(endpoint, adjusted)
+        } else {
+            Verdict::Inconclusive
         };
+        endpoint.read_inconclusive();
     }
     combine(family.iter().map(|e| e.verdict))
 }
@@ -239,34 +88,86 @@ pub fn judge_differences(family: &mut [Endpoint]) -> Verdict {
 pub const NO_WORSE_RULE: &str = "a one-sided t-test per endpoint that the loss stays under the margin (non-inferiority: the upper half of a TOST equivalence test), Holm-adjusted over the family: **supported** if every endpoint's loss is shown to be under the margin (adjusted p < 0.05); **contradicted** if any endpoint's 95 % CI lies wholly above the margin; **inconclusive** otherwise";
 
 /// Judges "does not degrade by more than `margin`" for a family of endpoints whose values are
-/// losses (e.g. accuracy at batch 32 minus at batch 2).
+/// losses (e.g. accuracy at batch 32 minus at batch 2). The margin is each endpoint's SESOI.
 pub fn judge_no_worse(family: &mut [Endpoint], margin: f64) -> Verdict {
-    if family.is_empty() {
-        return Verdict::Inconclusive;
-    }
-    let p = family_p_values(family, |e| p_below(&e.differences, margin));
-    for ((endpoint, adjusted), raw) in family.iter_mut().zip(holm(&p)).zip(&p) {
+    for endpoint in family.iter_mut() {
         let testable = endpoint.testable();
-        endpoint.p_adjusted = testable.then_some(adjusted);
         endpoint.no_worse = Some(NoWorse {
             margin,
-            p: testable.then_some(*raw),
+            p: testable
+                .then(|| p_below(&endpoint.differences, margin))
+                .flatten(),
             p_tost: testable
                 .then(|| tost_p(&endpoint.differences, margin))
                 .flatten(),
         });
-        let above = endpoint.test.ci95.is_some_and(|(lo, _)| lo > margin);
-        endpoint.verdict = if !testable {
-            Verdict::Inconclusive
-        } else if adjusted < ALPHA {
+        endpoint.p_sign_flip = endpoint.sign_flip(Tail::Below, margin);
+        endpoint.set_sesoi(Some(Sesoi {
+            value: margin,
+            basis: "the non-inferiority margin".into(),
+        }));
+    }
+    judge_no_worse_by(family, |e| e.no_worse.and_then(|t| t.p))
+}
+
+/// [`judge_no_worse`]'s rule with each endpoint's unadjusted p-value from `p_value`.
+fn judge_no_worse_by(
+    family: &mut [Endpoint],
+    p_value: impl Fn(&Endpoint) -> Option<f64>,
+) -> Verdict {
+    judge_family(family, p_value, |endpoint, adjusted| {
+        let margin = endpoint.no_worse.map_or(0.0, |t| t.margin);
+        if adjusted < ALPHA {
             Verdict::Supported
-        } else if above {
+        } else if endpoint.test.ci95.is_some_and(|(lo, _)| lo > margin) {
             Verdict::Contradicted
         } else {
             Verdict::Inconclusive
-        };
+        }
+    })
+}
+
+/// The family judged again by its own rule with the exact sign-flip test in place of the
+/// t-test (Holm-adjusted the same way): the distribution-free alternative every verdict shows.
+pub fn sign_flip_alternative(family: &[Endpoint]) -> Alternative {
+    let mut again = family.to_vec();
+    let p_value = |e: &Endpoint| e.p_sign_flip;
+    let verdict = if family.iter().any(|e| e.no_worse.is_some()) {
+        judge_no_worse_by(&mut again, p_value)
+    } else {
+        judge_differences_by(&mut again, p_value)
+    };
+    let tail = if family.iter().any(|e| e.no_worse.is_some()) {
+        Tail::Below
+    } else {
+        Tail::TwoSided
+    };
+    let shown: Vec<String> = again
+        .iter()
+        .filter_map(|e| e.p_adjusted)
+        .map(|p| format!("{p:.4}"))
+        .collect();
+    let n = family.iter().map(|e| e.test.n).max().unwrap_or(0);
+    let mut detail = if shown.is_empty() {
+        "no testable endpoint".to_string()
+    } else {
+        format!(
+            "p {}{}",
+            shown.join(", "),
+            if family.len() > 1 { " (Holm)" } else { "" }
+        )
+    };
+    if n >= 2 {
+        detail.push_str(&format!(
+            "; with {n} seeds its smallest possible p is {:.4}",
+            crate::report::sign_flip::smallest_p(n, tail)
+        ));
     }
-    combine(family.iter().map(|e| e.verdict))
+    Alternative {
+        name: "exact sign-flip test".into(),
+        verdict,
+        detail,
+    }
 }
 
 /// All supported → supported; any contradicted → contradicted; else inconclusive.
@@ -284,6 +185,7 @@ pub fn combine(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::stats::PairedTest;
 
     fn endpoint(values: &[f64], direction: Direction) -> Endpoint {
         let per_seed = values
@@ -411,5 +313,72 @@ mod tests {
         }
         let rate = supported as f64 / experiments as f64;
         assert!((0.04..=0.0565).contains(&rate), "{rate}");
+    }
+
+    #[test]
+    fn inconclusive_says_equivalent_underpowered_or_undecided() {
+        // Tight around 0 (sd 0.01 pp): shown within ± 0.25 pp.
+        let mut tight = [endpoint(
+            &[0.0001, -0.0001, 0.0, 0.00005, -0.00005],
+            Direction::Higher,
+        )];
+        judge_differences(&mut tight);
+        assert_eq!(tight[0].inconclusive, Some(Inconclusive::Equivalent));
+        // Wide (sd ≈ 2 pp): the MDE (≈ 1.68 sd) is far above 0.25 pp.
+        let mut wide = [endpoint(
+            &[0.02, -0.03, 0.01, -0.01, 0.005],
+            Direction::Higher,
+        )];
+        judge_differences(&mut wide);
+        assert_eq!(wide[0].inconclusive, Some(Inconclusive::Underpowered));
+        let mde = wide[0].mde.unwrap();
+        assert!(
+            (mde - 1.6819970833 * wide[0].test.sd).abs() < 1e-4 * mde,
+            "{mde}"
+        );
+        // Sd 0.145 pp: MDE 0.244 pp < 0.25 pp; a mean of 0.15 pp neither shown (p 0.082) nor
+        // excluded (TOST p 0.099).
+        let mut noisy = [endpoint(
+            &[0.00329, -0.00014, 0.00195, 0.00016, 0.00224],
+            Direction::Higher,
+        )];
+        judge_differences(&mut noisy);
+        assert_eq!(noisy[0].verdict, Verdict::Inconclusive);
+        assert_eq!(
+            noisy[0].inconclusive,
+            Some(Inconclusive::Undecided),
+            "{:?}",
+            noisy[0].mde
+        );
+        // A supported endpoint has no reading.
+        let mut win = [endpoint(
+            &[0.02, 0.03, 0.025, 0.028, 0.022],
+            Direction::Higher,
+        )];
+        judge_differences(&mut win);
+        assert_eq!(win[0].inconclusive, None);
+    }
+
+    #[test]
+    fn five_seeds_cannot_pass_the_sign_flip_test_and_ten_can() {
+        let five = [endpoint(
+            &[0.02, 0.03, 0.025, 0.028, 0.022],
+            Direction::Higher,
+        )];
+        let alternative = sign_flip_alternative(&five);
+        assert_eq!(alternative.verdict, Verdict::Inconclusive);
+        assert!(
+            alternative.detail.contains("0.0625"),
+            "{}",
+            alternative.detail
+        );
+        let values: Vec<f64> = (0..10).map(|i| 0.02 + 0.001 * i as f64).collect();
+        let ten = [endpoint(&values, Direction::Higher)];
+        assert_eq!(sign_flip_alternative(&ten).verdict, Verdict::Supported);
+        let against = [endpoint(&values, Direction::Lower)];
+        assert_eq!(
+            sign_flip_alternative(&against).verdict,
+            Verdict::Contradicted
+        );
     }
 }

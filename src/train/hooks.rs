@@ -335,21 +335,24 @@ const DEAD_VARIANCE: f64 = 1e-3;
 
 /// After each epoch, accuracy in inference mode on a fixed set of training samples: the
 /// training side of a generalization gap measured the way validation is.
-pub struct TrainSubsetAccuracy {
+pub struct TrainSubsetEvaluation {
     subset: ImageSet,
+    /// Mean cross-entropy and accuracy after each epoch.
+    pub losses: Vec<f64>,
     pub accuracies: Vec<f64>,
 }
 
-impl TrainSubsetAccuracy {
+impl TrainSubsetEvaluation {
     pub fn new(subset: ImageSet) -> Self {
         Self {
             subset,
+            losses: Vec::new(),
             accuracies: Vec::new(),
         }
     }
 }
 
-impl Hook for TrainSubsetAccuracy {
+impl Hook for TrainSubsetEvaluation {
     fn on_epoch(
         &mut self,
         trainer: &mut Trainer,
@@ -357,7 +360,8 @@ impl Hook for TrainSubsetAccuracy {
         _steps_done: usize,
     ) -> Result<(), TrainError> {
         let loader = eval_loader(&self.subset, trainer.inference_device());
-        let (_, accuracy) = evaluate(&trainer.model().valid(), loader.as_ref());
+        let (loss, accuracy) = evaluate(&trainer.model().valid(), loader.as_ref());
+        self.losses.push(loss);
         self.accuracies.push(accuracy);
         Ok(())
     }

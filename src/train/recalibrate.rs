@@ -21,7 +21,15 @@ pub fn recalibrated(model: &Network, set: &ImageSet, device: &Device) -> Network
     // training path, where BatchNorm updates them from each batch. Inference adds no noisy-BN
     // noise, so neither does the pass that measures its statistics (nor does it draw from the
     // generator training continues with).
-    let mut copy = model.valid().to_device(device).train().without_noise();
+    // `no_grad`: the passes are never differentiated, and on the autodiff device a tracked
+    // forward keeps its graph (every activation) until a backward pass that never comes: a
+    // full-MNIST CNN pass grew to 24 GB and was killed.
+    let mut copy = model
+        .valid()
+        .to_device(device)
+        .train()
+        .without_noise()
+        .no_grad();
     let loader = eval_loader(set, device);
     for (k, batch) in loader.iter().enumerate() {
         let batch = batch.expect("in-memory data cannot fail to load");

@@ -6,6 +6,7 @@ mod common;
 mod backends;
 mod cli;
 mod docs;
+mod evidence;
 mod fetch;
 mod idx_properties;
 mod kernels;

@@ -120,3 +120,35 @@ fn shard_and_report_flags_are_checked() {
             .stderr(predicate::str::contains(expected));
     }
 }
+
+/// A run two studies plan alike (`convergence` and `position` both train the guide's MLP with
+/// and without BN) is trained once: the second study copies it, byte for byte.
+#[test]
+fn a_run_another_study_planned_alike_is_copied_not_retrained() {
+    let f = fixture();
+    let out = f.out.join("shared");
+    let run = |study: &str| {
+        let output = Process::new(assert_cmd::cargo::cargo_bin("bnx"))
+            .args([
+                "study", study, "--model", "mlp", "--budget", "tiny", "--seeds", "1",
+            ])
+            .arg("--data-dir")
+            .arg(&f.data)
+            .arg("--out")
+            .arg(&out)
+            .args(["--jobs", "1", "-q"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{output:?}");
+    };
+    run("convergence");
+    run("position");
+    for variant in ["bn", "no-bn"] {
+        let file = format!("{variant}/mlp/seed-42/run.json");
+        let trained = std::fs::read(out.join("convergence").join(&file)).unwrap();
+        let copied = std::fs::read(out.join("position").join(&file)).unwrap();
+        // A retrained run would differ at least in its wall-clock seconds.
+        assert!(trained == copied, "{file}: position retrained it");
+    }
+    assert!(out.join("position/bn-after/mlp/seed-42/run.json").exists());
+}

@@ -84,20 +84,7 @@ impl Claim for BatchSize {
         }
         let first = judge_differences(&mut degrades);
         let second = judge_no_worse(&mut holds, MARGIN);
-        let secondary = SMALL
-            .into_iter()
-            .map(|size| {
-                runs.paired(
-                    format!("{}: BN at 32 − at {size}", point(size)),
-                    Unit::Points,
-                    Direction::Higher,
-                    (Variant::Bn, reference),
-                    (Variant::Bn, point(size)),
-                    final_accuracy,
-                )
-                .map(judged_alone)
-            })
-            .collect::<Result<_, _>>()?;
+        let secondary = bn_own_drops(runs)?;
         Ok(Judgement {
             findings: vec![
                 Finding {
@@ -108,6 +95,7 @@ impl Claim for BatchSize {
                     rule: format!("Four endpoints (2 sizes × 2 norms), {DIFFERENCE_RULE}."),
                     endpoints: degrades,
                     verdict: first,
+                    alternatives: Vec::new(),
                     note: None,
                 },
                 Finding {
@@ -122,6 +110,7 @@ impl Claim for BatchSize {
                     ),
                     endpoints: holds,
                     verdict: second,
+                    alternatives: Vec::new(),
                     note: None,
                 },
             ],
@@ -145,4 +134,23 @@ impl Claim for BatchSize {
     fn notes(&self) -> Vec<String> {
         vec!["Every run sees the same number of samples, so small batches take more steps (batch 2: 16× the steps of batch 32).".into()]
     }
+}
+
+/// BatchNorm's own drop from the reference batch to each small one (secondaries).
+fn bn_own_drops(runs: &Runs) -> Result<Vec<crate::study::verdict::Endpoint>, StudyError> {
+    let reference = point(REFERENCE);
+    SMALL
+        .into_iter()
+        .map(|size| {
+            runs.paired(
+                format!("{}: BN at 32 − at {size}", point(size)),
+                Unit::Points,
+                Direction::Higher,
+                (Variant::Bn, reference),
+                (Variant::Bn, point(size)),
+                final_accuracy,
+            )
+            .map(judged_alone)
+        })
+        .collect()
 }

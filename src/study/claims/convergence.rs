@@ -86,6 +86,7 @@ impl Claim for Convergence {
                 rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
                 endpoints: vec![primary],
                 verdict,
+                alternatives: Vec::new(),
                 note: None,
             });
             let to_target = pair(

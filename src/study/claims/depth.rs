@@ -74,6 +74,7 @@ impl Claim for Depth {
                 rule: format!("One endpoint, {DIFFERENCE_RULE}."),
                 endpoints: family,
                 verdict,
+                alternatives: Vec::new(),
                 note: None,
             }],
             secondary,

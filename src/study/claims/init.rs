@@ -69,6 +69,7 @@ impl Claim for Initialization {
                 rule: format!("One endpoint, {DIFFERENCE_RULE}. A constant BN advantage at every scale does not count: only a smaller spread does."),
                 endpoints: family,
                 verdict,
+                alternatives: Vec::new(),
                 note: None,
             }],
             secondary,

@@ -97,6 +97,7 @@ impl Claim for LearningRate {
                 ),
                 endpoints: family,
                 verdict,
+                alternatives: Vec::new(),
                 note: Some(note),
             }],
             secondary,

@@ -28,7 +28,7 @@ impl Claim for NoisyBatchNorm {
     }
 
     fn claim(&self) -> &'static str {
-        "BatchNorm helps by reducing internal covariate shift, so BatchNorm whose outputs get noise with a changing non-zero mean and non-unit variance (Santurkar et al. 2018, §2.1) trains worse than BatchNorm."
+        "A falsification test of \"BatchNorm helps by reducing internal covariate shift\" (Santurkar et al. 2018, §2.1): if it did, BatchNorm whose outputs get noise with a changing non-zero mean and non-unit variance would train worse than BatchNorm. Training as well would refute the explanation; training worse is consistent with it, not proof of it."
     }
 
     fn grid(&self, _budget: Budget, base: &ExperimentConfig) -> Vec<GridPoint> {
@@ -62,7 +62,8 @@ impl Claim for NoisyBatchNorm {
                 rule: format!("One endpoint, {DIFFERENCE_RULE}."),
                 verdict: primary.verdict,
                 endpoints: vec![primary],
-                note: None,
+                alternatives: Vec::new(),
+                note: Some("A falsification test: \"supported\" says only that the covariate-shift explanation survived a test that could have refuted it (noise can hurt simply by being noise), never that it is the cause.".into()),
             }],
             secondary: vec![
                 pair(

@@ -58,6 +58,7 @@ impl Claim for Position {
                 rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
                 endpoints: family,
                 verdict,
+                alternatives: Vec::new(),
                 note: None,
             });
             for (label, a) in [

@@ -13,7 +13,7 @@ use crate::study::measures::train_subset;
 pub use crate::study::point::Point;
 use crate::study::runs::{RunOutcome, Scale, Schedules};
 use crate::study::variant::Variant;
-use crate::study::verdict::{Endpoint, Verdict};
+use crate::study::verdict::{Alternative, Endpoint, Inconclusive, Verdict};
 
 /// One claim of the guide, tested.
 pub trait Claim: Sync {
@@ -135,6 +135,38 @@ pub struct Finding {
     /// Why the family is empty or what qualified it, where that needs saying.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The verdict under each declared alternative (another test, measure or validation).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alternatives: Vec<Alternative>,
+}
+
+impl Finding {
+    /// The alternatives whose verdict differs from this finding's.
+    pub fn disagreeing(&self) -> impl Iterator<Item = &Alternative> {
+        self.alternatives
+            .iter()
+            .filter(|a| a.verdict != self.verdict)
+    }
+
+    /// Why an inconclusive finding is inconclusive: underpowered if any endpoint is, equivalent
+    /// if every endpoint is, undecided otherwise.
+    pub fn inconclusive(&self) -> Option<Inconclusive> {
+        if self.verdict != Verdict::Inconclusive {
+            return None;
+        }
+        let readings: Vec<Inconclusive> = self
+            .endpoints
+            .iter()
+            .filter_map(|e| e.inconclusive)
+            .collect();
+        Some(if readings.contains(&Inconclusive::Underpowered) {
+            Inconclusive::Underpowered
+        } else if !readings.is_empty() && readings.iter().all(|r| *r == Inconclusive::Equivalent) {
+            Inconclusive::Equivalent
+        } else {
+            Inconclusive::Undecided
+        })
+    }
 }
 
 /// Inference-mode accuracy on the fixed training subset after the last epoch (never the test

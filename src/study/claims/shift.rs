@@ -17,7 +17,7 @@ use crate::study::measures::{covariate_shift, probes};
 use crate::study::panels::{mean_over_runs, per_reading, shared_y_range};
 use crate::study::runs::{RunOutcome, Scale, Schedule, Schedules};
 use crate::study::variant::Variant;
-use crate::study::verdict::{DIFFERENCE_RULE, Direction, Unit};
+use crate::study::verdict::{Alternative, DIFFERENCE_RULE, Direction, Endpoint, Unit};
 use crate::train::ProbePoint;
 use crate::train::landscape::ShiftPoint;
 
@@ -45,6 +45,12 @@ const PAPER_SPARSER: usize = 10;
 /// about the last hidden layer's gradient (NaN for a diverged run).
 pub fn gradient_cosine(run: &RunOutcome) -> f64 {
     mean_over_shift(run, ShiftPoint::cosine)
+}
+
+/// Mean over the run's readings of ‖G − G′‖, Santurkar et al.'s Definition 2.1 itself: the raw
+/// ℓ2 distance (NaN for a diverged run or one without readings).
+pub fn gradient_distance(run: &RunOutcome) -> f64 {
+    mean_over_shift(run, ShiftPoint::distance)
 }
 
 /// Mean over the readings of ‖G − G′‖ / ‖G‖.
@@ -159,20 +165,35 @@ impl Claim for Shift {
                 )
             };
             let primary = pair(
-                "cos(G, G′)",
-                Direction::Higher,
-                gradient_cosine as super::shared::Measure,
+                "‖G − G′‖",
+                Direction::Lower,
+                gradient_distance as super::shared::Measure,
             )?;
+            let alternative = |name: &str, endpoint: Endpoint| Alternative {
+                name: name.into(),
+                verdict: endpoint.verdict,
+                detail: endpoint.summary(),
+            };
+            let alternatives = vec![
+                alternative(
+                    "‖G − G′‖ / ‖G‖ (the distance relative to the gradient's size, which BatchNorm changes)",
+                    pair("‖G − G′‖ / ‖G‖", Direction::Lower, relative_gradient_change)?,
+                ),
+                alternative(
+                    "cos(G, G′) (v2's primary: higher = less shift)",
+                    pair("cos(G, G′)", Direction::Higher, gradient_cosine)?,
+                ),
+            ];
             findings.push(Finding {
                 scope: point.to_string(),
-                primary: "internal covariate shift (Santurkar et al. 2018, Definition 2.1) at the last hidden layer: the cosine between its weight gradient G on the batch and G′, the same gradient after the layers below took the update the optimizer made on that batch; its mean over the run's readings, With BN − No BN (higher = less shift)".into(),
+                primary: "internal covariate shift as Santurkar et al. (2018) define it (Definition 2.1): at the last hidden layer, the ℓ2 distance ‖G − G′‖ between its weight gradient G on the batch and G′, the same gradient after the layers below took the update the optimizer made on that batch; its mean over the run's readings, With BN − No BN (lower = less shift)".into(),
                 rule: format!("One endpoint per network, {DIFFERENCE_RULE}."),
                 verdict: primary.verdict,
                 endpoints: vec![primary],
+                alternatives,
                 note: None,
             });
             secondary.extend([
-                pair("‖G − G′‖ / ‖G‖", Direction::Lower, relative_gradient_change)?,
                 pair(
                     "drift of the probed percentiles (Ioffe & Szegedy)",
                     Direction::Lower,
@@ -188,7 +209,7 @@ impl Claim for Shift {
         Ok(Judgement {
             findings,
             secondary,
-            table: runs.means_table("Network", "mean cos(G, G′)", gradient_cosine, Unit::Plain),
+            table: runs.means_table("Network", "mean ‖G − G′‖", gradient_distance, Unit::Plain),
         })
     }
 
@@ -270,7 +291,7 @@ impl Claim for Shift {
 
     fn notes(&self) -> Vec<String> {
         vec![format!(
-            "Internal covariate shift follows Santurkar et al.'s Definition 2.1: G is the gradient of the last hidden layer's weights on the batch a step takes, G′ the same gradient with the layers below replaced by their values after that step (Adam's actual update), both in training mode on copies of the network; bnx reads it every {SHIFT_EVERY} steps ({} on the full budget's sigmoid network) and keeps ‖G‖², ‖G′‖² and G·G′ in run.json. Santurkar et al. report that BatchNorm does not reduce this shift. The percentile probe (secondary, Ioffe & Szegedy's figure 1) is the last hidden layer's input to its activation for the first 500 test images (a probe only, never used for selection), computed as a training step sees it: with BatchNorm that is BN's output, normalized with the probe batch's own statistics, so its percentiles start near −1/0/1 by construction; drift = the net displacement of the 15th, 50th and 85th percentiles from first to last reading, averaged, in final 15–85 spreads. The sigmoid network is Ioffe & Szegedy's (3 × 100 sigmoid units, batch 60) with Adam at the guide's learning rate where they used plain stochastic gradient descent.",
+            "Internal covariate shift follows Santurkar et al.'s Definition 2.1: G is the gradient of the last hidden layer's weights on the batch a step takes, G′ the same gradient with the layers below replaced by their values after that step (Adam's actual update), both in training mode on copies of the network; bnx reads it every {SHIFT_EVERY} steps ({} on the full budget's sigmoid network) and keeps ‖G‖², ‖G′‖² and G·G′ in run.json. Santurkar et al. report that BatchNorm does not reduce this shift. The raw distance scales with the size of the gradient, which BatchNorm changes, so the verdict is shown again with ‖G − G′‖ / ‖G‖ and cos(G, G′), which do not. The percentile probe (secondary, Ioffe & Szegedy's figure 1) is the last hidden layer's input to its activation for the first 500 test images (a probe only, never used for selection), computed as a training step sees it: with BatchNorm that is BN's output, normalized with the probe batch's own statistics, so its percentiles start near −1/0/1 by construction; drift = the net displacement of the 15th, 50th and 85th percentiles from first to last reading, averaged, in final 15–85 spreads. The sigmoid network is Ioffe & Szegedy's (3 × 100 sigmoid units, batch 60) with Adam at the guide's learning rate where they used plain stochastic gradient descent.",
             SHIFT_EVERY * PAPER_SPARSER
         )]
     }

@@ -136,6 +136,7 @@ impl Claim for Smoothness {
                 rule: format!("One endpoint, {DIFFERENCE_RULE}."),
                 endpoints: vec![primary],
                 verdict,
+                alternatives: Vec::new(),
                 note: None,
             }],
             secondary: vec![

@@ -4,7 +4,9 @@ use super::claim;
 use crate::config::ExperimentConfig;
 use crate::study::kind::{Budget, StudyKind};
 use crate::study::lookup::Runs;
-use crate::study::measures::{covariate_shift, landscape, probes, step_losses, train_subset};
+use crate::study::measures::{
+    covariate_shift, landscape, probes, step_losses, train_subset, train_subset_loss,
+};
 use crate::study::plan;
 use crate::study::runs::{Measured, RunContext, RunOutcome, RunSpec};
 use crate::study::variant::Variant;
@@ -24,6 +26,8 @@ struct Fake {
     beta: f64,
     /// cos(G, G′) of the covariate-shift readings.
     cosine: f64,
+    /// Inference-mode loss on the training subset.
+    subset_loss: f64,
 }
 
 impl Default for Fake {
@@ -35,6 +39,7 @@ impl Default for Fake {
             drift: 1.0,
             beta: 2.0,
             cosine: 0.8,
+            subset_loss: 0.05,
         }
     }
 }
@@ -101,6 +106,10 @@ fn effect(kind: StudyKind, spec: &RunSpec, sign: f64) -> Fake {
         }
         StudyKind::Regularization => {
             fake.train = if bn { 0.975 - 0.025 * sign } else { 0.975 };
+            // The gap in loss (validation − training subset) shrinks with the claim.
+            if bn {
+                fake.subset_loss += 0.03 * sign;
+            }
         }
         StudyKind::Smoothness => {
             if bn {
@@ -180,6 +189,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
         .collect();
     let mut measured = Measured::default();
     measured.insert(train_subset::ID, &vec![fake.train + j; epochs]);
+    measured.insert(train_subset_loss::ID, &vec![fake.subset_loss + j; epochs]);
     measured.insert(step_losses::ID, &step_losses);
     measured.insert(probes::ID, &probes);
     measured.insert(landscape::ID, &landscape);
@@ -284,5 +294,33 @@ fn a_diverged_run_is_counted_and_never_supports() {
             counted |= judged.iter().any(|(_, failed)| *failed > 0);
         }
         assert!(counted, "{kind}: no primary endpoint needs a BatchNorm run");
+    }
+}
+
+/// Every endpoint, primary or secondary, declares a positive smallest effect of interest, so
+/// every "inconclusive" can say which kind it is.
+#[test]
+fn every_endpoint_declares_its_smallest_effect_of_interest() {
+    for kind in StudyKind::ALL {
+        let specs = plan::runs(kind, Budget::Tiny, 5, &ExperimentConfig::default());
+        let outcomes: Vec<RunOutcome> = specs
+            .iter()
+            .map(|spec| outcome(spec.clone(), Some(effect(kind, spec, 0.0))))
+            .collect();
+        let judgement = claim(kind).judge(&Runs::new(&outcomes, &specs)).unwrap();
+        let endpoints = judgement
+            .findings
+            .iter()
+            .flat_map(|f| &f.endpoints)
+            .chain(&judgement.secondary);
+        for endpoint in endpoints {
+            let sesoi = endpoint.sesoi.as_ref().map_or(f64::NAN, |s| s.value);
+            assert!(sesoi > 0.0, "{kind}: {} has {sesoi}", endpoint.label);
+            assert!(
+                endpoint.mde.is_some_and(|m| m >= 0.0),
+                "{kind}: {}",
+                endpoint.label
+            );
+        }
     }
 }

@@ -33,7 +33,7 @@ measures! {
     covariate_shift::CovariateShiftMeasure,
     probes::Probes,
     step_losses::StepLossesMeasure,
-    gradient_distance::GradientDistance,
+    train_subset_loss::TrainSubsetLoss,
 }
 
 /// The measures every study run records, after each epoch.

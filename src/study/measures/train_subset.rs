@@ -4,7 +4,8 @@
 
 use super::measurement::{Measurement, Recorder, RunSetup};
 use crate::study::runs::{Measured, RunOutcome, Schedule};
-use crate::train::hooks::TrainSubsetAccuracy;
+use crate::train::hooks::TrainSubsetEvaluation;
+use crate::train::{EpochMetrics, Hook, TrainError, Trainer};
 
 pub const ID: &str = "train_subset_acc";
 
@@ -23,10 +24,37 @@ pub fn final_accuracy(run: &RunOutcome) -> f64 {
     }
 }
 
-impl Recorder for TrainSubsetAccuracy {
+/// Evaluates the run's training subset after each epoch and keeps one of its series: this
+/// measure's accuracies, or `train_subset_loss`'s losses.
+pub struct SubsetRecorder {
+    evaluation: TrainSubsetEvaluation,
+    keep: fn(&TrainSubsetEvaluation, &mut Measured),
+}
+
+impl SubsetRecorder {
+    pub fn new(setup: &RunSetup, keep: fn(&TrainSubsetEvaluation, &mut Measured)) -> Self {
+        Self {
+            evaluation: TrainSubsetEvaluation::new(setup.train_subset.clone()),
+            keep,
+        }
+    }
+}
+
+impl Hook for SubsetRecorder {
+    fn on_epoch(
+        &mut self,
+        trainer: &mut Trainer,
+        metrics: &EpochMetrics,
+        steps_done: usize,
+    ) -> Result<(), TrainError> {
+        self.evaluation.on_epoch(trainer, metrics, steps_done)
+    }
+}
+
+impl Recorder for SubsetRecorder {
     /// Kept for a diverged run too: one value per completed epoch.
     fn keep(self: Box<Self>, _diverged: bool, measured: &mut Measured) {
-        measured.insert(ID, &self.accuracies);
+        (self.keep)(&self.evaluation, measured);
     }
 }
 
@@ -36,7 +64,9 @@ impl Measurement for TrainSubset {
     }
 
     fn recorder(&self, _schedule: Schedule, setup: &RunSetup) -> Option<Box<dyn Recorder>> {
-        Some(Box::new(TrainSubsetAccuracy::new(setup.train_subset.clone())))
+        Some(Box::new(SubsetRecorder::new(setup, |evaluation, measured| {
+            measured.insert(ID, &evaluation.accuracies)
+        })))
     }
 
     fn reads_back(&self, measured: &Measured) -> bool {
