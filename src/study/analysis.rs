@@ -171,18 +171,10 @@ fn add_recalibrated(findings: &mut [Finding], again: &[Finding]) {
         if means(other) == means(finding) {
             continue;
         }
-        let results: Vec<String> = other
-            .endpoints
-            .iter()
-            .map(|e| match other.endpoints.len() {
-                1 => e.summary(),
-                _ => format!("{} {}", e.label, e.summary()),
-            })
-            .collect();
         finding.alternatives.push(Alternative {
             name: "BatchNorm validated on recalibrated statistics (`--recalibrate-bn`: recomputed over the training data after each epoch; the weights are the same)".into(),
             verdict: other.verdict,
-            detail: results.join("; "),
+            detail: other.results().join("; "),
         });
     }
 }

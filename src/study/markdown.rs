@@ -327,17 +327,7 @@ pub fn report(summaries: &[StudySummary]) -> String {
     md.push_str("| Study | Claim | Part | Primary endpoint: mean difference [95 % CI], n | Verdict |\n|---|---|---|---|---|\n");
     for s in summaries {
         for (i, f) in s.findings.iter().enumerate() {
-            let results: Vec<String> = f
-                .endpoints
-                .iter()
-                .map(|e| {
-                    if f.endpoints.len() == 1 {
-                        e.summary()
-                    } else {
-                        format!("{}: {}", e.label, e.summary())
-                    }
-                })
-                .collect();
+            let results = f.results();
             let (study, claim) = if i == 0 {
                 (
                     format!("[`{0}`](#{0}--{1})", s.study.name(), anchor(&s.title)),

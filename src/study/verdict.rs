@@ -8,7 +8,7 @@ pub use super::endpoint::{
     show_p,
 };
 use crate::report::sign_flip::Tail;
-use crate::report::stats::{holm, p_below, tost_p};
+use crate::report::stats::{holm, p_below};
 
 /// A verdict under one declared alternative to the primary analysis (another test, measure or
 /// validation), shown next to the verdict and never replacing it.
@@ -91,21 +91,20 @@ pub const NO_WORSE_RULE: &str = "a one-sided t-test per endpoint that the loss s
 /// losses (e.g. accuracy at batch 32 minus at batch 2). The margin is each endpoint's SESOI.
 pub fn judge_no_worse(family: &mut [Endpoint], margin: f64) -> Verdict {
     for endpoint in family.iter_mut() {
-        let testable = endpoint.testable();
-        endpoint.no_worse = Some(NoWorse {
-            margin,
-            p: testable
-                .then(|| p_below(&endpoint.differences, margin))
-                .flatten(),
-            p_tost: testable
-                .then(|| tost_p(&endpoint.differences, margin))
-                .flatten(),
-        });
-        endpoint.p_sign_flip = endpoint.sign_flip(Tail::Below, margin);
+        // The margin is the SESOI, so the equivalence test against it is TOST within the margin.
         endpoint.set_sesoi(Some(Sesoi {
             value: margin,
             basis: "the non-inferiority margin".into(),
         }));
+        endpoint.no_worse = Some(NoWorse {
+            margin,
+            p: endpoint
+                .testable()
+                .then(|| p_below(&endpoint.differences, margin))
+                .flatten(),
+            p_tost: endpoint.p_equivalent,
+        });
+        endpoint.p_sign_flip = endpoint.sign_flip(Tail::Below, margin);
     }
     judge_no_worse_by(family, |e| e.no_worse.and_then(|t| t.p))
 }
@@ -132,15 +131,11 @@ fn judge_no_worse_by(
 pub fn sign_flip_alternative(family: &[Endpoint]) -> Alternative {
     let mut again = family.to_vec();
     let p_value = |e: &Endpoint| e.p_sign_flip;
-    let verdict = if family.iter().any(|e| e.no_worse.is_some()) {
-        judge_no_worse_by(&mut again, p_value)
+    let no_worse = family.iter().any(|e| e.no_worse.is_some());
+    let (verdict, tail) = if no_worse {
+        (judge_no_worse_by(&mut again, p_value), Tail::Below)
     } else {
-        judge_differences_by(&mut again, p_value)
-    };
-    let tail = if family.iter().any(|e| e.no_worse.is_some()) {
-        Tail::Below
-    } else {
-        Tail::TwoSided
+        (judge_differences_by(&mut again, p_value), Tail::TwoSided)
     };
     let shown: Vec<String> = again
         .iter()

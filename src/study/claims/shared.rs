@@ -141,6 +141,18 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// Each endpoint's result in words: "+0.23 pp [+0.05, +0.40], n = 5, p = 0.021", prefixed
+    /// with its label when the family has several.
+    pub fn results(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| match self.endpoints.len() {
+                1 => e.summary(),
+                _ => format!("{}: {}", e.label, e.summary()),
+            })
+            .collect()
+    }
+
     /// The alternatives whose verdict differs from this finding's.
     pub fn disagreeing(&self) -> impl Iterator<Item = &Alternative> {
         self.alternatives
