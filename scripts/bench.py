@@ -104,6 +104,7 @@ def main():
         del bnx_env["RAYON_NUM_THREADS"]
     samples = {}  # (framework, model, bn, batch) -> [samples/s]
     threads = {}  # (framework, model, bn, batch) -> threads bnx computed on
+    flops = {}  # (framework, model, bn, batch) -> [(GFLOP/s, share of peak, peak)], bnx only
     devices, versions = {}, {}
     for r in range(args.rounds):
         for i, (model, bn, batch) in enumerate(cells):
@@ -114,6 +115,9 @@ def main():
                 sps = out["result"]["samples_per_second"]
                 if out.get("threads"):
                     threads[(framework, model, bn, batch)] = out["threads"]
+                if "gflops" in out:
+                    flops.setdefault((framework, model, bn, batch), []).append(
+                        (out["gflops"], out.get("peak_share"), out.get("peak")))
                 samples.setdefault((framework, model, bn, batch), []).append(sps)
                 devices.setdefault(framework, out.get("device"))
                 versions.setdefault(framework, out.get("version"))
@@ -123,7 +127,7 @@ def main():
                 if args.samples:
                     with open(args.samples, "a") as f:
                         f.write(json.dumps({"round": r + 1, "framework": framework, **out}) + "\n")
-    table = render(args, frameworks, cells, samples, threads, devices, versions)
+    table = render(args, frameworks, cells, samples, threads, devices, versions, flops)
     print(table)
     if args.markdown:
         tmp = args.markdown + ".tmp"
@@ -132,18 +136,25 @@ def main():
         os.replace(tmp, args.markdown)
 
 
-def render(args, frameworks, cells, samples, threads, devices, versions):
+def render(args, frameworks, cells, samples, threads, devices, versions, flops):
     def median(key):
         return statistics.median(samples[key])
 
     bnx = [f for f in frameworks if f in BNX_BACKENDS]
-    # Each bnx backend against PyTorch on the same kind of device, where both were run.
-    def reference(f):
-        wanted = "pytorch-cuda" if f in ("wgpu", "cuda") else "pytorch"
-        return wanted if wanted in frameworks else None
-    ratios = [f for f in bnx if reference(f)]
+
+    # Each bnx backend against the faster of its peers on the same kind of device, per cell.
+    def peers(f):
+        wanted = ("pytorch-cuda",) if f in ("wgpu", "cuda") else ("pytorch", "keras")
+        return [p for p in wanted if p in frameworks]
+
+    def fastest_peer(f, model, bn, batch):
+        return max(peers(f), key=lambda p: median((p, model, bn, batch)))
+
+    ratios = [f for f in bnx if peers(f)]
     head = ["network", "batch"] + [f"{LABELS.get(f, f)} s/epoch" for f in frameworks]
-    head += [f"{f} / {LABELS[reference(f)]}" for f in ratios]
+    head += [f"{f} / faster of {' and '.join(LABELS[p] for p in peers(f))}" for f in ratios]
+    measured = [f for f in bnx if any(k[0] == f for k in flops)]
+    head += [f"{f} GFLOP/s (% of FMA peak)" for f in measured]
     threaded = [f for f in bnx if any(k[0] == f for k in threads)]
     head += [f"{f} threads" for f in threaded]
     lines = ["| " + " | ".join(head) + " |",
@@ -153,17 +164,31 @@ def render(args, frameworks, cells, samples, threads, devices, versions):
         for f in frameworks:
             values = [60000 / s for s in samples[(f, model, bn, batch)]]
             row.append(f"{statistics.median(values):.2f} ({min(values):.2f}–{max(values):.2f})")
-        row += [f"{median((reference(f), model, bn, batch)) / median((f, model, bn, batch)):.2f}"
-                for f in ratios]
+        for f in ratios:
+            peer = fastest_peer(f, model, bn, batch)
+            ratio = median((peer, model, bn, batch)) / median((f, model, bn, batch))
+            row.append(f"{ratio:.2f} ({LABELS[peer]})")
+        for f in measured:
+            gflops, shares, _ = zip(*flops[(f, model, bn, batch)])
+            share = "" if None in shares else f" ({100 * statistics.median(shares):.0f} %)"
+            row.append(f"{statistics.median(gflops):.1f}{share}")
         row += [str(threads.get((f, model, bn, batch), "")) for f in threaded]
         lines.append("| " + " | ".join(row) + " |")
     used = ", ".join(
         f"{LABELS.get(f, 'bnx ' + f)} {versions[f]} on {devices[f] or cpu_model()}"
         for f in frameworks)
+    peaks = {}  # (threads, instructions) -> [GFLOP/s]
+    for f in measured:
+        for peak in peak_samples(flops, f):
+            peaks.setdefault((peak["threads"], peak["instructions"]), []).append(peak["gflops"])
+    peak_text = "; ".join(
+        f"{t} thread{'s' if t > 1 else ''}: {statistics.median(g):.0f} GFLOP/s ({isa})"
+        for (t, isa), g in sorted(peaks.items()))
     return "\n".join([
         f"Training speed, projected seconds per 60,000-sample epoch (training only): median of "
         f"{args.rounds} interleaved samples (min–max in brackets). "
-        f"Ratios are epoch time over PyTorch's on the same kind of device: below 1 is faster.",
+        f"Ratios are bnx's epoch time over the faster peer's on the same kind of device, per "
+        f"cell (the peer named): below 1 is faster.",
         "",
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, at most {args.threads} compute threads for "
         f"every framework (bnx's CPU backends: as many as its thread policy gives the network, in "
@@ -171,9 +196,19 @@ def render(args, frameworks, cells, samples, threads, devices, versions):
         f"Frameworks: {used}.",
         f"Command: `{os.environ.get('BNX_BENCH_COMMAND') or 'scripts/bench.py ' + ' '.join(sys.argv[1:])}`.",
         "",
+        "GFLOP/s counts the convolutions' and dense layers' arithmetic of a training step (forward, "
+        "weight gradient, and input gradient but the first layer's; a multiply-add is two), over "
+        "the step's whole time. The fp32 FMA peak is measured by `bnx bench` on a pool of the "
+        "same threads, median over its samples"
+        + (f": {peak_text}." if peak_text else "."),
+        "",
         *lines,
         "",
     ])
+
+
+def peak_samples(flops, framework):
+    return [p for k, v in flops.items() if k[0] == framework for p in (x[2] for x in v) if p]
 
 
 if __name__ == "__main__":

@@ -49,6 +49,10 @@ pub struct BenchArgs {
     /// Print one JSON object per row instead of the table (for scripts/bench.py).
     #[arg(long, conflicts_with = "markdown")]
     pub json: bool,
+    /// Break a training step down per operation (convolutions, BatchNorm, ReLU, pooling, dense
+    /// layers, the rest of each pass, Adam) with each one's time and rate; flex only.
+    #[arg(long, conflicts_with = "backends")]
+    pub profile: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -63,8 +67,12 @@ pub fn exec(args: BenchArgs) -> Result<()> {
     let config = settings::resolve(ExperimentConfig::load(file)?, &flags, file)?;
     // Every backend is opened before anything is timed: one that cannot run stops the bench
     // with its reason.
-    let backends = args
-        .backends
+    let kinds = if args.profile {
+        vec![BackendKind::Flex]
+    } else {
+        args.backends.clone()
+    };
+    let backends = kinds
         .iter()
         .map(|&kind| Backend::open(kind, config.runtime.flush_subnormals))
         .collect::<Result<Vec<_>, _>>()?;
@@ -81,6 +89,9 @@ pub fn exec(args: BenchArgs) -> Result<()> {
         VariantChoice::Bn => &[true],
         VariantChoice::Both => &[false, true],
     };
+    if args.profile {
+        return profile(&args, &config, &backends[0], &data, variants);
+    }
     let rows = experiment::bench(
         &config,
         &args.model.models(),
@@ -102,6 +113,61 @@ pub fn exec(args: BenchArgs) -> Result<()> {
     if let Some(path) = args.markdown {
         write_atomic(&path, table.markdown().as_bytes())
             .with_context(|| format!("writing the bench table to {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--profile`: each network's step per operation, as tables (or JSON lines).
+fn profile(
+    args: &BenchArgs,
+    config: &ExperimentConfig,
+    backend: &Backend,
+    data: &crate::data::LoadedData,
+    variants: &[bool],
+) -> Result<()> {
+    let profiles = experiment::profile(
+        config,
+        &args.model.models(),
+        variants,
+        backend,
+        data,
+        args.warmup,
+        args.steps,
+        &Progress::new(args.common.verbosity()),
+    );
+    if args.json {
+        for profile in &profiles {
+            println!("{}", serde_json::to_string(profile)?);
+        }
+        return Ok(());
+    }
+    let mut markdown = String::new();
+    for profile in &profiles {
+        let title = format!(
+            "{}, batch {}: {:.2} ms a step",
+            profile.network.to_uppercase(),
+            profile.batch_size,
+            profile.step_milliseconds
+        );
+        let table = experiment::profile_table(profile);
+        println!("\n{title}\n\n{}", table.terminal());
+        markdown.push_str(&format!("{title}\n\n{}\n", table.markdown()));
+    }
+    if profiles.len() > 1 {
+        let summary = experiment::profile_summary_table(&profiles);
+        println!(
+            "\nEach kind of operation over all layers\n\n{}",
+            summary.terminal()
+        );
+        markdown.push_str(&format!(
+            "Each kind of operation over all layers\n\n{}\n",
+            summary.markdown()
+        ));
+    }
+    if let Some(path) = &args.markdown {
+        write_atomic(path, markdown.as_bytes())
+            .with_context(|| format!("writing the profile to {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

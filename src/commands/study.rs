@@ -31,9 +31,10 @@ pub struct StudyArgs {
     /// Which studies (one or more), or all.
     #[arg(value_name = "STUDY", required = true, num_args = 1.., value_parser = study_parser())]
     pub studies: Vec<StudyChoice>,
-    /// Seeds per grid point (seed, seed+1, …).
-    #[arg(help_heading = "Study", long, default_value_t = 5, value_parser = at_least_one())]
-    pub seeds: usize,
+    /// Seeds per grid point (seed, seed+1, …) [default: each study's own: 5, or 10 for the
+    /// MLP on the full budget where the runs are affordable].
+    #[arg(help_heading = "Study", long, value_name = "N", value_parser = at_least_one())]
+    pub seeds: Option<usize>,
     /// Only the runs of this network (convergence and position train both).
     #[arg(help_heading = "Study", long, value_parser = named::<ModelKind>())]
     pub model: Option<ModelKind>,

@@ -6,6 +6,7 @@ use crate::data::LoadedData;
 use crate::model::{ModelKind, NetworkConfig, NormKind};
 use crate::report::Table;
 use crate::report::files::BURN_VERSION;
+use crate::runtime::peak::{self, FmaPeak};
 use crate::runtime::{Backend, Progress, threads};
 use crate::train::{self, bench::BenchResult};
 
@@ -24,6 +25,15 @@ pub struct BenchRow {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
     pub result: BenchResult,
+    /// Billions of floating-point operations a second in the convolutions and dense layers
+    /// (`NetworkConfig::training_flops_per_sample` times the samples a second).
+    pub gflops: f64,
+    /// The fp32 FMA peak of the same number of threads, measured just before (CPU backends).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak: Option<FmaPeak>,
+    /// `gflops` over the peak's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_share: Option<f64>,
 }
 
 /// Times `steps` training steps of each network (`variants`: false = no BN, true = BN) on each
@@ -40,14 +50,12 @@ pub fn bench(
     progress: &Progress,
 ) -> Vec<BenchRow> {
     let mut rows = Vec::new();
+    // One peak per thread count, measured on a pool built as the runs' are.
+    let mut peaks: Vec<FmaPeak> = Vec::new();
     for &model in models {
         for &bn in variants {
             for backend in backends {
-                let network = NetworkConfig {
-                    model,
-                    norm: if bn { NormKind::Batch } else { NormKind::None },
-                    ..config.network.clone()
-                };
+                let network = variant_network(config, model, bn);
                 let threads = run_threads(&network, config.training.batch_size, 1);
                 let result = threads::with_threads(threads, backend.flush_subnormals, || {
                     train::bench::bench(
@@ -60,13 +68,26 @@ pub fn bench(
                         60_000,
                     )
                 });
+                let gflops =
+                    network.training_flops_per_sample() as f64 * result.samples_per_second / 1e9;
+                let peak = backend
+                    .kind
+                    .runs_on_cpu()
+                    .then(|| peak_of(&mut peaks, threads));
+                let peak_share = peak.map(|p| gflops / p.gflops);
                 progress.line(format!(
-                    "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch",
+                    "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch  {:>6.1} GFLOP/s{}",
                     network.label(),
                     backend.kind,
                     result.samples_per_second,
                     result.milliseconds_per_step,
-                    result.projected_epoch_seconds
+                    result.projected_epoch_seconds,
+                    gflops,
+                    peak.map_or(String::new(), |p| format!(
+                        " ({:.0} % of {:.0})",
+                        100.0 * gflops / p.gflops,
+                        p.gflops
+                    ))
                 ));
                 rows.push(BenchRow {
                     model,
@@ -79,11 +100,38 @@ pub fn bench(
                         .runs_on_cpu()
                         .then(|| threads::effective(threads)),
                     result,
+                    gflops,
+                    peak,
+                    peak_share,
                 });
             }
         }
     }
     rows
+}
+
+/// `config`'s network as `model`, with BatchNorm or without.
+pub(super) fn variant_network(
+    config: &ExperimentConfig,
+    model: ModelKind,
+    bn: bool,
+) -> NetworkConfig {
+    NetworkConfig {
+        model,
+        norm: if bn { NormKind::Batch } else { NormKind::None },
+        ..config.network.clone()
+    }
+}
+
+/// The FMA peak of the pool a run of `threads` gets: measured once per pool size.
+fn peak_of(peaks: &mut Vec<FmaPeak>, threads: usize) -> FmaPeak {
+    let on = threads::effective(threads);
+    if let Some(peak) = peaks.iter().find(|p| p.threads == on) {
+        return *peak;
+    }
+    let peak = peak::measure(threads);
+    peaks.push(peak);
+    peak
 }
 
 /// The bench rows as a table.
@@ -102,6 +150,9 @@ pub fn bench_table(rows: &[BenchRow]) -> Table {
                 format!("{:.0}", row.result.samples_per_second),
                 format!("{:.2}", row.result.milliseconds_per_step),
                 format!("{:.1}", row.result.projected_epoch_seconds),
+                format!("{:.1}", row.gflops),
+                row.peak_share
+                    .map_or("–".into(), |share| format!("{:.1}", 100.0 * share)),
             ]
         })
         .collect();
@@ -113,6 +164,8 @@ pub fn bench_table(rows: &[BenchRow]) -> Table {
             "samples/s",
             "ms/step",
             "epoch s (60k)",
+            "GFLOP/s",
+            "% of FMA peak",
         ],
         rows,
     )

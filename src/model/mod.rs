@@ -23,4 +23,4 @@ pub use kind::ModelKind;
 pub use network::{Network, ParameterCounts};
 pub use noise::NormNoise;
 pub use norm::{BatchNormSettings, NormKind, NormPosition};
-pub use spec::{GUIDE_MLP_WIDTHS, NetworkConfig};
+pub use spec::{GUIDE_MLP_WIDTHS, Layer, NetworkConfig};

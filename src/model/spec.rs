@@ -20,6 +20,45 @@ const NOISE_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// The MLP's hidden widths in the guide.
 pub const GUIDE_MLP_WIDTHS: [usize; 3] = [128, 64, 32];
 
+/// One convolution or dense layer, with the shapes one sample takes through it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// A valid (unpadded) square convolution of a `side` × `side` input, then 2 × 2 max-pooling.
+    Conv {
+        channels_in: usize,
+        channels_out: usize,
+        side: usize,
+        kernel: usize,
+    },
+    Dense {
+        inputs: usize,
+        outputs: usize,
+    },
+}
+
+impl Layer {
+    /// The side of a convolution's output (before pooling).
+    pub fn output_side(self) -> usize {
+        match self {
+            Self::Conv { side, kernel, .. } => side - (kernel - 1),
+            Self::Dense { .. } => 1,
+        }
+    }
+
+    /// Forward multiply-adds per sample.
+    pub fn multiply_adds(&self) -> usize {
+        match *self {
+            Self::Conv {
+                channels_in,
+                channels_out,
+                kernel,
+                ..
+            } => self.output_side().pow(2) * channels_out * channels_in * kernel * kernel,
+            Self::Dense { inputs, outputs } => inputs * outputs,
+        }
+    }
+}
+
 /// Everything that decides a network's structure and initial weights: the `network` section of
 /// a config file, and what every run records. Fields left out of a file keep the guide's value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +106,36 @@ impl NetworkConfig {
     /// (normalization, activations and pooling aside): a training step does about three times
     /// this per sample. What bnx's thread policy sizes a run by.
     pub fn multiply_adds_per_sample(&self) -> usize {
-        let dense = |widths: &[usize]| widths.windows(2).map(|w| w[0] * w[1]).sum::<usize>();
+        self.layer_multiply_adds().iter().sum()
+    }
+
+    /// Floating-point operations of one sample's training step in its convolutions and dense
+    /// layers, a multiply-add counting two: the forward pass, the weight gradient, and the
+    /// input gradient of every layer but the first (nothing needs the image's gradient).
+    /// Normalization, activations, pooling, the loss and Adam are left out: they are memory
+    /// bound and add well under 1 % of the arithmetic.
+    pub fn training_flops_per_sample(&self) -> usize {
+        let layers = self.layer_multiply_adds();
+        2 * (3 * layers.iter().sum::<usize>() - layers.first().copied().unwrap_or(0))
+    }
+
+    /// Forward multiply-adds per sample of each convolution and dense layer, input first.
+    fn layer_multiply_adds(&self) -> Vec<usize> {
+        self.layers().iter().map(Layer::multiply_adds).collect()
+    }
+
+    /// The convolutions and dense layers a sample goes through, input first; the last is the
+    /// output layer (no norm, no activation).
+    pub fn layers(&self) -> Vec<Layer> {
+        let dense = |widths: &[usize]| {
+            widths
+                .windows(2)
+                .map(|w| Layer::Dense {
+                    inputs: w[0],
+                    outputs: w[1],
+                })
+                .collect::<Vec<_>>()
+        };
         match self.model {
             ModelKind::Mlp => {
                 let widths: Vec<usize> = std::iter::once(IMAGE_PIXELS)
@@ -77,13 +145,18 @@ impl NetworkConfig {
                 dense(&widths)
             }
             ModelKind::Cnn => {
-                let (mut side, mut channels_in, mut total) = (IMAGE_SIDE, 1, 0);
+                let (mut side, mut channels_in, mut layers) = (IMAGE_SIDE, 1, Vec::new());
                 for channels in CNN_CHANNELS {
-                    side -= CNN_KERNEL - 1;
-                    total += side * side * channels * channels_in * CNN_KERNEL * CNN_KERNEL;
-                    (side, channels_in) = (side / 2, channels);
+                    layers.push(Layer::Conv {
+                        channels_in,
+                        channels_out: channels,
+                        side,
+                        kernel: CNN_KERNEL,
+                    });
+                    (side, channels_in) = ((side - (CNN_KERNEL - 1)) / 2, channels);
                 }
-                total + dense(&[CNN_FLAT, CNN_DENSE, NUM_CLASSES])
+                layers.extend(dense(&[CNN_FLAT, CNN_DENSE, NUM_CLASSES]));
+                layers
             }
         }
     }
@@ -274,6 +347,20 @@ mod tests {
         assert_eq!(
             NetworkConfig::guide(ModelKind::Cnn, true).multiply_adds_per_sample(),
             194_688 + 2_230_272 + 103_040
+        );
+    }
+
+    #[test]
+    fn a_training_step_counts_three_passes_but_the_image_gradient() {
+        let mlp = NetworkConfig::guide(ModelKind::Mlp, false);
+        assert_eq!(
+            mlp.training_flops_per_sample(),
+            2 * (3 * 110_912 - 784 * 128)
+        );
+        let cnn = NetworkConfig::guide(ModelKind::Cnn, false);
+        assert_eq!(
+            cnn.training_flops_per_sample(),
+            2 * (3 * (194_688 + 2_230_272 + 103_040) - 194_688)
         );
     }
 

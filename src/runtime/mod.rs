@@ -6,6 +6,7 @@ pub mod files;
 pub mod interrupt;
 pub mod jobs;
 pub mod lock;
+pub mod peak;
 pub mod progress;
 pub mod subnormals;
 pub mod threads;

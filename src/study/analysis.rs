@@ -102,7 +102,7 @@ pub fn analyze(
         study,
         title: claim.title().into(),
         claim: claim.claim().into(),
-        setup: setup(outcomes, &seeds, data_note, options),
+        setup: setup(outcomes, data_note, options),
         findings: judgement.findings,
         secondary: judgement.secondary,
         table: judgement.table,
@@ -127,7 +127,7 @@ pub fn analyze(
 /// seeds. Each study trains its own copy, bit for bit the same, so such rows are the same
 /// evidence shown again, never a replication.
 fn shared_runs(study: StudyKind, options: &StudyOptions) -> Option<String> {
-    let plan = |kind| plan::runs(kind, options.budget, 1, &options.base);
+    let plan = |kind| plan::runs(kind, options.budget, Some(1), &options.base);
     let others: Vec<(StudyKind, Vec<RunSpec>)> = StudyKind::ALL
         .into_iter()
         .filter(|&kind| kind != study)
@@ -179,12 +179,7 @@ fn add_recalibrated(findings: &mut [Finding], again: &[Finding]) {
     }
 }
 
-fn setup(
-    outcomes: &[RunOutcome],
-    seeds: &[u64],
-    data_note: &str,
-    options: &StudyOptions,
-) -> String {
+fn setup(outcomes: &[RunOutcome], data_note: &str, options: &StudyOptions) -> String {
     let mut parts: Vec<String> = Vec::new();
     // One line per network and scale: a grid point trained at another scale than its network's
     // first (the shift study's sigmoid network) is named with its batch size.
@@ -214,13 +209,12 @@ fn setup(
             samples(scale.limit_test, "test")
         ));
     }
-    let seeds: Vec<String> = seeds.iter().map(u64::to_string).collect();
     format!(
-        "{}. Adam (lr {} and batch {} unless varied), Keras defaults otherwise; seeds {}; {} backend; {}.",
+        "{}. Adam (lr {} and batch {} unless varied), Keras defaults otherwise; {}; {} backend; {}.",
         parts.join("; "),
         options.base.training.learning_rate,
         options.base.training.batch_size,
-        seeds.join(", "),
+        plan::describe_seeds(outcomes.iter().map(|o| &o.spec)),
         options.backend.kind,
         data_note
     )

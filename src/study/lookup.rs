@@ -262,7 +262,12 @@ mod tests {
 
     #[test]
     fn asking_for_a_point_the_grid_lacks_is_an_error_and_a_missing_seed_is_left_out() {
-        let specs = plan::runs(StudyKind::Lr, Budget::Tiny, 3, &ExperimentConfig::default());
+        let specs = plan::runs(
+            StudyKind::Lr,
+            Budget::Tiny,
+            Some(3),
+            &ExperimentConfig::default(),
+        );
         // Seed 43's runs are missing (as with --allow-missing).
         let outcomes: Vec<RunOutcome> = specs
             .iter()

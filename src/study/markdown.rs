@@ -282,8 +282,8 @@ const INTRODUCTION: &str = "Written by `bnx study`. Every number below comes fro
      the per-seed paired difference: its mean, 95 % Student-t confidence interval, n, paired t-test p-value \
      before and after Holm's adjustment within a family (a finding's primary endpoints; a study's \
      secondary endpoints, all together), effect size d_z (mean / sd of the differences) and a seeded \
-     percentile-bootstrap interval (10,000 resamples; with 5 seeds it is narrower than the t interval and is \
-     not used for verdicts). Each claim has one primary endpoint and rule, fixed in code before its runs; \
+     percentile-bootstrap interval (10,000 resamples; with 5 to 10 seeds it is narrower than the t interval \
+     and is not used for verdicts). Each claim has one primary endpoint and rule, fixed in code before its runs; \
      secondary endpoints are reported and never vote.\n\n\
      **Robustness, power and \"inconclusive\".** Every verdict is shown again under its declared \
      alternatives: the exact sign-flip (permutation) test in place of the t-test, which needs no normality \
@@ -306,9 +306,11 @@ const DISCLOSURE: &str = "**What was seen before which endpoint was fixed.** *v1
      its verdict, is now an alternative); `regularization`'s primary became the gap in loss, because its \
      accuracy gap sat at a ceiling (training-subset accuracy 99.9–100 %; v2's accuracy gap is now an \
      alternative); the secondaries became one Holm family per study; SESOIs, MDEs, the sign-flip \
-     alternative and the split of \"inconclusive\" were added. Runs made after v3 was written: the CNN \
-     halves of the full budget's `convergence` and `position`, and `regularization`'s (retrained to \
-     record the training-subset loss).\n\n";
+     alternative and the split of \"inconclusive\" were added. Each claim then declared its seeds \
+     (`Claim::seeds`), after the 5-seed v3 results were read: 10 (42–51) for every full-budget MLP \
+     grid point whose runs are affordable, whichever way its result had gone (all but `batch` and \
+     `shift`'s sigmoid network), 5 elsewhere. Runs made after v3 was written: the CNN halves of the full budget's `convergence` and `position`, `regularization`'s \
+     (retrained to record the training-subset loss), and seeds 47–51 of the full budget's MLP runs.\n\n";
 
 /// The whole report: an overview table of verdicts, then every study's section.
 pub fn report(summaries: &[StudySummary]) -> String {

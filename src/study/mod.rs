@@ -85,11 +85,11 @@ pub fn run(options: &StudyOptions, data: &LoadedData) -> Result<StudyRun, StudyE
             continue;
         }
         progress.line(format!(
-            "study {kind}: {} — {} runs ({} budget, {} seeds, {} at a time)",
+            "study {kind}: {} — {} runs ({} budget, {}, {} at a time)",
             claims::claim(kind).title(),
             specs.len(),
             options.budget,
-            options.seeds,
+            plan::describe_seeds(planned_specs),
             options.jobs
         ));
         let outcomes = run_grid(kind, &specs, &shared)?;
@@ -183,13 +183,18 @@ mod tests {
 
     #[test]
     fn run_folders_are_readable_slugs() {
-        let spec = plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default())
-            .into_iter()
-            .find(|s| {
-                s.config.training.learning_rate == 0.01
-                    && s.config.network.norm == crate::model::NormKind::Batch
-            })
-            .unwrap();
+        let spec = plan::runs(
+            StudyKind::Lr,
+            Budget::Tiny,
+            Some(1),
+            &ExperimentConfig::default(),
+        )
+        .into_iter()
+        .find(|s| {
+            s.config.training.learning_rate == 0.01
+                && s.config.network.norm == crate::model::NormKind::Batch
+        })
+        .unwrap();
         assert_eq!(spec.dir(), std::path::PathBuf::from("bn/lr-0.01/seed-42"));
     }
 
@@ -207,8 +212,13 @@ mod tests {
 
     #[test]
     fn a_diverged_run_counts_as_chance() {
-        let spec =
-            plan::runs(StudyKind::Lr, Budget::Tiny, 1, &ExperimentConfig::default()).remove(0);
+        let spec = plan::runs(
+            StudyKind::Lr,
+            Budget::Tiny,
+            Some(1),
+            &ExperimentConfig::default(),
+        )
+        .remove(0);
         let outcome = RunOutcome::diverged_for_tests(spec);
         assert_eq!(outcome.final_val_acc(), CHANCE_ACCURACY);
         assert_eq!(outcome.val_acc_at(3), CHANCE_ACCURACY);

@@ -15,7 +15,8 @@ pub struct StudyOptions {
     /// Only the runs of this network (`None`: every network a study uses).
     pub model: Option<ModelKind>,
     pub budget: Budget,
-    pub seeds: usize,
+    /// Seeds per grid point; `None`: each claim's declared count (`Claim::seeds`).
+    pub seeds: Option<usize>,
     /// Dataset, optimizer and norm settings; its `training.seed` is the first seed.
     pub base: ExperimentConfig,
     /// Opened once for the whole study.

@@ -1,10 +1,11 @@
 //! A study's runs: its claim's grid, times the seeds, each run's config resolved; which of
 //! them an invocation trains (its network, its shard).
 
-use super::claims::claim;
+use super::claims::{GridPoint, claim};
 use super::kind::{Budget, StudyError, StudyKind};
 use super::measures::EVERY_RUN;
 use super::options::StudyOptions;
+use super::point::Point;
 use super::runs::{RunSpec, Schedule};
 use super::shard::StudyMode;
 use crate::config::ExperimentConfig;
@@ -13,20 +14,29 @@ use crate::model::ModelKind;
 /// Each study's runs, in plan order.
 pub type Plans = Vec<(StudyKind, Vec<RunSpec>)>;
 
-/// Every run of `study`, `seeds` seeds each (starting at `base.training.seed`), in the order
-/// they train. Each run's config is `base` with what the study varies and the budget's scale.
+/// Every run of `study`, in the order they train: each grid point with `seeds` seeds, or with
+/// the claim's own count when `None`, starting at `base.training.seed`. Each run's config is
+/// `base` with what the study varies and the budget's scale.
 pub fn runs(
     study: StudyKind,
     budget: Budget,
-    seeds: usize,
+    seeds: Option<usize>,
     base: &ExperimentConfig,
 ) -> Vec<RunSpec> {
     let claim = claim(study);
-    let grid = claim.grid(budget, base);
-    let mut specs = Vec::with_capacity(grid.len() * seeds);
+    let grid: Vec<(GridPoint, usize)> = claim
+        .grid(budget, base)
+        .into_iter()
+        .map(|point| {
+            let count = seeds.unwrap_or_else(|| claim.seeds(budget, &point));
+            (point, count)
+        })
+        .collect();
+    let most = grid.iter().map(|(_, count)| *count).max().unwrap_or(0);
+    let mut specs = Vec::new();
     // Seed-major order: after the first seed every grid point has a result.
-    for seed in (0..seeds as u64).map(|i| base.training.seed + i) {
-        for point in &grid {
+    for i in 0..most {
+        for (point, _) in grid.iter().filter(|(_, count)| i < *count) {
             let scale = claim.scale(budget, point);
             let mut measures = claim.measures(budget, point);
             for id in EVERY_RUN {
@@ -36,7 +46,7 @@ pub fn runs(
             config.network = point.network.clone();
             config.training.learning_rate = point.learning_rate;
             config.training.batch_size = point.batch_size;
-            config.training.seed = seed;
+            config.training.seed = base.training.seed + i as u64;
             config.training.epochs = scale.epochs;
             config.data.limit_train = scale.limit_train;
             config.data.limit_test = scale.limit_test;
@@ -49,6 +59,52 @@ pub fn runs(
         }
     }
     specs
+}
+
+/// The seeds of `specs`: "seeds 42–51" where every grid point has the same, else per point in
+/// plan order, e.g. "seeds 42–51 (MLP), 42–46 (CNN)".
+pub fn describe_seeds<'a>(specs: impl IntoIterator<Item = &'a RunSpec>) -> String {
+    let mut by_point: Vec<(Point, Vec<u64>)> = Vec::new();
+    for spec in specs {
+        match by_point.iter_mut().find(|(p, _)| *p == spec.point) {
+            Some((_, seeds)) => seeds.push(spec.seed()),
+            None => by_point.push((spec.point, vec![spec.seed()])),
+        }
+    }
+    let mut parts: Vec<(Point, String)> = by_point
+        .into_iter()
+        .map(|(point, mut seeds)| {
+            seeds.sort_unstable();
+            seeds.dedup();
+            (point, seed_list(&seeds))
+        })
+        .collect();
+    if parts.iter().all(|(_, seeds)| *seeds == parts[0].1) {
+        parts.truncate(1);
+    }
+    match parts.as_slice() {
+        [] => "no seeds".into(),
+        [(_, seeds)] => format!("seeds {seeds}"),
+        _ => {
+            let each: Vec<String> = parts
+                .iter()
+                .map(|(point, seeds)| format!("{seeds} ({point})"))
+                .collect();
+            format!("seeds {}", each.join(", "))
+        }
+    }
+}
+
+/// "42–51" for consecutive seeds, "42, 44" otherwise.
+fn seed_list(seeds: &[u64]) -> String {
+    match seeds {
+        [first, .., last] if last - first + 1 == seeds.len() as u64 => format!("{first}–{last}"),
+        _ => seeds
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// The plans of the studies `options` names, each cut to its `--model`; studies left with no
@@ -108,18 +164,18 @@ mod tests {
     #[test]
     fn grids_have_the_expected_size_and_share_seeds() {
         let base = ExperimentConfig::default();
-        let count = |study| runs(study, Budget::Quick, 5, &base).len();
+        let count = |study| runs(study, Budget::Quick, Some(5), &base).len();
         assert_eq!(count(StudyKind::Convergence), 2 * 2 * 5);
         assert_eq!(count(StudyKind::Lr), 7 * 2 * 5);
         assert_eq!(count(StudyKind::Batch), 6 * 4 * 5);
         assert_eq!(count(StudyKind::Position), 3 * 5);
         assert_eq!(count(StudyKind::Depth), DEPTHS.len() * 2 * 5);
         assert_eq!(
-            runs(StudyKind::Position, Budget::Full, 3, &base).len(),
+            runs(StudyKind::Position, Budget::Full, Some(3), &base).len(),
             2 * 3 * 3
         );
         let seeds: std::collections::BTreeSet<u64> =
-            runs(StudyKind::Depth, Budget::Quick, 3, &base)
+            runs(StudyKind::Depth, Budget::Quick, Some(3), &base)
                 .iter()
                 .map(|s| s.seed())
                 .collect();
@@ -127,29 +183,78 @@ mod tests {
     }
 
     #[test]
+    fn each_claim_declares_its_seeds_and_the_flag_overrides_them() {
+        let base = ExperimentConfig::default();
+        let seeds_of = |study, budget, seeds, model: ModelKind, point: Option<Point>| {
+            let mut seeds: Vec<u64> = runs(study, budget, seeds, &base)
+                .iter()
+                .filter(|s| s.model() == model && point.is_none_or(|p| s.point == p))
+                .map(RunSpec::seed)
+                .collect();
+            seeds.sort_unstable();
+            seeds.dedup();
+            seeds.len()
+        };
+        use ModelKind::{Cnn, Mlp};
+        let full = Budget::Full;
+        assert_eq!(seeds_of(StudyKind::Convergence, full, None, Mlp, None), 10);
+        assert_eq!(seeds_of(StudyKind::Convergence, full, None, Cnn, None), 5);
+        assert_eq!(seeds_of(StudyKind::Lr, full, None, Mlp, None), 10);
+        assert_eq!(seeds_of(StudyKind::Batch, full, None, Mlp, None), 5);
+        let sigmoid = Some(Point::SigmoidMlp);
+        let guide = Some(Point::Network(Mlp));
+        assert_eq!(seeds_of(StudyKind::Shift, full, None, Mlp, guide), 10);
+        assert_eq!(seeds_of(StudyKind::Shift, full, None, Mlp, sigmoid), 5);
+        for study in StudyKind::ALL {
+            assert_eq!(
+                seeds_of(study, Budget::Quick, None, Mlp, None),
+                5,
+                "{study}"
+            );
+            assert_eq!(seeds_of(study, full, Some(2), Mlp, None), 2, "{study}");
+        }
+        // Seed-major: the first seed of every grid point comes first.
+        let convergence = runs(StudyKind::Convergence, full, None, &base);
+        assert!(convergence[..4].iter().all(|s| s.seed() == 42));
+        assert_eq!(convergence.len(), 2 * 10 + 2 * 5);
+        assert_eq!(
+            describe_seeds(&convergence),
+            "seeds 42–51 (MLP), 42–46 (CNN)"
+        );
+        assert_eq!(
+            describe_seeds(&runs(StudyKind::Shift, full, None, &base)),
+            "seeds 42–51 (MLP), 42–46 (Sigmoid MLP 3×100)"
+        );
+        assert_eq!(
+            describe_seeds(&runs(StudyKind::Lr, Budget::Quick, None, &base)),
+            "seeds 42–46"
+        );
+    }
+
+    #[test]
     fn variants_differ_only_in_what_the_study_varies() {
         let base = ExperimentConfig::default();
-        for spec in runs(StudyKind::Batch, Budget::Quick, 1, &base) {
+        for spec in runs(StudyKind::Batch, Budget::Quick, Some(1), &base) {
             assert_eq!(spec.config.training.learning_rate, 1e-3);
             assert_eq!(spec.config.network.mlp_widths, [128, 64, 32]);
             assert_eq!(spec.x() as usize, spec.config.training.batch_size);
         }
-        let depth = runs(StudyKind::Depth, Budget::Quick, 1, &base);
+        let depth = runs(StudyKind::Depth, Budget::Quick, Some(1), &base);
         assert!(
             depth
                 .iter()
                 .all(|s| s.config.network.mlp_widths.len() as f64 == s.x()
                     && s.config.training.batch_size == 32)
         );
-        let shift = runs(StudyKind::Shift, Budget::Quick, 1, &base);
+        let shift = runs(StudyKind::Shift, Budget::Quick, Some(1), &base);
         assert!(shift.iter().all(|s| s.measures.contains_key("probes")
             && s.measures.contains_key("bn_running_var")
             && s.model() == ModelKind::Mlp));
-        let init = runs(StudyKind::Init, Budget::Quick, 1, &base);
+        let init = runs(StudyKind::Init, Budget::Quick, Some(1), &base);
         assert!(init.iter().all(|s| s.config.network.init_scale == s.x()));
-        let lr = runs(StudyKind::Lr, Budget::Quick, 1, &base);
+        let lr = runs(StudyKind::Lr, Budget::Quick, Some(1), &base);
         assert!(lr.iter().all(|s| s.config.training.learning_rate == s.x()));
-        let position = runs(StudyKind::Position, Budget::Quick, 1, &base);
+        let position = runs(StudyKind::Position, Budget::Quick, Some(1), &base);
         let after = position
             .iter()
             .find(|s| s.series == Variant::BnAfter)
@@ -166,7 +271,7 @@ mod tests {
         // is left, under 1 % of even the first conv layer's ~0.005 (larger batches of the batch
         // study take fewer steps; that study's report flags them).
         for study in StudyKind::ALL {
-            for spec in runs(study, Budget::Quick, 1, &ExperimentConfig::default()) {
+            for spec in runs(study, Budget::Quick, Some(1), &ExperimentConfig::default()) {
                 let scale = spec.scale();
                 let batch = spec.config.training.batch_size.min(32);
                 let steps = scale.epochs * scale.limit_train.unwrap().div_ceil(batch);

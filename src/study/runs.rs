@@ -369,7 +369,7 @@ mod tests {
         let planned = plan::runs(
             StudyKind::Shift,
             Budget::Quick,
-            5,
+            None,
             &ExperimentConfig::default(),
         )
         .into_iter()

@@ -9,6 +9,7 @@ pub mod fit;
 pub mod hooks;
 pub mod landscape;
 pub mod predict;
+pub mod profile;
 pub mod recalibrate;
 pub mod state;
 pub mod trainer;

@@ -2,6 +2,7 @@
 //! loop that trains (`fit`, `bench`, the cross-backend checks) steps through it.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
@@ -26,6 +27,18 @@ pub struct Step {
     pub size: usize,
 }
 
+/// Where the last step's wall-clock time went, as the host saw it: exact on a CPU backend,
+/// which computes as it is called; only the time to queue the work on a GPU.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepPhases {
+    /// The forward pass through the loss, with autodiff recording its graph.
+    pub forward: Duration,
+    /// The backward pass and collecting the parameters' gradients.
+    pub backward: Duration,
+    /// Adam's update of every parameter.
+    pub optimizer: Duration,
+}
+
 pub struct Trainer {
     /// Always `Some` between calls; taken while the optimizer consumes it.
     model: Option<Network>,
@@ -41,6 +54,7 @@ pub struct Trainer {
     completed: Vec<EpochMetrics>,
     /// Optimizer steps taken over the whole run, those before a resume included.
     steps_done: usize,
+    last_phases: StepPhases,
 }
 
 impl Trainer {
@@ -58,6 +72,7 @@ impl Trainer {
             adam: training.adam,
             completed: Vec::new(),
             steps_done: 0,
+            last_phases: StepPhases::default(),
         }
     }
 
@@ -122,17 +137,30 @@ impl Trainer {
             .take()
             .expect("the model is back after every step");
         let size = batch.len();
+        let started = Instant::now();
         let logits = model.forward(batch.images);
         let correct = count_correct(logits.clone(), batch.targets.clone());
         let loss = self.loss_fn.forward(logits, batch.targets);
+        let forward_done = Instant::now();
         let gradients = GradientsParams::from_grads(loss.backward(), &model);
+        let backward_done = Instant::now();
         self.model = Some(self.optimizer.step(self.learning_rate, model, gradients));
+        self.last_phases = StepPhases {
+            forward: forward_done - started,
+            backward: backward_done - forward_done,
+            optimizer: backward_done.elapsed(),
+        };
         self.steps_done += 1;
         Step {
             loss: loss.detach().inner(),
             correct: correct.inner(),
             size,
         }
+    }
+
+    /// Where the last step's time went.
+    pub fn last_phases(&self) -> StepPhases {
+        self.last_phases
     }
 
     /// The network as it trains (autodiff device, training mode).

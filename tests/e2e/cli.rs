@@ -281,8 +281,71 @@ fn bench_times_each_network_and_backend_asked_for() {
     for row in &rows {
         assert_eq!(row["result"]["steps"], 2);
         assert_eq!(row["result"]["batch_size"], 16);
-        assert!(row["result"]["samples_per_second"].as_f64().unwrap() > 0.0);
+        let samples = row["result"]["samples_per_second"].as_f64().unwrap();
+        assert!(samples > 0.0);
+        // The guide's MLP: 2 · (3 · 110,912 − 784 · 128) FLOPs a sample.
+        let gflops = row["gflops"].as_f64().unwrap();
+        assert!((gflops - 464_768.0 * samples / 1e9).abs() < 1e-9 * gflops.max(1.0));
+        // The peak, measured on the same threads, and the share of it.
+        let peak = &row["peak"];
+        assert_eq!(peak["threads"], row["threads"]);
+        let share = row["peak_share"].as_f64().unwrap();
+        assert!((share - gflops / peak["gflops"].as_f64().unwrap()).abs() < 1e-12);
     }
+}
+
+/// `bench --profile`: every operation of a step with its time, the phases adding up to it.
+#[test]
+fn bench_profile_breaks_a_step_into_its_operations() {
+    let f = fixture();
+    let output = bnx()
+        .args(["bench", "--profile", "--model", "cnn", "--variant", "bn"])
+        .args([
+            "--steps",
+            "3",
+            "--warmup",
+            "1",
+            "--batch-size",
+            "8",
+            "--json",
+            "-q",
+        ])
+        .arg("--data-dir")
+        .arg(&f.data)
+        .assert()
+        .success();
+    let stdout = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+    let profile: Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(profile["network"], "cnn+bn");
+    let rows = profile["rows"].as_array().unwrap();
+    let operations: Vec<&str> = rows
+        .iter()
+        .map(|r| r["operation"].as_str().unwrap())
+        .collect();
+    for expected in [
+        "1 conv 1→32, 28×28: convolution",
+        "2 conv 32→64, 13×13: input gradient",
+        "2 conv 32→64, 13×13: weight and bias gradient",
+        "1 conv 1→32, 28×28: BatchNorm",
+        "1 conv 1→32, 28×28: max-pool",
+        "3 dense 1600→64: product",
+        "Adam (122250 parameters)",
+    ] {
+        assert!(operations.contains(&expected), "{expected}: {operations:?}");
+    }
+    // Nothing needs the image's gradient.
+    assert!(!operations.contains(&"1 conv 1→32, 28×28: input gradient"));
+    let total: f64 = rows
+        .iter()
+        .map(|r| r["milliseconds"].as_f64().unwrap())
+        .sum();
+    let step = profile["step_milliseconds"].as_f64().unwrap();
+    assert!((total - step).abs() < 0.25 * step, "{total} vs {step}");
+    // --profile times flex's own kernels: another backend is refused.
+    bnx()
+        .args(["bench", "--profile", "--backends", "ndarray"])
+        .assert()
+        .code(2);
 }
 
 /// Event files land in one run folder per network and variant; scripts/test.sh reads their

@@ -395,19 +395,26 @@ fn max_pool_fast_path_matches_the_general_path_ndarray_and_the_definition() {
     // Few distinct values, so windows tie; −inf and NaN in some cases.
     let palette = [-1.0f32, 0.0, 0.5, 2.0];
     let mut cases = 0;
-    for case in 0..80 {
-        let kernel = [rng.random_range(1..4), rng.random_range(1..4)];
-        let stride = [rng.random_range(1..3), rng.random_range(1..3)];
-        let dilation = [rng.random_range(1..3), rng.random_range(1..3)];
+    for case in 0..100 {
+        let mut kernel = [rng.random_range(1..4), rng.random_range(1..4)];
+        let mut stride = [rng.random_range(1..3), rng.random_range(1..3)];
+        let mut dilation = [rng.random_range(1..3), rng.random_range(1..3)];
         let out = [rng.random_range(1..5), rng.random_range(1..5)];
+        // The last 20: the guide's MaxPool2d(2), which has a path of its own, half of them on
+        // odd sides whose last row and column no window reads.
+        let guide = case >= 80;
+        if guide {
+            (kernel, stride, dilation) = ([2, 2], [2, 2], [1, 1]);
+        }
+        let spare = usize::from(guide && case % 2 == 1);
         // Sizes at which the windows tile the input exactly: ceil mode then gives the same
         // output size, and runs flex's general path over the same windows.
         let side = |a: usize| (out[a] - 1) * stride[a] + dilation[a] * (kernel[a] - 1) + 1;
         let shape = [
             rng.random_range(1..4),
             rng.random_range(1..4),
-            side(0),
-            side(1),
+            side(0) + spare,
+            side(1) + spare,
         ];
         let (with_nan, with_neg_inf) = (case % 4 == 1, case % 4 >= 2);
         let x: Vec<f32> = (0..shape.iter().product::<usize>())
@@ -423,11 +430,13 @@ fn max_pool_fast_path_matches_the_general_path_ndarray_and_the_definition() {
             "case {case}: x {shape:?}, kernel {kernel:?}, stride {stride:?}, dilation {dilation:?}"
         );
         let fast = max_pool(&flex, &x, shape, geometry, false);
-        assert_eq!(
-            fast,
-            max_pool(&flex, &x, shape, geometry, true),
-            "fast vs general path, {label}"
-        );
+        if spare == 0 {
+            assert_eq!(
+                fast,
+                max_pool(&flex, &x, shape, geometry, true),
+                "fast vs general path, {label}"
+            );
+        }
         assert_eq!(
             fast,
             max_pool_definition(&x, shape, geometry, out),
@@ -444,5 +453,5 @@ fn max_pool_fast_path_matches_the_general_path_ndarray_and_the_definition() {
         }
         cases += 1;
     }
-    assert_eq!(cases, 80);
+    assert_eq!(cases, 100);
 }

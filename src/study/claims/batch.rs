@@ -2,7 +2,8 @@
 //! use batch statistics, do not."
 
 use super::shared::{
-    BATCH_SIZES, Claim, Finding, GridPoint, Judgement, Point, Runs, SeedRuns, final_accuracy,
+    BATCH_SIZES, Claim, FEWER_SEEDS, Finding, GridPoint, Judgement, Point, Runs, SeedRuns,
+    final_accuracy,
 };
 use crate::config::ExperimentConfig;
 use crate::model::{ModelKind, NormKind};
@@ -47,6 +48,12 @@ impl Claim for BatchSize {
                 })
             })
             .collect()
+    }
+
+    /// Five seeds on every budget: the full budget's runs at batch 2 and 4 take 161 minutes on
+    /// two cores for five seeds, and ten would double it.
+    fn seeds(&self, _budget: Budget, _point: &GridPoint) -> usize {
+        FEWER_SEEDS
     }
 
     fn judge(&self, runs: &Runs) -> Result<Judgement, StudyError> {

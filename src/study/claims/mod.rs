@@ -17,7 +17,7 @@ mod smoothness;
 
 pub use shared::{
     BATCH_SIZES, Claim, DEPTHS, Figure, Finding, GridPoint, INIT_SCALES, Judgement, LEARNING_RATES,
-    bn_pair, default_scale, training_accuracy,
+    bn_pair, default_scale, default_seeds, training_accuracy,
 };
 
 use super::kind::StudyKind;

@@ -207,7 +207,7 @@ fn outcome(spec: RunSpec, fake: Option<Fake>) -> RunOutcome {
 
 /// The verdict and failed-run count of each finding, with run `failing` (plan order) diverged.
 fn judged(kind: StudyKind, sign: f64, failing: Option<usize>) -> Vec<(Verdict, usize)> {
-    let specs = plan::runs(kind, Budget::Tiny, 5, &ExperimentConfig::default());
+    let specs = plan::runs(kind, Budget::Tiny, Some(5), &ExperimentConfig::default());
     let outcomes: Vec<RunOutcome> = specs
         .iter()
         .cloned()
@@ -275,7 +275,7 @@ fn a_tie_is_inconclusive() {
 #[test]
 fn a_diverged_run_is_counted_and_never_supports() {
     for kind in StudyKind::ALL {
-        let specs = plan::runs(kind, Budget::Tiny, 5, &ExperimentConfig::default());
+        let specs = plan::runs(kind, Budget::Tiny, Some(5), &ExperimentConfig::default());
         let mut counted = false;
         // Each BatchNorm run of one seed in turn diverges, in an otherwise clear win.
         for (i, _) in specs
@@ -302,7 +302,7 @@ fn a_diverged_run_is_counted_and_never_supports() {
 #[test]
 fn every_endpoint_declares_its_smallest_effect_of_interest() {
     for kind in StudyKind::ALL {
-        let specs = plan::runs(kind, Budget::Tiny, 5, &ExperimentConfig::default());
+        let specs = plan::runs(kind, Budget::Tiny, Some(5), &ExperimentConfig::default());
         let outcomes: Vec<RunOutcome> = specs
             .iter()
             .map(|spec| outcome(spec.clone(), Some(effect(kind, spec, 0.0))))

@@ -242,6 +242,9 @@ impl InsideWindows {
     fn max_plane<T: Copy + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
         let [out_d, out_h, out_w] = self.out;
         let [_, in_h, in_w] = self.input;
+        if self.kernel == [1, 2, 2] && self.stride[1..] == [2, 2] && self.dilation[1..] == [1, 1] {
+            return self.max_plane_2x2(plane, values, indices);
+        }
         let mut out_at = 0;
         for od in 0..out_d {
             for oh in 0..out_h {
@@ -266,6 +269,35 @@ impl InsideWindows {
                     indices[out_at] = max_idx as i64;
                     out_at += 1;
                 }
+            }
+        }
+    }
+}
+
+impl InsideWindows {
+    /// `MaxPool2d(2)`, the guide's pooling: each output row reads two input rows, and each
+    /// output compares its four candidates in the general loop's order (row by row, left to
+    /// right; a later value wins only when greater, or NaN), with no loop over the window.
+    fn max_plane_2x2<T: Copy + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
+        let [out_d, out_h, out_w] = self.out;
+        let [_, in_h, in_w] = self.input;
+        let rows = values.chunks_exact_mut(out_w).zip(indices.chunks_exact_mut(out_w));
+        for (row, (values, indices)) in rows.enumerate().take(out_d * out_h) {
+            let (od, oh) = (row / out_h, row % out_h);
+            let top = (od * self.stride[0] * in_h + 2 * oh) * in_w;
+            let upper = &plane[top..top + 2 * out_w];
+            let lower = &plane[top + in_w..top + in_w + 2 * out_w];
+            let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
+            for (ow, ((value, index), (up, low))) in values.iter_mut().zip(indices.iter_mut()).zip(windows).enumerate() {
+                let at = top + 2 * ow;
+                let (mut max_val, mut max_idx) = (up[0], at);
+                for (val, idx) in [(up[0], at), (up[1], at + 1), (low[0], at + in_w), (low[1], at + in_w + 1)] {
+                    let take = val > max_val || val.is_nan();
+                    max_val = if take { val } else { max_val };
+                    max_idx = if take { idx } else { max_idx };
+                }
+                *value = max_val;
+                *index = max_idx as i64;
             }
         }
     }

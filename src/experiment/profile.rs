@@ -1,0 +1,141 @@
+//! `bnx bench --profile`: a training step of each network broken down per operation, on the
+//! threads a run of that network gets.
+
+use crate::config::ExperimentConfig;
+use crate::data::LoadedData;
+use crate::model::ModelKind;
+use crate::report::Table;
+use crate::runtime::{Backend, Progress, threads};
+use crate::train::profile::{self, Phase, StepProfile};
+
+use super::bench::variant_network;
+use super::run::run_threads;
+
+/// Profiles every network of `models` in every variant (false = no BN) on `backend` (flex).
+#[allow(clippy::too_many_arguments)]
+pub fn profile(
+    config: &ExperimentConfig,
+    models: &[ModelKind],
+    variants: &[bool],
+    backend: &Backend,
+    data: &LoadedData,
+    warmup: usize,
+    steps: usize,
+    progress: &Progress,
+) -> Vec<StepProfile> {
+    let mut profiles = Vec::new();
+    for &model in models {
+        for &bn in variants {
+            let network = variant_network(config, model, bn);
+            let threads = run_threads(&network, config.training.batch_size, 1);
+            let profile = threads::with_threads(threads, backend.flush_subnormals, || {
+                profile::profile(
+                    &network,
+                    &data.train,
+                    &backend.device,
+                    &config.training,
+                    warmup,
+                    steps,
+                )
+            });
+            progress.line(format!(
+                "{:<8} batch {:<4} {:>8.2} ms/step on {} thread{}",
+                network.label(),
+                profile.batch_size,
+                profile.step_milliseconds,
+                threads::effective(threads),
+                if threads::effective(threads) == 1 {
+                    ""
+                } else {
+                    "s"
+                }
+            ));
+            profiles.push(profile);
+        }
+    }
+    profiles
+}
+
+/// Several profiles side by side, each operation kind added up over the layers (e.g. every
+/// convolution's input gradient): milliseconds a step and share of the step per profile.
+pub fn profile_summary_table(profiles: &[StepProfile]) -> Table {
+    let mut kinds: Vec<(Phase, String)> = Vec::new();
+    for row in profiles.iter().flat_map(|p| &p.rows) {
+        if !kinds.contains(&(row.phase, row.kind.clone())) {
+            kinds.push((row.phase, row.kind.clone()));
+        }
+    }
+    let rows = kinds
+        .iter()
+        .map(|(phase, kind)| {
+            let mut cells = vec![format!("{}: {kind}", phase_name(*phase))];
+            for profile in profiles {
+                let times: Vec<f64> = profile
+                    .rows
+                    .iter()
+                    .filter(|r| r.phase == *phase && r.kind == *kind)
+                    .map(|r| r.milliseconds)
+                    .collect();
+                if times.is_empty() {
+                    cells.extend(["–".to_string(), "–".to_string()]);
+                    continue;
+                }
+                let ms: f64 = times.iter().sum();
+                cells.push(format!("{ms:.2}"));
+                cells.push(format!("{:.1}", 100.0 * ms / profile.step_milliseconds));
+            }
+            cells
+        })
+        .chain(std::iter::once(
+            std::iter::once("the whole step".to_string())
+                .chain(
+                    profiles
+                        .iter()
+                        .flat_map(|p| [format!("{:.2}", p.step_milliseconds), "100.0".to_string()]),
+                )
+                .collect(),
+        ))
+        .collect();
+    let headers: Vec<String> = std::iter::once("operation (all layers)".to_string())
+        .chain(profiles.iter().flat_map(|p| {
+            let name = format!("{}, batch {}", p.network.to_uppercase(), p.batch_size);
+            [format!("{name}: ms"), format!("{name}: %")]
+        }))
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    Table::new(&headers, rows).numeric()
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Forward => "forward",
+        Phase::Backward => "backward",
+        Phase::Optimizer => "optimizer",
+    }
+}
+
+/// One profile as a table: each operation's time per step, its share of the step, and its rate.
+pub fn profile_table(profile: &StepProfile) -> Table {
+    let rows = profile
+        .rows
+        .iter()
+        .map(|row| {
+            vec![
+                format!("{}: {}", phase_name(row.phase), row.operation),
+                format!("{:.3}", row.milliseconds),
+                format!(
+                    "{:.1}",
+                    100.0 * row.milliseconds / profile.step_milliseconds
+                ),
+                row.gflops.map_or("–".into(), |g| format!("{g:.1}")),
+                row.gbytes_per_second
+                    .map_or("–".into(), |g| format!("{g:.1}")),
+            ]
+        })
+        .collect();
+    Table::new(
+        &["operation", "ms/step", "% of step", "GFLOP/s", "GB/s"],
+        rows,
+    )
+    .numeric()
+}
