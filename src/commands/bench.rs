@@ -156,14 +156,9 @@ fn profile(
     }
     if profiles.len() > 1 {
         let summary = experiment::profile_summary_table(&profiles);
-        println!(
-            "\nEach kind of operation over all layers\n\n{}",
-            summary.terminal()
-        );
-        markdown.push_str(&format!(
-            "Each kind of operation over all layers\n\n{}\n",
-            summary.markdown()
-        ));
+        let title = "Each kind of operation over all layers";
+        println!("\n{title}\n\n{}", summary.terminal());
+        markdown.push_str(&format!("{title}\n\n{}\n", summary.markdown()));
     }
     if let Some(path) = &args.markdown {
         write_atomic(path, markdown.as_bytes())

@@ -83,9 +83,9 @@ pub fn bench(
                     result.milliseconds_per_step,
                     result.projected_epoch_seconds,
                     gflops,
-                    peak.map_or(String::new(), |p| format!(
+                    peak.zip(peak_share).map_or(String::new(), |(p, share)| format!(
                         " ({:.0} % of {:.0})",
-                        100.0 * gflops / p.gflops,
+                        100.0 * share,
                         p.gflops
                     ))
                 ));

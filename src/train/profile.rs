@@ -76,7 +76,7 @@ pub fn profile(
     steps: usize,
 ) -> StepProfile {
     let batch = training.batch_size;
-    let phases = step_phases(network, train, device, training, warmup, steps);
+    let (phases, parameters) = step_phases(network, train, device, training, warmup, steps);
     let median_of = |pick: fn(&StepPhases) -> Duration| {
         median(phases.iter().map(|p| milliseconds(pick(p))).collect())
     };
@@ -118,7 +118,6 @@ pub fn profile(
     rows.extend(backward);
     rows.push(rest(Phase::Backward, measured[1], &rows[first_backward..]));
     // Adam reads each parameter, its gradient and two moments and writes back three.
-    let parameters = parameter_count(&layers, bn);
     rows.push(ProfileRow {
         phase: Phase::Optimizer,
         operation: format!("Adam ({parameters} parameters)"),
@@ -135,7 +134,8 @@ pub fn profile(
     }
 }
 
-/// The phases of `steps` real training steps after `warmup`.
+/// The phases of `steps` real training steps after `warmup`, and the network's trainable
+/// parameters (what Adam updates).
 fn step_phases(
     network: &NetworkConfig,
     train: &ImageSet,
@@ -143,7 +143,7 @@ fn step_phases(
     training: &TrainingConfig,
     warmup: usize,
     steps: usize,
-) -> Vec<StepPhases> {
+) -> (Vec<StepPhases>, usize) {
     let batch = training.batch_size;
     assert!(
         train.len() >= batch,
@@ -170,7 +170,7 @@ fn step_phases(
             }
         }
     }
-    phases
+    (phases, trainer.model().parameter_counts().trainable)
 }
 
 /// Times one kernel of layer `i`.
@@ -471,29 +471,6 @@ fn rest(phase: Phase, measured: f64, kernels: &[ProfileRow]) -> ProfileRow {
     }
 }
 
-/// Trainable parameters: weights and biases, and BatchNorm's γ and β.
-fn parameter_count(layers: &[Layer], bn: bool) -> usize {
-    layers
-        .iter()
-        .enumerate()
-        .map(|(i, layer)| {
-            let (weights, channels) = match *layer {
-                Layer::Conv { channels_out, .. } => (
-                    layer.multiply_adds() / layer.output_side().pow(2),
-                    channels_out,
-                ),
-                Layer::Dense { outputs, .. } => (layer.multiply_adds(), outputs),
-            };
-            let norm = if bn && i + 1 < layers.len() {
-                2 * channels
-            } else {
-                0
-            };
-            weights + channels + norm
-        })
-        .sum()
-}
-
 /// A float tensor of `shape` filled with reproducible values in [−1, 1).
 fn random(shape: &[usize], seed: u64) -> FloatTensor<Flex> {
     let n: usize = shape.iter().product();
@@ -532,22 +509,6 @@ fn median(mut values: Vec<f64>) -> f64 {
 mod tests {
     use super::*;
     use crate::model::ModelKind;
-
-    #[test]
-    fn parameters_are_counted_as_the_network_has_them() {
-        for bn in [false, true] {
-            for model in [ModelKind::Mlp, ModelKind::Cnn] {
-                let config = NetworkConfig::guide(model, bn);
-                let network = config.init(42, &burn::prelude::Device::flex());
-                assert_eq!(
-                    parameter_count(&config.layers(), bn),
-                    network.parameter_counts().trainable,
-                    "{}",
-                    config.label()
-                );
-            }
-        }
-    }
 
     #[test]
     fn a_profile_accounts_for_every_phase_of_the_step() {

@@ -8,6 +8,8 @@ use crate::train::hooks::TrainSubsetEvaluation;
 use crate::train::{EpochMetrics, Hook, TrainError, Trainer};
 
 pub const ID: &str = "train_subset_acc";
+/// `train_subset_loss`'s id: its series comes from this measure's evaluation.
+pub const LOSS_ID: &str = "train_subset_loss";
 
 pub struct TrainSubset;
 
@@ -24,18 +26,21 @@ pub fn final_accuracy(run: &RunOutcome) -> f64 {
     }
 }
 
-/// Evaluates the run's training subset after each epoch and keeps one of its series: this
-/// measure's accuracies, or `train_subset_loss`'s losses.
+/// Evaluates the run's training subset once after each epoch and keeps the series the run's
+/// spec asks for: this measure's accuracies, `train_subset_loss`'s losses, or both.
 pub struct SubsetRecorder {
     evaluation: TrainSubsetEvaluation,
-    keep: fn(&TrainSubsetEvaluation, &mut Measured),
+    accuracies: bool,
+    losses: bool,
 }
 
 impl SubsetRecorder {
-    pub fn new(setup: &RunSetup, keep: fn(&TrainSubsetEvaluation, &mut Measured)) -> Self {
+    pub fn new(setup: &RunSetup) -> Self {
+        let asks = |id| setup.spec.measures.contains_key(id);
         Self {
             evaluation: TrainSubsetEvaluation::new(setup.train_subset.clone()),
-            keep,
+            accuracies: asks(ID),
+            losses: asks(LOSS_ID),
         }
     }
 }
@@ -54,7 +59,12 @@ impl Hook for SubsetRecorder {
 impl Recorder for SubsetRecorder {
     /// Kept for a diverged run too: one value per completed epoch.
     fn keep(self: Box<Self>, _diverged: bool, measured: &mut Measured) {
-        (self.keep)(&self.evaluation, measured);
+        if self.accuracies {
+            measured.insert(ID, &self.evaluation.accuracies);
+        }
+        if self.losses {
+            measured.insert(LOSS_ID, &self.evaluation.losses);
+        }
     }
 }
 
@@ -64,9 +74,7 @@ impl Measurement for TrainSubset {
     }
 
     fn recorder(&self, _schedule: Schedule, setup: &RunSetup) -> Option<Box<dyn Recorder>> {
-        Some(Box::new(SubsetRecorder::new(setup, |evaluation, measured| {
-            measured.insert(ID, &evaluation.accuracies)
-        })))
+        Some(Box::new(SubsetRecorder::new(setup)))
     }
 
     fn reads_back(&self, measured: &Measured) -> bool {

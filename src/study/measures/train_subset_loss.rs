@@ -1,13 +1,13 @@
 //! After each epoch, the mean cross-entropy in inference mode on the same training subset as
 //! `train_subset` (the training side of a generalization gap in loss, which unlike accuracy
-//! has no ceiling near 100 %). Asked for by the runs that need it only: it evaluates the subset
-//! a second time.
+//! has no ceiling near 100 %). Asked for by the runs that need it only; where the run also
+//! records `train_subset` (every study run does), one evaluation serves both.
 
 use super::measurement::{Measurement, Recorder, RunSetup};
-use super::train_subset::SubsetRecorder;
+use super::train_subset::{self, SubsetRecorder};
 use crate::study::runs::{Measured, RunOutcome, Schedule};
 
-pub const ID: &str = "train_subset_loss";
+pub const ID: &str = train_subset::LOSS_ID;
 
 pub struct TrainSubsetLoss;
 
@@ -31,9 +31,9 @@ impl Measurement for TrainSubsetLoss {
     }
 
     fn recorder(&self, _schedule: Schedule, setup: &RunSetup) -> Option<Box<dyn Recorder>> {
-        Some(Box::new(SubsetRecorder::new(setup, |evaluation, measured| {
-            measured.insert(ID, &evaluation.losses)
-        })))
+        // `train_subset`'s recorder keeps the losses too when it runs.
+        let shared = setup.spec.measures.contains_key(train_subset::ID);
+        (!shared).then(|| Box::new(SubsetRecorder::new(setup)) as Box<dyn Recorder>)
     }
 
     fn reads_back(&self, measured: &Measured) -> bool {
