@@ -142,6 +142,18 @@ impl ConvCase {
         [y, dx, dw, db]
     }
 
+    /// The guide's second convolution (32 → 64 channels, 13×13, 3×3) at a given batch.
+    fn guide_second(batch: usize) -> Self {
+        ConvCase {
+            x: [batch, 32, 13, 13],
+            w: [64, 32, 3, 3],
+            stride: [1, 1],
+            padding: [(0, 0); 2],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
+
     /// y and the gradients of Σ y·r for x, w and b on one backend, through autodiff.
     fn run(&self, device: &Device, x: &[f32], w: &[f32], b: &[f32], r: &[f32]) -> [Vec<f64>; 4] {
         let device = device.clone().autodiff();
@@ -170,18 +182,17 @@ fn convolution_and_its_gradients_match_ndarray_and_the_definition() {
     let (flex, ndarray) = devices();
     let mut rng = StdRng::seed_from_u64(7);
     let mut cases: Vec<ConvCase> = (0..60).map(|_| ConvCase::draw(&mut rng)).collect();
-    // The guide's second convolution at batch 1, 3 and 40 (above 30 samples the kernels split
-    // the batch into chunks).
-    for batch in [1, 3, 40] {
-        cases.push(ConvCase {
-            x: [batch, 32, 13, 13],
-            w: [64, 32, 3, 3],
-            stride: [1, 1],
-            padding: [(0, 0); 2],
-            dilation: [1, 1],
-            groups: 1,
-        });
+    // The guide's second convolution at batch 1 and 3 (fewer samples than threads: the GEMMs
+    // use threads of their own) and 43 (the weight gradient sums parts of 8 samples, the last
+    // one short), and a small one at batch 520 (above 512 samples, parts of 9).
+    for batch in [1, 3, 43] {
+        cases.push(ConvCase::guide_second(batch));
     }
+    cases.push(ConvCase {
+        x: [520, 2, 5, 5],
+        w: [3, 2, 3, 3],
+        ..ConvCase::guide_second(520)
+    });
     for case in &cases {
         let described = format!("{case:?}");
         let x = random(&mut rng, case.x.iter().product(), 0.0, 1.0);
@@ -207,6 +218,44 @@ fn convolution_and_its_gradients_match_ndarray_and_the_definition() {
                 &from_ndarray[i],
                 &described,
             );
+        }
+    }
+}
+
+/// The convolution's kernels split the batch among threads; every result, the weight gradient
+/// summed over the batch included, must come out bit for bit the same on 1, 2 or 3 threads.
+#[test]
+fn convolution_results_do_not_depend_on_the_thread_count() {
+    let (flex, _) = devices();
+    let mut rng = StdRng::seed_from_u64(11);
+    for case in [ConvCase::guide_second(43), ConvCase::guide_second(2)] {
+        let x = random(&mut rng, case.x.iter().product(), 0.0, 1.0);
+        let w = random(&mut rng, case.w.iter().product(), 0.0, 0.5);
+        let b = random(&mut rng, case.w[0], 0.0, 0.5);
+        let r = random(&mut rng, case.out().iter().product(), 0.0, 1.0);
+        let on = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("thread pool")
+                .install(|| case.run(&flex, &x, &w, &b, &r))
+        };
+        let one = on(1);
+        for threads in [2, 3] {
+            let many = on(threads);
+            for (i, what) in ["output", "x gradient", "weight gradient", "bias gradient"]
+                .iter()
+                .enumerate()
+            {
+                let same = one[i]
+                    .iter()
+                    .zip(&many[i])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{what} on {threads} threads differs from 1 thread in {case:?}"
+                );
+            }
         }
     }
 }

@@ -1,22 +1,29 @@
-//! The 2D convolution and its backward passes as GEMMs over the whole batch.
+//! The 2D convolution and its backward passes as GEMMs, one sample at a time.
 //!
 //! Burn's generic path computes the input gradient as a transposed convolution and the weight
 //! gradient as a forward convolution with the batch and channel axes swapped, whose GEMM is only
 //! `kernel_h · kernel_w` wide (9 for a 3×3 kernel) and runs far below the GEMM's peak. Here, with
-//! `P = out_h · out_w` output positions per sample and `k = (c_in, kh, kw)` a kernel tap:
+//! `P = out_h · out_w` output positions per sample and `k = (c_in, kh, kw)` a kernel tap, for each
+//! sample `n`:
 //!
-//! - `cols[k, n·P + p]`: im2col of the input, every sample of the batch side by side;
-//! - `dy[o, n·P + p]`: the output gradient with its batch and channel axes swapped;
-//! - forward `y[o, j] = Σ_k W[o, k] · cols[k, j]`: one GEMM per group, scattered back to
-//!   `[batch, channels_out, out_h, out_w]` (flex's tiled forward runs one GEMM per sample and
-//!   tile, only `P` wide: 121 positions for the guide's second convolution);
-//! - weight gradient `dW[o, k] = Σ_j dy[o, j] · cols[k, j]`: one GEMM per group whose inner
-//!   dimension is the batch times the positions;
-//! - input gradient `dcols = Wᵀ · dy`, then col2im adds every column back where im2col read it.
+//! - `cols[k, p]`: im2col of the sample;
+//! - forward `y[n][o, p] = Σ_k W[o, k] · cols[k, p]`: one GEMM per group, written straight into
+//!   the output's `[channels_out, out_h, out_w]` block of the sample;
+//! - weight gradient `dW[o, k] = Σ_n Σ_p dy[n][o, p] · cols[k, p]`: the output gradient is read
+//!   in place (its `[channels_out, P]` block per sample is already the GEMM's left operand);
+//! - input gradient `dcols = Wᵀ · dy[n]`, then col2im adds every column back where im2col read it.
 //!
-//! Every stride, dilation, padding (asymmetric included) and group count is covered. Large
-//! batches are processed in chunks, so that `cols` stays below [`COLS_BUDGET`] elements. f32 and
-//! f64 run natively; f16 and bf16 go through f32.
+//! Samples run in parallel, each task with its own `cols` (for the guide's second convolution,
+//! 288 × 121 floats: it stays in the core's L2 cache) and single-threaded GEMMs. An earlier
+//! version laid the im2col of up to 2²⁰ elements of the batch side by side and ran one large
+//! GEMM with the threads inside it, plus two copies swapping the batch and channel axes; at batch
+//! 128 the buffers left the cache and each pass was 1.5–4× slower. The forward pass and the
+//! input gradient compute every element with the same operations in the same order as that
+//! version (checked bit for bit on the guide's shapes); the weight gradient's sum over the batch
+//! is now grouped differently (see [`weight_grad_part_len`]).
+//!
+//! Every stride, dilation, padding (asymmetric included) and group count is covered. f32 and f64
+//! run natively; f16 and bf16 go through f32.
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -29,13 +36,14 @@ use crate::{FlexTensor, Layout};
 
 use super::module::{cast_from_f32, cast_to_f32};
 
-/// The most elements an im2col buffer may hold (4 MiB of f32): larger batches are processed in
-/// chunks of samples, which keeps the buffers in cache (measured: at batch 128 the guide's CNN
-/// trained slower per sample than at batch 32 with the whole batch in one buffer).
-const COLS_BUDGET: usize = 1 << 20;
-
 /// A GEMM smaller than this many multiply-adds runs on the calling thread.
 const GEMM_PARALLEL_THRESHOLD: usize = 256 * 1024;
+
+/// Samples whose weight-gradient contributions one task sums, at least.
+const WEIGHT_GRAD_PART: usize = 8;
+
+/// The most partial weight gradients kept at once (more samples per part above 8 · this batch).
+const WEIGHT_GRAD_MAX_PARTS: usize = 64;
 
 /// The element types the kernels run natively (those `gemm` dispatches on).
 pub(crate) trait KernelFloat:
@@ -205,11 +213,25 @@ impl Geometry {
         self.channels_out / self.groups
     }
 
-    /// Samples per chunk, so that `cols` stays within the budget.
-    fn chunk(&self) -> usize {
-        let per_sample = (self.rows() * self.positions()).max(1);
-        (COLS_BUDGET / per_sample).clamp(1, self.batch.max(1))
+    /// Elements of one sample's im2col (and of its column gradient).
+    fn cols_len(&self) -> usize {
+        self.rows() * self.positions()
     }
+}
+
+/// How many threads the per-sample loops run on.
+fn threads() -> usize {
+    #[cfg(feature = "rayon")]
+    return rayon::current_num_threads();
+    #[cfg(not(feature = "rayon"))]
+    1
+}
+
+/// Samples per partial weight gradient: a function of the batch alone, so that the order in which
+/// the gradient is summed (parts in order, each its samples in order) and therefore its rounding do
+/// not depend on how many threads run it.
+fn weight_grad_part_len(batch: usize) -> usize {
+    WEIGHT_GRAD_PART.max(batch.div_ceil(WEIGHT_GRAD_MAX_PARTS))
 }
 
 /// The output indices `o` whose input index `o·stride + offset` lies in `0..input_len`.
@@ -221,14 +243,17 @@ fn valid_range(output_len: usize, input_len: usize, stride: usize, offset: isize
     (first, (end.max(0) as usize).clamp(first, output_len))
 }
 
-/// im2col of samples `first..first + count`: `cols[k, n·P + p]`, `count · P` columns.
-fn im2col<T: KernelFloat>(x: &[T], geometry: &Geometry, first: usize, count: usize) -> Vec<T> {
+/// im2col of one sample into `cols[k, p]`. Positions no tap reaches (padding) are not written:
+/// they are the same for every sample of one geometry, so a buffer zeroed once and reused for
+/// the samples of one convolution keeps them zero.
+fn im2col_sample<T: KernelFloat>(x: &[T], geometry: &Geometry, sample: usize, cols: &mut [T]) {
     let g = geometry;
     let positions = g.positions();
-    let width = count * positions;
+    if positions == 0 {
+        return;
+    }
     let plane = g.in_h * g.in_w;
-    let mut cols = vec![T::zero(); g.rows() * width];
-    for_each_chunk(&mut cols, width, |row, dst| {
+    for (row, dst) in cols.chunks_exact_mut(positions).enumerate().take(g.rows()) {
         let channel = row / (g.kernel_h * g.kernel_w);
         let kh = (row / g.kernel_w) % g.kernel_h;
         let kw = row % g.kernel_w;
@@ -236,62 +261,69 @@ fn im2col<T: KernelFloat>(x: &[T], geometry: &Geometry, first: usize, count: usi
         let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
         let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
         let (ow_first, ow_end) = valid_range(g.out_w, g.in_w, g.stride[1], offset_w);
-        for sample in 0..count {
-            let source = &x[((first + sample) * g.channels_in + channel) * plane..][..plane];
-            let dst = &mut dst[sample * positions..][..positions];
-            for oh in oh_first..oh_end {
-                let ih = (oh * g.stride[0]) as isize + offset_h;
-                let source_row = &source[ih as usize * g.in_w..][..g.in_w];
-                let dst_row = &mut dst[oh * g.out_w..][..g.out_w];
-                if g.stride[1] == 1 {
-                    let iw = (ow_first as isize + offset_w) as usize;
-                    dst_row[ow_first..ow_end]
-                        .copy_from_slice(&source_row[iw..iw + (ow_end - ow_first)]);
-                    continue;
-                }
-                for ow in ow_first..ow_end {
-                    let iw = (ow * g.stride[1]) as isize + offset_w;
-                    dst_row[ow] = source_row[iw as usize];
-                }
+        let source = &x[(sample * g.channels_in + channel) * plane..][..plane];
+        for oh in oh_first..oh_end {
+            let ih = (oh * g.stride[0]) as isize + offset_h;
+            let source_row = &source[ih as usize * g.in_w..][..g.in_w];
+            let dst_row = &mut dst[oh * g.out_w..][..g.out_w];
+            if g.stride[1] == 1 {
+                let iw = (ow_first as isize + offset_w) as usize;
+                dst_row[ow_first..ow_end].copy_from_slice(&source_row[iw..iw + (ow_end - ow_first)]);
+                continue;
+            }
+            for ow in ow_first..ow_end {
+                let iw = (ow * g.stride[1]) as isize + offset_w;
+                dst_row[ow] = source_row[iw as usize];
             }
         }
-    });
-    cols
+    }
 }
 
-/// The output gradient of samples `first..first + count` as `[channels_out, count · P]`.
-fn channels_first<T: KernelFloat>(
-    output_grad: &[T],
-    geometry: &Geometry,
-    first: usize,
-    count: usize,
-) -> Vec<T> {
-    let positions = geometry.positions();
-    let width = count * positions;
-    let mut swapped = vec![T::zero(); geometry.channels_out * width];
-    for_each_chunk(&mut swapped, width, |channel, dst| {
-        for sample in 0..count {
-            let source = ((first + sample) * geometry.channels_out + channel) * positions;
-            dst[sample * positions..][..positions]
-                .copy_from_slice(&output_grad[source..][..positions]);
-        }
-    });
-    swapped
-}
-
-fn gemm_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {
+/// Calls `body(index, chunk, scratch)` for every `chunk_len`-sized piece of `data`, on rayon when
+/// enabled; each task gets a scratch buffer of `scratch_len` elements, zeroed once when the task
+/// starts and reused for the chunks it runs.
+fn for_each_chunk_with_scratch<T: KernelFloat>(
+    data: &mut [T],
+    chunk_len: usize,
+    scratch_len: usize,
+    body: impl Fn(usize, &mut [T], &mut [T]) + Send + Sync,
+) {
+    if chunk_len == 0 {
+        return;
+    }
     #[cfg(feature = "rayon")]
-    if m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_THRESHOLD {
+    {
+        use rayon::prelude::*;
+        data.par_chunks_mut(chunk_len).enumerate().for_each_init(
+            || vec![T::zero(); scratch_len],
+            |scratch, (index, chunk)| body(index, chunk, scratch),
+        );
+    }
+    #[cfg(not(feature = "rayon"))]
+    {
+        let mut scratch = vec![T::zero(); scratch_len];
+        data.chunks_mut(chunk_len)
+            .enumerate()
+            .for_each(|(index, chunk)| body(index, chunk, &mut scratch));
+    }
+}
+
+/// The GEMM's own threads: only when the samples alone do not occupy every thread (`parallel`)
+/// and the product is large enough to pay for them.
+fn gemm_parallelism(parallel: bool, m: usize, n: usize, k: usize) -> gemm::Parallelism {
+    #[cfg(feature = "rayon")]
+    if parallel && m.saturating_mul(n).saturating_mul(k) >= GEMM_PARALLEL_THRESHOLD {
         return gemm::Parallelism::Rayon(0);
     }
-    let _ = (m, n, k);
+    let _ = (parallel, m, n, k);
     gemm::Parallelism::None
 }
 
 /// `dst[m×n] = (accumulate ? dst : 0) + lhs[m×k] · rhs[k×n]`, each operand given by its row and
-/// column strides.
+/// column strides; `parallel`: whether the GEMM may use threads of its own.
 #[allow(clippy::too_many_arguments)]
 fn gemm_strided<T: KernelFloat>(
+    parallel: bool,
     [m, n, k]: [usize; 3],
     dst: &mut [T],
     dst_row_stride: usize,
@@ -351,7 +383,7 @@ fn gemm_strided<T: KernelFloat>(
             false,
             false,
             false,
-            gemm_parallelism(m, n, k),
+            gemm_parallelism(parallel, m, n, k),
         );
     }
 }
@@ -369,28 +401,42 @@ fn weight_backward_typed<T: KernelFloat>(
         options,
     );
     let (x, output_grad) = (x.storage::<T>(), output_grad.storage::<T>());
-    let (group_rows, group_out) = (g.group_rows(), g.group_channels_out());
-    let mut weight_grad = vec![T::zero(); g.channels_out * group_rows];
-    let mut first = 0;
-    while first < g.batch {
-        let count = g.chunk().min(g.batch - first);
-        let width = count * g.positions();
-        let cols = im2col(x, &g, first, count);
-        let dy = channels_first(output_grad, &g, first, count);
-        for group in 0..g.groups {
-            // dW[o, k] (+)= Σ_j dy[o, j] · cols[k, j]
-            gemm_strided(
-                [group_out, group_rows, width],
-                &mut weight_grad[group * group_out * group_rows..],
-                group_rows,
-                first > 0,
-                &dy[group * group_out * width..],
-                [width, 1],
-                &cols[group * group_rows * width..],
-                [1, width],
-            );
+    let (group_rows, group_out, positions) = (g.group_rows(), g.group_channels_out(), g.positions());
+    let len = g.channels_out * group_rows;
+    let part_len = weight_grad_part_len(g.batch);
+    let parts = g.batch.div_ceil(part_len);
+    let gemm_threads = parts < threads();
+    // parts[i] = Σ over samples i·part_len.. of dy[n] · cols(n)ᵀ, each sample in order.
+    let mut partial = vec![T::zero(); parts * len];
+    for_each_chunk_with_scratch(&mut partial, len, g.cols_len(), |part, weight_grad, cols| {
+        let samples = part * part_len..((part + 1) * part_len).min(g.batch);
+        let first = samples.start;
+        for sample in samples {
+            im2col_sample(x, &g, sample, cols);
+            let dy = &output_grad[sample * g.channels_out * positions..][..g.channels_out * positions];
+            for group in 0..g.groups {
+                // dW[o, k] (+)= Σ_p dy[n][o, p] · cols[k, p]
+                gemm_strided(
+                    gemm_threads,
+                    [group_out, group_rows, positions],
+                    &mut weight_grad[group * group_out * group_rows..],
+                    group_rows,
+                    sample > first,
+                    &dy[group * group_out * positions..],
+                    [positions, 1],
+                    &cols[group * group_rows * positions..],
+                    [1, positions],
+                );
+            }
         }
-        first += count;
+    });
+    // The parts added in order.
+    let mut chunks = partial.chunks_exact(len.max(1));
+    let mut weight_grad = chunks.next().map_or_else(|| vec![T::zero(); len], <[T]>::to_vec);
+    for part in chunks {
+        for (total, &value) in weight_grad.iter_mut().zip(part) {
+            *total = *total + value;
+        }
     }
     into_tensor(weight_grad, weight_shape.to_vec())
 }
@@ -412,38 +458,33 @@ fn x_backward_typed<T: KernelFloat>(
     let plane = g.in_h * g.in_w;
     let positions = g.positions();
     let taps = g.kernel_h * g.kernel_w;
+    let gemm_threads = g.batch < threads();
     let mut x_grad = vec![T::zero(); g.batch * g.channels_in * plane];
-    let mut first = 0;
-    while first < g.batch {
-        let count = g.chunk().min(g.batch - first);
-        let width = count * positions;
-        let dy = channels_first(output_grad, &g, first, count);
-        let mut dcols = vec![T::zero(); g.rows() * width];
+    for_each_chunk_with_scratch(&mut x_grad, g.channels_in * plane, g.cols_len(), |sample, dst, dcols| {
+        let dy = &output_grad[sample * g.channels_out * positions..][..g.channels_out * positions];
         for group in 0..g.groups {
-            // dcols[k, j] = Σ_o W[o, k] · dy[o, j]
+            // dcols[k, p] = Σ_o W[o, k] · dy[n][o, p]
             gemm_strided(
-                [group_rows, width, group_out],
-                &mut dcols[group * group_rows * width..],
-                width,
+                gemm_threads,
+                [group_rows, positions, group_out],
+                &mut dcols[group * group_rows * positions..],
+                positions,
                 false,
                 &weight[group * group_out * group_rows..],
                 [1, group_rows],
-                &dy[group * group_out * width..],
-                [width, 1],
+                &dy[group * group_out * positions..],
+                [positions, 1],
             );
         }
-        // col2im: every (sample, channel) plane is summed by one task, so no two tasks write
-        // the same element.
-        let chunk_grad = &mut x_grad[first * g.channels_in * plane..][..count * g.channels_in * plane];
-        for_each_chunk(chunk_grad, plane, |index, dst| {
-            let (sample, channel) = (index / g.channels_in, index % g.channels_in);
+        // col2im, one input plane at a time, its taps in order.
+        for (channel, dst) in dst.chunks_exact_mut(plane).enumerate() {
             for tap in 0..taps {
                 let (kh, kw) = (tap / g.kernel_w, tap % g.kernel_w);
                 let offset_h = (kh * g.dilation[0]) as isize - g.padding[0] as isize;
                 let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
                 let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
                 let (ow_first, ow_end) = valid_range(g.out_w, g.in_w, g.stride[1], offset_w);
-                let source = &dcols[(channel * taps + tap) * width + sample * positions..][..positions];
+                let source = &dcols[(channel * taps + tap) * positions..][..positions];
                 for oh in oh_first..oh_end {
                     let ih = ((oh * g.stride[0]) as isize + offset_h) as usize;
                     let source_row = &source[oh * g.out_w..][..g.out_w];
@@ -462,9 +503,8 @@ fn x_backward_typed<T: KernelFloat>(
                     }
                 }
             }
-        });
-        first += count;
-    }
+        }
+    });
     into_tensor(x_grad, x_shape.to_vec())
 }
 
@@ -473,18 +513,18 @@ fn bias_backward_typed<T: KernelFloat>(output_grad: &FlexTensor, bias_shape: &[u
     let (batch, channels) = (shape[0], shape[1]);
     let positions: usize = shape[2..].iter().product();
     let data = output_grad.storage::<T>();
-    let grad = (0..channels)
-        .map(|channel| {
-            (0..batch)
-                .map(|sample| {
-                    data[(sample * channels + channel) * positions..][..positions]
-                        .iter()
-                        .copied()
-                        .sum::<T>()
-                })
-                .sum::<T>()
-        })
-        .collect();
+    // One channel per task; each sums its samples in order, as the sequential loop did.
+    let mut grad = vec![T::zero(); channels];
+    for_each_chunk(&mut grad, 1, |channel, total| {
+        total[0] = (0..batch)
+            .map(|sample| {
+                data[(sample * channels + channel) * positions..][..positions]
+                    .iter()
+                    .copied()
+                    .sum::<T>()
+            })
+            .sum::<T>();
+    });
     into_tensor(grad, bias_shape.to_vec())
 }
 
@@ -512,41 +552,32 @@ fn forward_typed<T: KernelFloat>(
     let (x, weight) = (x.storage::<T>(), weight.storage::<T>());
     let bias = bias.map(|b| b.storage::<T>());
     let (group_rows, group_out, positions) = (g.group_rows(), g.group_channels_out(), g.positions());
+    let gemm_threads = g.batch < threads();
     let mut output = vec![T::zero(); g.batch * g.channels_out * positions];
-    let mut first = 0;
-    while first < g.batch {
-        let count = g.chunk().min(g.batch - first);
-        let width = count * positions;
-        let cols = im2col(x, &g, first, count);
-        let mut y = vec![T::zero(); g.channels_out * width];
+    for_each_chunk_with_scratch(&mut output, g.channels_out * positions, g.cols_len(), |sample, y, cols| {
+        im2col_sample(x, &g, sample, cols);
         for group in 0..g.groups {
-            // y[o, j] = Σ_k W[o, k] · cols[k, j]
+            // y[n][o, p] = Σ_k W[o, k] · cols[k, p]
             gemm_strided(
-                [group_out, width, group_rows],
-                &mut y[group * group_out * width..],
-                width,
+                gemm_threads,
+                [group_out, positions, group_rows],
+                &mut y[group * group_out * positions..],
+                positions,
                 false,
                 &weight[group * group_out * group_rows..],
                 [group_rows, 1],
-                &cols[group * group_rows * width..],
-                [width, 1],
+                &cols[group * group_rows * positions..],
+                [positions, 1],
             );
         }
-        let chunk_out = &mut output[first * g.channels_out * positions..][..width * g.channels_out];
-        for_each_chunk(chunk_out, positions, |index, dst| {
-            let (sample, channel) = (index / g.channels_out, index % g.channels_out);
-            let source = &y[channel * width + sample * positions..][..positions];
-            match bias {
-                Some(bias) => {
-                    for (d, &s) in dst.iter_mut().zip(source) {
-                        *d = s + bias[channel];
-                    }
+        if let Some(bias) = bias {
+            for (channel, y) in y.chunks_exact_mut(positions).enumerate() {
+                for value in y {
+                    *value = *value + bias[channel];
                 }
-                None => dst.copy_from_slice(source),
             }
-        });
-        first += count;
-    }
+        }
+    });
     into_tensor(output, out_shape.to_vec())
 }
 

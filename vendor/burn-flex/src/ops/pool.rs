@@ -239,7 +239,7 @@ struct InsideWindows {
 }
 
 impl InsideWindows {
-    fn max_plane<T: Copy + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
+    fn max_plane<T: bytemuck::Pod + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
         let [out_d, out_h, out_w] = self.out;
         let [_, in_h, in_w] = self.input;
         if self.kernel == [1, 2, 2] && self.stride[1..] == [2, 2] && self.dilation[1..] == [1, 1] {
@@ -277,28 +277,99 @@ impl InsideWindows {
 impl InsideWindows {
     /// `MaxPool2d(2)`, the guide's pooling: each output row reads two input rows, and each
     /// output compares its four candidates in the general loop's order (row by row, left to
-    /// right; a later value wins only when greater, or NaN), with no loop over the window.
-    fn max_plane_2x2<T: Copy + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
+    /// right; a later value wins only when greater, or NaN), with no loop over the window. f32
+    /// planes take [`max_rows_2x2_f32`], four outputs at a time.
+    fn max_plane_2x2<T: bytemuck::Pod + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
         let [out_d, out_h, out_w] = self.out;
         let [_, in_h, in_w] = self.input;
-        let rows = values.chunks_exact_mut(out_w).zip(indices.chunks_exact_mut(out_w));
-        for (row, (values, indices)) in rows.enumerate().take(out_d * out_h) {
-            let (od, oh) = (row / out_h, row % out_h);
-            let top = (od * self.stride[0] * in_h + 2 * oh) * in_w;
-            let upper = &plane[top..top + 2 * out_w];
-            let lower = &plane[top + in_w..top + in_w + 2 * out_w];
-            let windows = upper.chunks_exact(2).zip(lower.chunks_exact(2));
-            for (ow, ((value, index), (up, low))) in values.iter_mut().zip(indices.iter_mut()).zip(windows).enumerate() {
-                let at = top + 2 * ow;
-                let (mut max_val, mut max_idx) = (up[0], at);
-                for (val, idx) in [(up[0], at), (up[1], at + 1), (low[0], at + in_w), (low[1], at + in_w + 1)] {
-                    let take = val > max_val || val.is_nan();
-                    max_val = if take { val } else { max_val };
-                    max_idx = if take { idx } else { max_idx };
-                }
-                *value = max_val;
-                *index = max_idx as i64;
+        for od in 0..out_d {
+            let plane = &plane[od * self.stride[0] * in_h * in_w..];
+            let offset = od * self.stride[0] * in_h * in_w;
+            let values = &mut values[od * out_h * out_w..][..out_h * out_w];
+            let indices = &mut indices[od * out_h * out_w..][..out_h * out_w];
+            #[cfg(target_arch = "x86_64")]
+            if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
+                let (plane, values) = (bytemuck::cast_slice(plane), bytemuck::cast_slice_mut(values));
+                max_rows_2x2_f32(plane, offset, in_w, [out_h, out_w], values, indices);
+                continue;
             }
+            for oh in 0..out_h {
+                let top = 2 * oh * in_w;
+                let rows = [&plane[top..][..2 * out_w], &plane[top + in_w..][..2 * out_w]];
+                let row = oh * out_w..(oh + 1) * out_w;
+                for ((ow, value), index) in values[row.clone()].iter_mut().enumerate().zip(&mut indices[row]) {
+                    let at = offset + top + 2 * ow;
+                    let candidates = [rows[0][2 * ow], rows[0][2 * ow + 1], rows[1][2 * ow], rows[1][2 * ow + 1]];
+                    let (max, code) = max_of_window(candidates);
+                    *value = max;
+                    *index = (at + (code & 1) + (code >> 1) * in_w) as i64;
+                }
+            }
+        }
+    }
+}
+
+/// The largest of a 2 × 2 window's values, read row by row, and its position (0..4): a later value
+/// wins when greater, or NaN. `|` and selects, not `||`: with `||` the compiler branched on each
+/// comparison, which mispredicts about half the time on real activations.
+#[inline(always)]
+fn max_of_window<T: num_traits::Float>(candidates: [T; 4]) -> (T, usize) {
+    let (mut max, mut code) = (candidates[0], 0);
+    for (k, &value) in candidates.iter().enumerate().skip(1) {
+        let take = (value > max) | value.is_nan();
+        max = if take { value } else { max };
+        code = if take { k } else { code };
+    }
+    (max, code)
+}
+
+/// [`InsideWindows::max_plane_2x2`] for f32 on x86-64: four outputs at a time with SSE2, which every
+/// x86-64 CPU has, the same comparisons in the same order as [`max_of_window`] in each lane (so the
+/// same values and indices, NaN, infinities and signed zeros included); the last `out_w mod 4`
+/// outputs of a row go one at a time. `offset`: where `plane` starts in the input's plane.
+#[cfg(target_arch = "x86_64")]
+fn max_rows_2x2_f32(plane: &[f32], offset: usize, in_w: usize, [out_h, out_w]: [usize; 2], values: &mut [f32], indices: &mut [i64]) {
+    use core::arch::x86_64::*;
+    let vectors = out_w / 4;
+    for oh in 0..out_h {
+        let top = 2 * oh * in_w;
+        let (upper, lower) = (&plane[top..][..2 * out_w], &plane[top + in_w..][..2 * out_w]);
+        let values = &mut values[oh * out_w..][..out_w];
+        let indices = &mut indices[oh * out_w..][..out_w];
+        let index = |ow: usize, code: usize| (offset + top + 2 * ow + (code & 1) + (code >> 1) * in_w) as i64;
+        for ow in (0..vectors).map(|v| 4 * v) {
+            let mut codes = [0i32; 4];
+            // SAFETY: SSE2 is part of x86-64. Each row slice holds 2·out_w ≥ 2·ow + 8 elements
+            // and `values` out_w ≥ ow + 4; the loads and stores are unaligned ones.
+            unsafe {
+                let (u0, u1) = (_mm_loadu_ps(upper.as_ptr().add(2 * ow)), _mm_loadu_ps(upper.as_ptr().add(2 * ow + 4)));
+                let (l0, l1) = (_mm_loadu_ps(lower.as_ptr().add(2 * ow)), _mm_loadu_ps(lower.as_ptr().add(2 * ow + 4)));
+                // Each window's four values, row by row: the even and odd elements of each row.
+                let candidates = [
+                    _mm_shuffle_ps::<0b10_00_10_00>(u0, u1),
+                    _mm_shuffle_ps::<0b11_01_11_01>(u0, u1),
+                    _mm_shuffle_ps::<0b10_00_10_00>(l0, l1),
+                    _mm_shuffle_ps::<0b11_01_11_01>(l0, l1),
+                ];
+                let (mut max, mut code) = (candidates[0], _mm_setzero_si128());
+                for (k, &value) in candidates.iter().enumerate().skip(1) {
+                    let take = _mm_or_ps(_mm_cmpgt_ps(value, max), _mm_cmpunord_ps(value, value));
+                    max = _mm_or_ps(_mm_and_ps(take, value), _mm_andnot_ps(take, max));
+                    let take = _mm_castps_si128(take);
+                    let k = _mm_set1_epi32(k as i32);
+                    code = _mm_or_si128(_mm_and_si128(take, k), _mm_andnot_si128(take, code));
+                }
+                _mm_storeu_ps(values.as_mut_ptr().add(ow), max);
+                _mm_storeu_si128(codes.as_mut_ptr().cast::<__m128i>(), code);
+            }
+            for (lane, &code) in codes.iter().enumerate() {
+                indices[ow + lane] = index(ow + lane, code as usize);
+            }
+        }
+        for ow in 4 * vectors..out_w {
+            let (max, code) = max_of_window([upper[2 * ow], upper[2 * ow + 1], lower[2 * ow], lower[2 * ow + 1]]);
+            values[ow] = max;
+            indices[ow] = index(ow, code);
         }
     }
 }
