@@ -1,6 +1,7 @@
 //! Training throughput, measured: a fixed number of optimizer steps after a warm-up; and the
 //! first losses of a run, which every backend must agree on.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::data::dataset::Dataset;
@@ -10,7 +11,7 @@ use serde::Serialize;
 use super::fit::READBACK_EVERY;
 use super::trainer::Trainer;
 use crate::config::TrainingConfig;
-use crate::data::ImageSet;
+use crate::data::{ImageBatch, ImageSet};
 use crate::model::NetworkConfig;
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,12 +38,7 @@ pub fn bench(
     epoch_samples: usize,
 ) -> BenchResult {
     let batch_size = training.batch_size;
-    assert!(
-        train.len() >= batch_size,
-        "bench needs at least one full batch"
-    );
     let mut trainer = Trainer::new(network.init(training.seed, device), device, training);
-    let loader = trainer.loader(train, batch_size, training.seed);
 
     // Losses are read back as the training loop does it: every READBACK_EVERY steps, and to
     // close the warm-up and the timed steps, so the clock sees every step finished.
@@ -54,27 +50,22 @@ pub fn bench(
     }
     let mut started = Instant::now();
     let mut done = 0;
-    'outer: loop {
-        for batch in loader.iter() {
-            let batch = batch.expect("in-memory data cannot fail to load");
-            if batch.len() < batch_size {
-                continue; // keep every timed step the same size
-            }
-            pending.push(trainer.step(batch).loss);
-            done += 1;
-            if done == warmup {
-                read_back(&mut pending);
-                started = Instant::now();
-            }
-            if done == warmup + steps {
-                read_back(&mut pending);
-                break 'outer;
-            }
-            if pending.len() >= READBACK_EVERY {
-                read_back(&mut pending);
-            }
+    for_each_full_batch(&mut trainer, train, training, |trainer, batch| {
+        pending.push(trainer.step(batch).loss);
+        done += 1;
+        if done == warmup {
+            read_back(&mut pending);
+            started = Instant::now();
         }
-    }
+        if done == warmup + steps {
+            read_back(&mut pending);
+            return ControlFlow::Break(());
+        }
+        if pending.len() >= READBACK_EVERY {
+            read_back(&mut pending);
+        }
+        ControlFlow::Continue(())
+    });
     let seconds = started.elapsed().as_secs_f64();
     let samples_per_second = (steps * batch_size) as f64 / seconds;
     BenchResult {
@@ -84,6 +75,31 @@ pub fn bench(
         samples_per_second,
         milliseconds_per_step: 1000.0 * seconds / steps as f64,
         projected_epoch_seconds: epoch_samples as f64 / samples_per_second,
+    }
+}
+
+/// Calls `step` with every full training batch of `train` (shuffled from `training.seed`, epoch
+/// after epoch, short last batches skipped so that every timed step is the same size) until it
+/// breaks: the step loop of the bench and of the profile.
+pub(super) fn for_each_full_batch(
+    trainer: &mut Trainer,
+    train: &ImageSet,
+    training: &TrainingConfig,
+    mut step: impl FnMut(&mut Trainer, ImageBatch) -> ControlFlow<()>,
+) {
+    let batch_size = training.batch_size;
+    assert!(
+        train.len() >= batch_size,
+        "timing needs at least one full batch"
+    );
+    let loader = trainer.loader(train, batch_size, training.seed);
+    loop {
+        for batch in loader.iter() {
+            let batch = batch.expect("in-memory data cannot fail to load");
+            if batch.len() == batch_size && step(trainer, batch).is_break() {
+                return;
+            }
+        }
     }
 }
 

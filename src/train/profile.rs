@@ -7,15 +7,16 @@
 //! reshapes, and allocating every new tensor. A kernel timed alone runs with warm caches, so the
 //! rest is, if anything, underestimated.
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
-use burn::data::dataset::Dataset;
 use burn_backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
 use burn_backend::tensor::FloatTensor;
 use burn_backend::{IntDType, TensorData, TensorMetadata};
 use burn_flex::{Flex, FlexDevice};
 use serde::Serialize;
 
+use super::bench::for_each_full_batch;
 use super::trainer::{StepPhases, Trainer};
 use crate::config::TrainingConfig;
 use crate::data::ImageSet;
@@ -144,32 +145,22 @@ fn step_phases(
     warmup: usize,
     steps: usize,
 ) -> (Vec<StepPhases>, usize) {
-    let batch = training.batch_size;
-    assert!(
-        train.len() >= batch,
-        "profile needs at least one full batch"
-    );
     let mut trainer = Trainer::new(network.init(training.seed, device), device, training);
-    let loader = trainer.loader(train, batch, training.seed);
     let mut phases = Vec::with_capacity(steps);
     let mut done = 0;
-    while phases.len() < steps {
-        for item in loader.iter() {
-            let item = item.expect("in-memory data cannot fail to load");
-            if item.len() < batch {
-                continue;
-            }
-            // Reading the loss back waits for nothing on flex, which computes as it is called.
-            let _ = trainer.step(item).loss.into_data();
-            done += 1;
-            if done > warmup {
-                phases.push(trainer.last_phases());
-                if phases.len() == steps {
-                    break;
-                }
-            }
+    for_each_full_batch(&mut trainer, train, training, |trainer, batch| {
+        // Reading the loss back waits for nothing on flex, which computes as it is called.
+        let _ = trainer.step(batch).loss.into_data();
+        done += 1;
+        if done > warmup {
+            phases.push(trainer.last_phases());
         }
-    }
+        if phases.len() == steps {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    });
     (phases, trainer.model().parameter_counts().trainable)
 }
 
