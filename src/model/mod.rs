@@ -4,12 +4,13 @@
 //! CNN: Conv 32 3×3 → [BN] → ReLU → MaxPool 2 → Conv 64 3×3 → [BN] → ReLU → MaxPool 2 →
 //!      Flatten (1600) → Dense 64 → [BN] → ReLU → Dense 10
 //!
-//! `spec` describes a network (data), `activation` its nonlinearity, `norm` the normalization layers, `network` the Burn
-//! module built from a spec, `init` Keras' Glorot-uniform initialization, `noise` Santurkar et
-//! al.'s noisy BatchNorm, `probes` what the
-//! studies read inside an MLP.
+//! `spec` describes a network (data), `activation` its nonlinearity, `norm` the normalization
+//! layers, `blocks` the hidden blocks (layer, norm, activation, pooling), `network` the Burn module
+//! built from a spec, `init` Keras' Glorot-uniform initialization, `noise` Santurkar et al.'s
+//! noisy BatchNorm, `probes` what the studies read inside an MLP.
 
 pub mod activation;
+mod blocks;
 pub mod init;
 pub mod kind;
 pub mod network;

@@ -1,12 +1,10 @@
 //! The networks as Burn modules: blocks, forward passes, parameter counts and probes.
 
 use burn::nn::Linear;
-use burn::nn::pool::MaxPool2d;
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::activation::Activation;
-use super::noise::NoiseSource;
+pub use super::blocks::{ConvBlock, DenseBlock};
 use super::norm::Norm;
 use burn::nn::BatchNorm;
 
@@ -15,88 +13,6 @@ pub(super) const CNN_KERNEL: usize = 3;
 pub(super) const CNN_DENSE: usize = 64;
 /// 28 → conv 26 → pool 13 → conv 11 → pool 5: 64 channels × 5 × 5.
 pub(super) const CNN_FLAT: usize = 64 * 5 * 5;
-
-/// Dense → [Norm] → activation, or Dense → activation → [Norm].
-#[derive(Module, Debug)]
-pub struct DenseBlock {
-    pub linear: Linear,
-    pub norm: Option<Norm>,
-    #[module(skip)]
-    pub after: bool,
-    #[module(skip)]
-    pub activation: Activation,
-    /// Noisy BatchNorm's noise after the norm (training only).
-    #[module(skip)]
-    pub noise: Option<NoiseSource>,
-}
-
-impl DenseBlock {
-    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.activated(self.linear.forward(x), Norm::forward)
-    }
-
-    /// The block after its linear layer, normalizing with `norm_forward` (training or probe).
-    pub(super) fn activated(&self, z: Tensor<2>, norm_forward: NormForward<2>) -> Tensor<2> {
-        let norm = self.norm.as_ref().map(|norm| (norm, norm_forward));
-        normalized(z, norm, self.after, self.activation, self.noise.as_ref())
-    }
-}
-
-/// How a norm layer maps its input: `Norm::forward`, or `Norm::forward_observed` for probes.
-pub(super) type NormForward<const D: usize> = fn(&Norm, Tensor<D>) -> Tensor<D>;
-
-/// The norm (with how it maps its input), the activation in the order `after` says, and the
-/// noise on the norm's output.
-fn normalized<const D: usize>(
-    x: Tensor<D>,
-    norm: Option<(&Norm, NormForward<D>)>,
-    after: bool,
-    activation: Activation,
-    noise: Option<&NoiseSource>,
-) -> Tensor<D> {
-    let normalize = |(norm, forward): (&Norm, NormForward<D>), x| {
-        let y = forward(norm, x);
-        match noise {
-            Some(noise) => noise.apply(y),
-            None => y,
-        }
-    };
-    match (norm, after) {
-        (None, _) => activation.apply(x),
-        (Some(norm), false) => activation.apply(normalize(norm, x)),
-        (Some(norm), true) => normalize(norm, activation.apply(x)),
-    }
-}
-
-/// Conv 3×3 → [Norm] → activation (or activation → [Norm]) → MaxPool 2×2.
-#[derive(Module, Debug)]
-pub struct ConvBlock {
-    pub conv: burn::nn::conv::Conv2d,
-    pub norm: Option<Norm>,
-    #[module(skip)]
-    pub after: bool,
-    #[module(skip)]
-    pub activation: Activation,
-    #[module(skip)]
-    pub noise: Option<NoiseSource>,
-    pub pool: MaxPool2d,
-}
-
-impl ConvBlock {
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let norm = self
-            .norm
-            .as_ref()
-            .map(|norm| (norm, Norm::forward as NormForward<4>));
-        self.pool.forward(normalized(
-            self.conv.forward(x),
-            norm,
-            self.after,
-            self.activation,
-            self.noise.as_ref(),
-        ))
-    }
-}
 
 #[derive(Module, Debug)]
 pub struct Mlp {

@@ -266,47 +266,59 @@ fn conv(
             Flex::conv2d_weight_backward(x.clone(), weight.clone(), dy.clone(), options())
         },
     ));
-    let activations = batch * channels_out * out * out;
-    let activated = norm_and_relu(
+    let mut rows = Rows {
         timer,
-        &name,
-        y,
-        dy.clone(),
-        channels_out,
-        activations,
-        bn,
+        name: &name,
         forward,
         backward,
-    );
+    };
+    let normalized = if bn {
+        batch_norm(&mut rows, y, dy, channels_out)
+    } else {
+        y
+    };
+    // The network pools before its ReLU (the same values and gradients, a quarter of the ReLU's
+    // work: `model::network`), so the ReLU runs on the pooled activations.
     let pooled_grad = random(&[batch, channels_out, out / 2, out / 2], 5);
-    max_pool(timer, &name, activated, pooled_grad, forward, backward);
+    let pooled = max_pool(&mut rows, normalized, pooled_grad.clone());
+    relu(&mut rows, pooled, pooled_grad);
 }
 
-/// 2 × 2 max-pooling of `activated`, forward (with the indices its backward pass needs) and
-/// backward from `pooled_grad`.
+/// Where one layer's rows go: its name, the timer, the forward and backward lists.
+struct Rows<'a> {
+    timer: &'a Timer,
+    name: &'a str,
+    forward: &'a mut Vec<ProfileRow>,
+    backward: &'a mut Vec<ProfileRow>,
+}
+
+/// 2 × 2 max-pooling of `x`, forward (with the indices its backward pass needs) and backward from
+/// `pooled_grad`; returns the pooled values.
 fn max_pool(
-    timer: &Timer,
-    name: &str,
-    activated: FloatTensor<Flex>,
+    rows: &mut Rows,
+    x: FloatTensor<Flex>,
     pooled_grad: FloatTensor<Flex>,
-    forward: &mut Vec<ProfileRow>,
-    backward: &mut Vec<ProfileRow>,
-) {
+) -> FloatTensor<Flex> {
     let pool = |x: FloatTensor<Flex>| {
         Flex::max_pool2d_with_indices(x, [2, 2], [2, 2], [0, 0], [1, 1], false, IntDType::I64)
     };
-    let pooled = pool(activated.clone());
-    let elements = activated.shape().num_elements();
+    let pooled = pool(x.clone());
+    let elements = x.shape().num_elements();
     let bytes = Work::Bytes(elements * FLOAT + elements / 4 * (FLOAT + INDEX));
-    forward.push(
-        timer.row(Phase::Forward, &format!("{name}: max-pool"), bytes, || {
-            pool(activated.clone())
-        }),
+    let name = rows.name;
+    rows.forward.push(
+        rows.timer
+            .row(Phase::Forward, &format!("{name}: max-pool"), bytes, || {
+                pool(x.clone())
+            }),
     );
-    backward.push(
-        timer.row(Phase::Backward, &format!("{name}: max-pool"), bytes, || {
+    rows.backward.push(rows.timer.row(
+        Phase::Backward,
+        &format!("{name}: max-pool"),
+        bytes,
+        || {
             Flex::max_pool2d_with_indices_backward(
-                activated.clone(),
+                x.clone(),
                 [2, 2],
                 [2, 2],
                 [0, 0],
@@ -315,8 +327,9 @@ fn max_pool(
                 pooled_grad.clone(),
                 pooled.indices.clone(),
             )
-        }),
-    );
+        },
+    ));
+    pooled.output
 }
 
 /// A dense layer's kernels: the matrix product with its bias, and its BatchNorm and ReLU unless
@@ -365,78 +378,77 @@ fn dense(
     ));
     if !last {
         let y = Flex::float_matmul(x.clone(), weight.clone());
-        norm_and_relu(
+        let mut rows = Rows {
             timer,
-            &name,
-            y,
-            dy,
-            outputs,
-            batch * outputs,
-            bn,
+            name: &name,
             forward,
             backward,
-        );
+        };
+        let normalized = if bn {
+            batch_norm(&mut rows, y, dy.clone(), outputs)
+        } else {
+            y
+        };
+        relu(&mut rows, normalized, dy);
     }
 }
 
-/// BatchNorm (when `bn`) and ReLU on a layer's output `y`, forward and backward; returns the
-/// activated output.
-#[allow(clippy::too_many_arguments)]
-fn norm_and_relu(
-    timer: &Timer,
-    name: &str,
+/// BatchNorm in training mode on a layer's output `y`, forward and backward (from `dy`); returns
+/// the normalized output.
+fn batch_norm(
+    rows: &mut Rows,
     y: FloatTensor<Flex>,
     dy: FloatTensor<Flex>,
     channels: usize,
-    elements: usize,
-    bn: bool,
-    forward: &mut Vec<ProfileRow>,
-    backward: &mut Vec<ProfileRow>,
 ) -> FloatTensor<Flex> {
-    let mut normalized = y.clone();
-    if bn {
-        let gamma = random(&[channels], 10);
-        let beta = random(&[channels], 11);
-        let train = || Flex::batch_norm_train(y.clone(), gamma.clone(), beta.clone(), EPSILON);
-        forward.push(timer.row(
-            Phase::Forward,
-            &format!("{name}: BatchNorm"),
-            Work::Bytes(2 * elements * FLOAT),
-            || train().output,
-        ));
-        let statistics = train();
-        normalized = statistics.output.clone();
-        backward.push(timer.row(
-            Phase::Backward,
-            &format!("{name}: BatchNorm"),
-            Work::Bytes(3 * elements * FLOAT),
-            || {
-                Flex::batch_norm_train_backward(
-                    y.clone(),
-                    gamma.clone(),
-                    statistics.mean.clone(),
-                    statistics.variance.clone(),
-                    EPSILON,
-                    dy.clone(),
-                )
-                .x_grad
-            },
-        ));
-    }
-    forward.push(timer.row(
+    let elements = y.shape().num_elements();
+    let gamma = random(&[channels], 10);
+    let beta = random(&[channels], 11);
+    let train = || Flex::batch_norm_train(y.clone(), gamma.clone(), beta.clone(), EPSILON);
+    let name = rows.name;
+    rows.forward.push(rows.timer.row(
+        Phase::Forward,
+        &format!("{name}: BatchNorm"),
+        Work::Bytes(2 * elements * FLOAT),
+        || train().output,
+    ));
+    let statistics = train();
+    rows.backward.push(rows.timer.row(
+        Phase::Backward,
+        &format!("{name}: BatchNorm"),
+        Work::Bytes(3 * elements * FLOAT),
+        || {
+            Flex::batch_norm_train_backward(
+                y.clone(),
+                gamma.clone(),
+                statistics.mean.clone(),
+                statistics.variance.clone(),
+                EPSILON,
+                dy.clone(),
+            )
+            .x_grad
+        },
+    ));
+    statistics.output
+}
+
+/// ReLU on `x`, forward and backward (from `dy`, of `x`'s shape).
+fn relu(rows: &mut Rows, x: FloatTensor<Flex>, dy: FloatTensor<Flex>) {
+    let elements = x.shape().num_elements();
+    let name = rows.name;
+    rows.forward.push(rows.timer.row(
         Phase::Forward,
         &format!("{name}: ReLU"),
         Work::Bytes(2 * elements * FLOAT),
-        || Flex::relu(normalized.clone()),
+        || Flex::relu(x.clone()),
     ));
-    let activated = Flex::relu(normalized);
-    backward.push(timer.row(
+    let activated = Flex::relu(x);
+    rows.backward.push(rows.timer.row(
         Phase::Backward,
         &format!("{name}: ReLU"),
         Work::Bytes(3 * elements * FLOAT),
         || Flex::relu_backward(activated.clone(), dy.clone()),
     ));
-    activated
 }
 
 /// "conv 32→64, 13×13: ReLU" → "conv: ReLU".

@@ -143,6 +143,15 @@ impl ConvCase {
     }
 
     /// The guide's second convolution (32 → 64 channels, 13×13, 3×3) at a given batch.
+    /// The guide's first convolution: one input channel, 32 outputs, 28 × 28.
+    fn guide_first(batch: usize) -> Self {
+        ConvCase {
+            x: [batch, 1, 28, 28],
+            w: [32, 1, 3, 3],
+            ..ConvCase::guide_second(batch)
+        }
+    }
+
     fn guide_second(batch: usize) -> Self {
         ConvCase {
             x: [batch, 32, 13, 13],
@@ -188,6 +197,9 @@ fn convolution_and_its_gradients_match_ndarray_and_the_definition() {
     for batch in [1, 3, 43] {
         cases.push(ConvCase::guide_second(batch));
     }
+    // The first at batch 43: its weight gradient transposes the im2col, the second's the output
+    // gradient (vendored flex's `fma_chain_gemm`, on CPUs with AVX-512).
+    cases.push(ConvCase::guide_first(43));
     cases.push(ConvCase {
         x: [520, 2, 5, 5],
         w: [3, 2, 3, 3],
@@ -223,12 +235,20 @@ fn convolution_and_its_gradients_match_ndarray_and_the_definition() {
 }
 
 /// The convolution's kernels split the batch among threads; every result, the weight gradient
-/// summed over the batch included, must come out bit for bit the same on 1, 2 or 3 threads.
+/// summed over the batch included, must come out bit for bit the same on 1, 2 or 3 threads. At
+/// batch 2 that also compares two kernels: on one thread the per-sample products run on
+/// `fma_chain_gemm` (on CPUs with AVX-512), on more threads than samples on `gemm`'s own threads.
 #[test]
 fn convolution_results_do_not_depend_on_the_thread_count() {
     let (flex, _) = devices();
     let mut rng = StdRng::seed_from_u64(11);
-    for case in [ConvCase::guide_second(43), ConvCase::guide_second(2)] {
+    let cases = [
+        ConvCase::guide_second(43),
+        ConvCase::guide_second(2),
+        ConvCase::guide_first(43),
+        ConvCase::guide_first(2),
+    ];
+    for case in cases {
         let x = random(&mut rng, case.x.iter().product(), 0.0, 1.0);
         let w = random(&mut rng, case.w.iter().product(), 0.0, 0.5);
         let b = random(&mut rng, case.w[0], 0.0, 0.5);

@@ -34,6 +34,7 @@ use num_traits::Float;
 
 use crate::{FlexTensor, Layout};
 
+use super::fma_chain_gemm;
 use super::module::{cast_from_f32, cast_to_f32};
 
 /// A GEMM smaller than this many multiply-adds runs on the calling thread.
@@ -360,6 +361,25 @@ fn gemm_strided<T: KernelFloat>(
         "gemm_strided: rhs of {} elements cannot hold {k}×{n} with strides ({rhs_rs}, {rhs_cs})",
         rhs.len()
     );
+    if !parallel && rhs_cs == 1 && fma_chain_gemm::applies(m, n, k) {
+        if let (Some(dst), Some(lhs), Some(rhs)) = (as_f32_mut(dst), as_f32(lhs), as_f32(rhs)) {
+            let product = fma_chain_gemm::Product {
+                m,
+                n,
+                k,
+                dst,
+                dst_row_stride,
+                accumulate,
+                lhs,
+                lhs_strides: [lhs_rs, lhs_cs],
+                rhs,
+                rhs_row_stride: rhs_rs,
+            };
+            if fma_chain_gemm::run(product) {
+                return;
+            }
+        }
+    }
     // SAFETY: the assertions above bound every element gemm reads from lhs and rhs and writes
     // in dst (rows of dst do not overlap: stride ≥ n); the three slices do not overlap (dst is
     // borrowed mutably).
@@ -388,6 +408,15 @@ fn gemm_strided<T: KernelFloat>(
     }
 }
 
+/// `values` as f32, when `T` is f32.
+fn as_f32<T: KernelFloat>(values: &[T]) -> Option<&[f32]> {
+    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice(values))
+}
+
+fn as_f32_mut<T: KernelFloat>(values: &mut [T]) -> Option<&mut [f32]> {
+    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice_mut(values))
+}
+
 fn weight_backward_typed<T: KernelFloat>(
     x: &FlexTensor,
     output_grad: &FlexTensor,
@@ -406,14 +435,46 @@ fn weight_backward_typed<T: KernelFloat>(
     let part_len = weight_grad_part_len(g.batch);
     let parts = g.batch.div_ceil(part_len);
     let gemm_threads = parts < threads();
+    // `fma_chain_gemm` needs a contiguous right-hand operand: the output gradient transposed
+    // (each part is then dWᵀ), or the im2col, whichever is smaller. The same chains either way.
+    let transposed = (g.groups == 1
+        && !gemm_threads
+        && as_f32(output_grad).is_some()
+        && fma_chain_gemm::applies(group_rows, group_out, positions))
+    .then_some(if g.channels_out <= group_rows {
+        Transposed::OutputGrad
+    } else {
+        Transposed::Cols
+    });
+    let t_len = transposed.map_or(0, |_| g.channels_out.min(group_rows) * positions);
     // parts[i] = Σ over samples i·part_len.. of dy[n] · cols(n)ᵀ, each sample in order.
     let mut partial = vec![T::zero(); parts * len];
-    for_each_chunk_with_scratch(&mut partial, len, g.cols_len(), |part, weight_grad, cols| {
+    for_each_chunk_with_scratch(&mut partial, len, g.cols_len() + t_len, |part, weight_grad, scratch| {
+        let (cols, t) = scratch.split_at_mut(g.cols_len());
         let samples = part * part_len..((part + 1) * part_len).min(g.batch);
         let first = samples.start;
         for sample in samples {
             im2col_sample(x, &g, sample, cols);
             let dy = &output_grad[sample * g.channels_out * positions..][..g.channels_out * positions];
+            match transposed {
+                Some(Transposed::OutputGrad) => {
+                    transpose(dy, g.channels_out, positions, t);
+                    // dWᵀ[k, o] (+)= Σ_p cols[k, p] · dy[n][o, p]
+                    let operands = (&*cols, [positions, 1], &*t, [group_out, 1]);
+                    let (lhs, lhs_strides, rhs, rhs_strides) = operands;
+                    let shape = [group_rows, group_out, positions];
+                    gemm_strided(false, shape, weight_grad, group_out, sample > first, lhs, lhs_strides, rhs, rhs_strides);
+                    continue;
+                }
+                Some(Transposed::Cols) => {
+                    transpose(cols, group_rows, positions, t);
+                    // dW[o, k] (+)= Σ_p dy[n][o, p] · colsᵀ[p, k]
+                    let shape = [group_out, group_rows, positions];
+                    gemm_strided(false, shape, weight_grad, group_rows, sample > first, dy, [positions, 1], t, [group_rows, 1]);
+                    continue;
+                }
+                None => {}
+            }
             for group in 0..g.groups {
                 // dW[o, k] (+)= Σ_p dy[n][o, p] · cols[k, p]
                 gemm_strided(
@@ -438,7 +499,34 @@ fn weight_backward_typed<T: KernelFloat>(
             *total = *total + value;
         }
     }
+    if transposed == Some(Transposed::OutputGrad) {
+        let mut untransposed = vec![T::zero(); len];
+        transpose(&weight_grad, group_rows, g.channels_out, &mut untransposed);
+        weight_grad = untransposed;
+    }
     into_tensor(weight_grad, weight_shape.to_vec())
+}
+
+/// Which operand of the weight gradient's products is transposed for `fma_chain_gemm`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transposed {
+    OutputGrad,
+    Cols,
+}
+
+/// `dst[c, r] = src[r, c]` for a row-major `rows × cols` source, eight source rows at a time so
+/// that each destination row is written in runs of eight.
+fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
+    const BAND: usize = 8;
+    let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
+    for first in (0..rows).step_by(BAND) {
+        let band = BAND.min(rows - first);
+        for (c, dst) in dst.chunks_exact_mut(rows).enumerate() {
+            for (r, value) in dst[first..first + band].iter_mut().enumerate() {
+                *value = src[(first + r) * cols + c];
+            }
+        }
+    }
 }
 
 fn x_backward_typed<T: KernelFloat>(

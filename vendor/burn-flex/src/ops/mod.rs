@@ -106,6 +106,7 @@ pub mod expand;
 #[cfg(feature = "fft")]
 pub mod fft;
 pub mod flip;
+mod fma_chain_gemm;
 mod float;
 pub mod gather_scatter;
 pub mod grid_sample;
