@@ -266,6 +266,14 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
 
     let parallelism = get_parallelism(m, n, k);
 
+    let lhs_strides = (lhs_row_stride, lhs_col_stride);
+    let rhs_strides = (rhs_row_stride, rhs_col_stride);
+    let lhs_at = (lhs_data, lhs.layout().start_offset(), lhs_strides);
+    let rhs_at = (rhs_data, rhs.layout().start_offset(), rhs_strides);
+    if fma_chain_product([m, n, k], out_data, lhs_at, rhs_at, parallelism) {
+        return output;
+    }
+
     unsafe {
         gemm_call(
             m,
@@ -285,6 +293,54 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
     }
 
     output
+}
+
+/// One operand: its storage, the offset of its first element and its (row, column) strides.
+type Operand<'a, T> = (&'a [T], usize, (isize, isize));
+
+/// Runs `out = lhs · rhs` on `fma_chain_gemm` (the same bits as gemm, on AVX-512) where that
+/// kernel takes the shape, the operands are f32 with non-negative strides and a contiguous
+/// right-hand row, and gemm would run on one thread anyway (no parallelism asked, or a pool of one
+/// thread, as bnx gives its MLP); returns whether it did.
+fn fma_chain_product<T: GemmScalar>(
+    [m, n, k]: [usize; 3],
+    out: &mut [T],
+    (lhs, lhs_offset, (lhs_rs, lhs_cs)): Operand<'_, T>,
+    (rhs, rhs_offset, (rhs_rs, rhs_cs)): Operand<'_, T>,
+    parallelism: gemm::Parallelism,
+) -> bool {
+    if core::any::TypeId::of::<T>() != core::any::TypeId::of::<f32>() {
+        return false;
+    }
+    #[cfg(feature = "rayon")]
+    let one_thread = matches!(parallelism, gemm::Parallelism::None) || rayon::current_num_threads() == 1;
+    #[cfg(not(feature = "rayon"))]
+    let one_thread = {
+        let _ = parallelism;
+        true
+    };
+    let non_negative = [lhs_rs, lhs_cs, rhs_rs].iter().all(|&stride| stride >= 0);
+    let rows_apart = rhs_rs >= n as isize; // not a broadcast (stride 0) right-hand side
+    if !one_thread || !non_negative || !rows_apart || rhs_cs != 1 || !super::fma_chain_gemm::applies(m, n, k) {
+        return false;
+    }
+    let (out, lhs, rhs): (&mut [f32], &[f32], &[f32]) = (
+        bytemuck::cast_slice_mut(out),
+        bytemuck::cast_slice(&lhs[lhs_offset..]),
+        bytemuck::cast_slice(&rhs[rhs_offset..]),
+    );
+    super::fma_chain_gemm::run(super::fma_chain_gemm::Product {
+        m,
+        n,
+        k,
+        dst: out,
+        dst_row_stride: n,
+        accumulate: false,
+        lhs,
+        lhs_strides: [lhs_rs as usize, lhs_cs as usize],
+        rhs,
+        rhs_row_stride: rhs_rs as usize,
+    })
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -955,6 +1011,36 @@ mod tests {
         for (a, e) in values.iter().zip(expected.iter()) {
             assert!((a.to_f32() - e).abs() < 0.1, "f16 matmul mismatch");
         }
+    }
+
+    /// On one thread, an f32 product `fma_chain_gemm` takes (a transposed left side, as a dense
+    /// layer's weight gradient has) gives gemm's bits: the MLP's numbers do not move with it.
+    #[test]
+    fn f32_products_on_one_thread_give_gemms_bits() {
+        let (m, n, k) = (70, 40, 33);
+        let values = |len: usize, seed: u32| -> Vec<f32> {
+            (0..len as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 997.0 - 0.5).collect()
+        };
+        let (lhs_t, rhs) = (values(k * m, 1), values(k * n, 2));
+        let lhs = Flex::float_transpose(FlexTensor::from_data(TensorData::new(lhs_t.clone(), [k, m])));
+        let rhs_tensor = FlexTensor::from_data(TensorData::new(rhs.clone(), [k, n]));
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let ours: Vec<f32> = pool
+            .install(|| Flex::float_matmul(lhs, rhs_tensor))
+            .into_data()
+            .try_into_vec()
+            .unwrap();
+        let mut theirs = vec![0.0f32; m * n];
+        // SAFETY: lhs is lhs_tᵀ (row stride 1, column stride m), rhs row-major, dst m × n.
+        unsafe {
+            gemm::gemm(
+                m, n, k, theirs.as_mut_ptr(), 1, n as isize, false, lhs_t.as_ptr(), m as isize, 1,
+                rhs.as_ptr(), 1, n as isize, 0.0f32, 1.0f32, false, false, false,
+                gemm::Parallelism::None,
+            );
+        }
+        let same = ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(same, "one-thread f32 matmul differs from gemm");
     }
 
     #[test]
