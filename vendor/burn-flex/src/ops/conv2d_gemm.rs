@@ -34,7 +34,7 @@ use num_traits::Float;
 
 use crate::{FlexTensor, Layout};
 
-use super::fma_chain_gemm;
+use super::fma_chain_gemm::{self, as_f32, as_f32_mut};
 use super::module::{cast_from_f32, cast_to_f32};
 
 /// A GEMM smaller than this many multiply-adds runs on the calling thread.
@@ -361,7 +361,8 @@ fn gemm_strided<T: KernelFloat>(
         "gemm_strided: rhs of {} elements cannot hold {k}×{n} with strides ({rhs_rs}, {rhs_cs})",
         rhs.len()
     );
-    if !parallel && rhs_cs == 1 && fma_chain_gemm::applies(m, n, k) {
+    // `run` takes the product only where `fma_chain_gemm::applies` says so.
+    if !parallel && rhs_cs == 1 {
         if let (Some(dst), Some(lhs), Some(rhs)) = (as_f32_mut(dst), as_f32(lhs), as_f32(rhs)) {
             let product = fma_chain_gemm::Product {
                 m,
@@ -406,15 +407,6 @@ fn gemm_strided<T: KernelFloat>(
             gemm_parallelism(parallel, m, n, k),
         );
     }
-}
-
-/// `values` as f32, when `T` is f32.
-fn as_f32<T: KernelFloat>(values: &[T]) -> Option<&[f32]> {
-    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice(values))
-}
-
-fn as_f32_mut<T: KernelFloat>(values: &mut [T]) -> Option<&mut [f32]> {
-    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice_mut(values))
 }
 
 fn weight_backward_typed<T: KernelFloat>(

@@ -309,9 +309,6 @@ fn fma_chain_product<T: GemmScalar>(
     (rhs, rhs_offset, (rhs_rs, rhs_cs)): Operand<'_, T>,
     parallelism: gemm::Parallelism,
 ) -> bool {
-    if core::any::TypeId::of::<T>() != core::any::TypeId::of::<f32>() {
-        return false;
-    }
     #[cfg(feature = "rayon")]
     let one_thread = matches!(parallelism, gemm::Parallelism::None) || rayon::current_num_threads() == 1;
     #[cfg(not(feature = "rayon"))]
@@ -321,14 +318,14 @@ fn fma_chain_product<T: GemmScalar>(
     };
     let non_negative = [lhs_rs, lhs_cs, rhs_rs].iter().all(|&stride| stride >= 0);
     let rows_apart = rhs_rs >= n as isize; // not a broadcast (stride 0) right-hand side
-    if !one_thread || !non_negative || !rows_apart || rhs_cs != 1 || !super::fma_chain_gemm::applies(m, n, k) {
+    if !one_thread || !non_negative || !rows_apart || rhs_cs != 1 {
         return false;
     }
-    let (out, lhs, rhs): (&mut [f32], &[f32], &[f32]) = (
-        bytemuck::cast_slice_mut(out),
-        bytemuck::cast_slice(&lhs[lhs_offset..]),
-        bytemuck::cast_slice(&rhs[rhs_offset..]),
-    );
+    use super::fma_chain_gemm::{as_f32, as_f32_mut};
+    let (Some(out), Some(lhs), Some(rhs)) = (as_f32_mut(out), as_f32(&lhs[lhs_offset..]), as_f32(&rhs[rhs_offset..])) else {
+        return false;
+    };
+    // `run` takes the product only where `fma_chain_gemm::applies` says so.
     super::fma_chain_gemm::run(super::fma_chain_gemm::Product {
         m,
         n,
