@@ -32,7 +32,9 @@ fi
 # bnx's copy of burn-flex (vendor/) is the published crate plus the change in its patch file.
 scripts/vendor-diff.sh --check
 
-cargo test --release "$@"
+# --locked: a Cargo.lock that no longer matches Cargo.toml fails here rather than being rewritten
+# in the clone unseen (it had gone stale once: three dependencies added without their lock lines).
+cargo test --release --locked "$@"
 # The vendored crate's own tests, upstream's, run against the patch: as its own package, with the
 # lockfile it was published with (not a member of bnx's workspace, so `cargo fmt` and bnx's
 # lockfile leave the vendored files alone).

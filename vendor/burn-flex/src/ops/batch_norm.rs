@@ -15,7 +15,7 @@ use num_traits::ToPrimitive;
 
 use crate::FlexTensor;
 
-use super::conv2d_gemm::{KernelFloat, for_each_chunk, into_tensor, with_float_dtype};
+use super::kernel_support::{KernelFloat, build_in_chunks, for_each_chunk, into_tensor, with_float_dtype};
 
 /// How one activation splits into channels.
 #[derive(Debug, Clone, Copy)]
@@ -93,12 +93,11 @@ impl Channels {
     /// coefficients given per channel. Subtracting the shift first keeps the precision of
     /// activations whose mean is large against their spread.
     fn affine<T: KernelFloat>(&self, x: &[T], y: Option<&[T]>, map: &Affine<T>) -> Vec<T> {
-        let mut out = vec![T::zero(); x.len()];
         let (channels, run) = (self.channels, self.run);
         let row = channels * run;
         // Whole samples per task, at least 16 Ki elements so short rows are not one task each.
         let rows_per_task = 16_384usize.div_ceil(row.max(1)).max(1);
-        for_each_chunk(&mut out, (row * rows_per_task).max(1), |task, dst| {
+        build_in_chunks(x.len(), (row * rows_per_task).max(1), 0, |task, dst, _| {
             let first = task * rows_per_task * row;
             let x = &x[first..first + dst.len()];
             let y = y.map(|y| &y[first..first + dst.len()]);
@@ -115,8 +114,7 @@ impl Channels {
                     }
                 }
             }
-        });
-        out
+        })
     }
 }
 

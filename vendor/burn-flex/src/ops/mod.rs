@@ -112,6 +112,7 @@ pub mod gather_scatter;
 pub mod grid_sample;
 mod int;
 pub mod interpolate;
+mod kernel_support;
 pub mod mask;
 pub mod matmul;
 mod module;

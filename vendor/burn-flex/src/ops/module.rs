@@ -546,6 +546,11 @@ impl ModuleOps<Flex> for Flex {
         ceil_mode: bool,
         indices_dtype: IntDType,
     ) -> MaxPool2dWithIndices<Flex> {
+        if x.dtype() == DType::F32 && DType::from(indices_dtype) == DType::I32 {
+            let (output, indices) =
+                pool::max_pool2d_with_i32_indices_f32(x, kernel_size, stride, padding, dilation, ceil_mode);
+            return MaxPool2dWithIndices::new(output, indices);
+        }
         let (output, mut indices) = match x.dtype() {
             DType::F32 => pool::max_pool2d_with_indices_f32(
                 x,

@@ -14,6 +14,8 @@ use burn_std::{Bytes, ElementAdd, Shape, bf16, f16};
 
 use crate::{FlexTensor, Layout};
 
+use super::kernel_support::fill_uninit;
+
 // ============================================================================
 // Macros for dtype wrappers
 // ============================================================================
@@ -21,6 +23,9 @@ use crate::{FlexTensor, Layout};
 /// Generates max_pool3d_with_indices typed dispatchers.
 macro_rules! max_pool3d_with_indices_typed {
     ($fn_name:ident, $T:ty, $dtype:expr, $neg_inf:expr) => {
+        max_pool3d_with_indices_typed!($fn_name, $T, i64, $dtype, $neg_inf);
+    };
+    ($fn_name:ident, $T:ty, $I:ty, $dtype:expr, $neg_inf:expr) => {
         pub fn $fn_name(
             x: FlexTensor,
             kernel_size: [usize; 3],
@@ -29,7 +34,7 @@ macro_rules! max_pool3d_with_indices_typed {
             dilation: [usize; 3],
             ceil_mode: bool,
         ) -> (FlexTensor, FlexTensor) {
-            max_pool3d_with_indices_impl::<$T>(
+            max_pool3d_with_indices_impl::<$T, $I>(
                 x,
                 kernel_size,
                 stride,
@@ -185,6 +190,13 @@ max_pool3d_with_indices_typed!(
     DType::F16,
     f16::NEG_INFINITY
 );
+max_pool3d_with_indices_typed!(
+    max_pool3d_with_i32_indices_f32,
+    f32,
+    i32,
+    DType::F32,
+    f32::NEG_INFINITY
+);
 
 pub fn max_pool3d_with_indices_bf16(
     x: FlexTensor,
@@ -227,6 +239,49 @@ fn valid_range_maxpool(
     (start as usize, end as usize)
 }
 
+/// The integer type max pooling writes its indices in: i64, or i32 when Burn asks for that (its
+/// default int type), written directly instead of as i64 cast in a second pass afterwards.
+pub trait PoolIndex: bytemuck::Pod + Send + Sync {
+    const DTYPE: DType;
+    /// `index as Self`, wrapping as that cast of the i64 indices did.
+    fn of(index: i64) -> Self;
+    /// Stores four non-negative 32-bit indices at `at`.
+    ///
+    /// # Safety
+    /// `at` must be valid for writing four elements.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn store4(at: *mut Self, indices: core::arch::x86_64::__m128i);
+}
+
+impl PoolIndex for i64 {
+    const DTYPE: DType = DType::I64;
+    fn of(index: i64) -> Self {
+        index
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn store4(at: *mut Self, indices: core::arch::x86_64::__m128i) {
+        use core::arch::x86_64::*;
+        // Non-negative, so widening to i64 is interleaving with zeros.
+        // SAFETY: SSE2 is part of x86-64; the caller gives room for four i64 (two vectors).
+        unsafe {
+            _mm_storeu_si128(at.cast::<__m128i>(), _mm_unpacklo_epi32(indices, _mm_setzero_si128()));
+            _mm_storeu_si128(at.cast::<__m128i>().add(1), _mm_unpackhi_epi32(indices, _mm_setzero_si128()));
+        }
+    }
+}
+
+impl PoolIndex for i32 {
+    const DTYPE: DType = DType::I32;
+    fn of(index: i64) -> Self {
+        index as i32
+    }
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn store4(at: *mut Self, indices: core::arch::x86_64::__m128i) {
+        // SAFETY: SSE2 is part of x86-64; the caller gives room for four i32.
+        unsafe { core::arch::x86_64::_mm_storeu_si128(at.cast(), indices) }
+    }
+}
+
 /// Max pooling whose windows all lie inside the input (no padding, no ceil mode): the common
 /// `MaxPool2d(2)`. One plane at a time, without per-output bounds, and with the running maximum
 /// chosen by a select rather than a branch (which mispredicts half the time on real data).
@@ -239,7 +294,7 @@ struct InsideWindows {
 }
 
 impl InsideWindows {
-    fn max_plane<T: bytemuck::Pod + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
+    fn max_plane<T: bytemuck::Pod + num_traits::Float, I: PoolIndex>(&self, plane: &[T], values: &mut [T], indices: &mut [I]) {
         let [out_d, out_h, out_w] = self.out;
         let [_, in_h, in_w] = self.input;
         if self.kernel == [1, 2, 2] && self.stride[1..] == [2, 2] && self.dilation[1..] == [1, 1] {
@@ -266,7 +321,7 @@ impl InsideWindows {
                         }
                     }
                     values[out_at] = max_val;
-                    indices[out_at] = max_idx as i64;
+                    indices[out_at] = I::of(max_idx as i64);
                     out_at += 1;
                 }
             }
@@ -279,7 +334,7 @@ impl InsideWindows {
     /// output compares its four candidates in the general loop's order (row by row, left to
     /// right; a later value wins only when greater, or NaN), with no loop over the window. f32
     /// planes take [`max_rows_2x2_f32`], four outputs at a time.
-    fn max_plane_2x2<T: bytemuck::Pod + num_traits::Float>(&self, plane: &[T], values: &mut [T], indices: &mut [i64]) {
+    fn max_plane_2x2<T: bytemuck::Pod + num_traits::Float, I: PoolIndex>(&self, plane: &[T], values: &mut [T], indices: &mut [I]) {
         let [out_d, out_h, out_w] = self.out;
         let [_, in_h, in_w] = self.input;
         for od in 0..out_d {
@@ -302,7 +357,7 @@ impl InsideWindows {
                     let candidates = [rows[0][2 * ow], rows[0][2 * ow + 1], rows[1][2 * ow], rows[1][2 * ow + 1]];
                     let (max, code) = max_of_window(candidates);
                     *value = max;
-                    *index = (at + (code & 1) + (code >> 1) * in_w) as i64;
+                    *index = I::of((at + (code & 1) + (code >> 1) * in_w) as i64);
                 }
             }
         }
@@ -325,22 +380,26 @@ fn max_of_window<T: num_traits::Float>(candidates: [T; 4]) -> (T, usize) {
 
 /// [`InsideWindows::max_plane_2x2`] for f32 on x86-64: four outputs at a time with SSE2, which every
 /// x86-64 CPU has, the same comparisons in the same order as [`max_of_window`] in each lane (so the
-/// same values and indices, NaN, infinities and signed zeros included); the last `out_w mod 4`
-/// outputs of a row go one at a time. `offset`: where `plane` starts in the input's plane.
+/// same values and indices, NaN, infinities and signed zeros included); rows narrower than four
+/// outputs go one output at a time. `offset`: where `plane` starts in the input's plane.
 #[cfg(target_arch = "x86_64")]
-fn max_rows_2x2_f32(plane: &[f32], offset: usize, in_w: usize, [out_h, out_w]: [usize; 2], values: &mut [f32], indices: &mut [i64]) {
+fn max_rows_2x2_f32<I: PoolIndex>(plane: &[f32], offset: usize, in_w: usize, [out_h, out_w]: [usize; 2], values: &mut [f32], indices: &mut [I]) {
     use core::arch::x86_64::*;
-    let vectors = out_w / 4;
+    // The indices are computed four at a time in 32-bit lanes, which hold every index of a
+    // plane below 2³¹ elements; larger planes compute each from its code.
+    let vectors = if offset + plane.len() <= i32::MAX as usize { out_w / 4 } else { 0 };
     for oh in 0..out_h {
         let top = 2 * oh * in_w;
         let (upper, lower) = (&plane[top..][..2 * out_w], &plane[top + in_w..][..2 * out_w]);
         let values = &mut values[oh * out_w..][..out_w];
         let indices = &mut indices[oh * out_w..][..out_w];
-        let index = |ow: usize, code: usize| (offset + top + 2 * ow + (code & 1) + (code >> 1) * in_w) as i64;
-        for ow in (0..vectors).map(|v| 4 * v) {
-            let mut codes = [0i32; 4];
+        let index = |ow: usize, code: usize| I::of((offset + top + 2 * ow + (code & 1) + (code >> 1) * in_w) as i64);
+        // The last out_w mod 4 outputs go in one more vector that overlaps the one before it
+        // (those it shares are written twice, with the same values).
+        let overlapping = (vectors > 0 && out_w % 4 != 0).then(|| out_w - 4);
+        for ow in (0..vectors).map(|v| 4 * v).chain(overlapping) {
             // SAFETY: SSE2 is part of x86-64. Each row slice holds 2·out_w ≥ 2·ow + 8 elements
-            // and `values` out_w ≥ ow + 4; the loads and stores are unaligned ones.
+            // and `values` and `indices` out_w ≥ ow + 4; the loads and stores are unaligned ones.
             unsafe {
                 let (u0, u1) = (_mm_loadu_ps(upper.as_ptr().add(2 * ow)), _mm_loadu_ps(upper.as_ptr().add(2 * ow + 4)));
                 let (l0, l1) = (_mm_loadu_ps(lower.as_ptr().add(2 * ow)), _mm_loadu_ps(lower.as_ptr().add(2 * ow + 4)));
@@ -360,13 +419,16 @@ fn max_rows_2x2_f32(plane: &[f32], offset: usize, in_w: usize, [out_h, out_w]: [
                     code = _mm_or_si128(_mm_and_si128(take, k), _mm_andnot_si128(take, code));
                 }
                 _mm_storeu_ps(values.as_mut_ptr().add(ow), max);
-                _mm_storeu_si128(codes.as_mut_ptr().cast::<__m128i>(), code);
-            }
-            for (lane, &code) in codes.iter().enumerate() {
-                indices[ow + lane] = index(ow + lane, code as usize);
+                // `index` four lanes at a time: the window's corner, plus 1 for the right
+                // column (code bit 0), plus in_w for the lower row (code bit 1).
+                let corner = _mm_add_epi32(_mm_set1_epi32((offset + top + 2 * ow) as i32), _mm_set_epi32(6, 4, 2, 0));
+                let right = _mm_and_si128(code, _mm_set1_epi32(1));
+                let lower = _mm_and_si128(_mm_cmpgt_epi32(code, _mm_set1_epi32(1)), _mm_set1_epi32(in_w as i32));
+                let index = _mm_add_epi32(corner, _mm_add_epi32(right, lower));
+                I::store4(indices.as_mut_ptr().add(ow), index);
             }
         }
-        for ow in 4 * vectors..out_w {
+        for ow in if vectors > 0 { out_w } else { 0 }..out_w {
             let (max, code) = max_of_window([upper[2 * ow], upper[2 * ow + 1], lower[2 * ow], lower[2 * ow + 1]]);
             values[ow] = max;
             indices[ow] = index(ow, code);
@@ -376,7 +438,7 @@ fn max_rows_2x2_f32(plane: &[f32], offset: usize, in_w: usize, [out_h, out_w]: [
 
 /// Generic 3D max pooling with indices implementation.
 #[allow(clippy::too_many_arguments)]
-fn max_pool3d_with_indices_impl<T>(
+fn max_pool3d_with_indices_impl<T, I: PoolIndex>(
     x: FlexTensor,
     kernel_size: [usize; 3],
     stride: [usize; 3],
@@ -466,52 +528,40 @@ where
         {
             use rayon::prelude::*;
 
-            let mut output = vec![neg_inf; batch_size * channels * spatial_out];
-            let mut indices = vec![-1i64; batch_size * channels * spatial_out];
-            let out_ptr = crate::ops::SendMutPtr::new(output.as_mut_ptr());
-            let idx_ptr = crate::ops::SendMutPtr::new(indices.as_mut_ptr());
-
-            // Flatten batch*channels into a single par_iter so rayon chooses
-            // the right granularity instead of creating one task per channel.
-            let bc_total = batch_size * channels;
-            (0..bc_total).into_par_iter().for_each(|bc| {
-                let b = bc / channels;
-                let c = bc % channels;
-                let x_offset = b * channels * in_d * in_h * in_w + c * in_d * in_h * in_w;
-                let out_offset = bc * spatial_out;
-
+            let planes = batch_size * channels;
+            let (mut output, mut indices) = (Vec::with_capacity(planes * spatial_out), Vec::with_capacity(planes * spatial_out));
+            let pieces = output.spare_capacity_mut()[..planes * spatial_out].par_chunks_mut(spatial_out.max(1));
+            let index_pieces = indices.spare_capacity_mut()[..planes * spatial_out].par_chunks_mut(spatial_out.max(1));
+            // Each plane's outputs set by the task that fills it (see `fill_uninit`).
+            pieces.zip(index_pieces).enumerate().for_each(|(bc, (values, indices))| {
+                let (values, indices) = (fill_uninit(values, neg_inf), fill_uninit(indices, I::of(-1)));
+                let x_offset = bc * in_d * in_h * in_w;
                 if windows_inside {
-                    // SAFETY: each (b, c) plane of the outputs is written by this task only.
-                    let (values, indices) = unsafe {
-                        (
-                            core::slice::from_raw_parts_mut(out_ptr.ptr_add(out_offset), spatial_out),
-                            core::slice::from_raw_parts_mut(idx_ptr.ptr_add(out_offset), spatial_out),
-                        )
-                    };
-                    let plane = &x_data[x_offset..x_offset + in_d * in_h * in_w];
-                    window.max_plane(plane, values, indices);
+                    window.max_plane(&x_data[x_offset..x_offset + in_d * in_h * in_w], values, indices);
                     return;
                 }
                 for od in 0..out_d {
                     for oh in 0..out_h {
                         for ow in 0..out_w {
-                            let out_idx = out_offset + od * out_h * out_w + oh * out_w + ow;
-                            let (max_val, max_idx) = kernel(od, oh, ow, x_offset);
-
-                            unsafe {
-                                out_ptr.write(out_idx, max_val);
-                                idx_ptr.write(out_idx, max_idx);
-                            }
+                            let out_idx = od * out_h * out_w + oh * out_w + ow;
+                            let (value, index) = kernel(od, oh, ow, x_offset);
+                            (values[out_idx], indices[out_idx]) = (value, I::of(index));
                         }
                     }
                 }
             });
+            // SAFETY: the pieces cover the first `planes · spatial_out` elements, and
+            // `fill_uninit` initialised each.
+            unsafe {
+                output.set_len(planes * spatial_out);
+                indices.set_len(planes * spatial_out);
+            }
             (output, indices)
         }
         #[cfg(not(feature = "rayon"))]
         {
             let mut output = vec![neg_inf; batch_size * channels * spatial_out];
-            let mut indices = vec![-1i64; batch_size * channels * spatial_out];
+            let mut indices = vec![I::of(-1); batch_size * channels * spatial_out];
 
             for b in 0..batch_size {
                 for c in 0..channels {
@@ -525,7 +575,7 @@ where
                                 let (max_val, max_idx) = kernel(od, oh, ow, x_offset);
 
                                 output[out_idx] = max_val;
-                                indices[out_idx] = max_idx;
+                                indices[out_idx] = I::of(max_idx);
                             }
                         }
                     }
@@ -544,7 +594,7 @@ where
     let indices_tensor = FlexTensor::new(
         Bytes::from_elems(indices),
         Layout::contiguous(out_shape),
-        DType::I64,
+        I::DTYPE,
     );
 
     (output_tensor, indices_tensor)
@@ -614,6 +664,26 @@ pub fn max_pool2d_with_indices_f32(
     let x_3d = expand_2d_to_3d(&x);
     let (output, indices) = max_pool3d_with_indices_f32(
         x_3d,
+        [1, kernel_size[0], kernel_size[1]],
+        [1, stride[0], stride[1]],
+        [0, padding[0], padding[1]],
+        [1, dilation[0], dilation[1]],
+        ceil_mode,
+    );
+    (squeeze_3d_to_2d(output), squeeze_3d_to_2d(indices))
+}
+
+/// 2D max pooling of f32 with i32 indices (see [`PoolIndex`]).
+pub fn max_pool2d_with_i32_indices_f32(
+    x: FlexTensor,
+    kernel_size: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+    dilation: [usize; 2],
+    ceil_mode: bool,
+) -> (FlexTensor, FlexTensor) {
+    let (output, indices) = max_pool3d_with_i32_indices_f32(
+        expand_2d_to_3d(&x),
         [1, kernel_size[0], kernel_size[1]],
         [1, stride[0], stride[1]],
         [0, padding[0], padding[1]],
@@ -1402,39 +1472,32 @@ where
     let indices_data: &[I] = indices.storage();
 
     let bc_total = batch_size * channels;
-    let mut output = vec![zero; bc_total * spatial_in];
-
-    if spatial_in > 0 && bc_total > 0 {
-        let run_plane = |bc: usize, out_slice: &mut [T]| {
-            let grad_offset = bc * spatial_out;
-            for i in 0..spatial_out {
-                let idx = indices_data[grad_offset + i].elem::<i64>();
-                if idx >= 0 {
-                    let input_idx = idx as usize;
-                    out_slice[input_idx] = T::add(out_slice[input_idx], grad_data[grad_offset + i]);
-                }
-            }
-        };
-
-        #[cfg(feature = "rayon")]
-        if output.len() >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
-            use rayon::prelude::*;
-            output
-                .par_chunks_mut(spatial_in)
-                .enumerate()
-                .for_each(|(bc, out_slice)| run_plane(bc, out_slice));
-        } else {
-            for bc in 0..bc_total {
-                let out_offset = bc * spatial_in;
-                run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
+    let run_plane = |bc: usize, out_slice: &mut [T]| {
+        let grad_offset = bc * spatial_out;
+        for i in 0..spatial_out {
+            let idx = indices_data[grad_offset + i].elem::<i64>();
+            if idx >= 0 {
+                let input_idx = idx as usize;
+                out_slice[input_idx] = T::add(out_slice[input_idx], grad_data[grad_offset + i]);
             }
         }
-        #[cfg(not(feature = "rayon"))]
-        for bc in 0..bc_total {
-            let out_offset = bc * spatial_in;
-            run_plane(bc, &mut output[out_offset..out_offset + spatial_in]);
-        }
+    };
+    // Each plane zeroed by the task that fills it (see `fill_uninit`), not on one thread first.
+    let fill_plane = |(bc, plane): (usize, &mut [core::mem::MaybeUninit<T>])| run_plane(bc, fill_uninit(plane, zero));
+    let len = bc_total * spatial_in;
+    let mut output = Vec::with_capacity(len);
+    let planes = &mut output.spare_capacity_mut()[..len];
+    #[cfg(feature = "rayon")]
+    if len >= crate::ops::PARALLEL_THRESHOLD && bc_total > 1 {
+        use rayon::prelude::*;
+        planes.par_chunks_mut(spatial_in.max(1)).enumerate().for_each(fill_plane);
+    } else {
+        planes.chunks_mut(spatial_in.max(1)).enumerate().for_each(fill_plane);
     }
+    #[cfg(not(feature = "rayon"))]
+    planes.chunks_mut(spatial_in.max(1)).enumerate().for_each(fill_plane);
+    // SAFETY: the planes cover the first `len` elements, and `fill_uninit` initialised each.
+    unsafe { output.set_len(len) };
 
     let out_shape = Shape::from(vec![batch_size, channels, in_d, in_h, in_w]);
     FlexTensor::new(
@@ -1997,6 +2060,68 @@ mod tests {
 
         assert!((out[0].to_f32() - 6.0).abs() < 0.5);
         assert!((out[1].to_f32() - 8.0).abs() < 0.5);
+    }
+
+    /// Max pooling of one `[n, c, h, w]` f32 input by its definition: each window read row by row,
+    /// a later value winning when greater or NaN; values as bits, and indices in the plane.
+    fn max_pool_definition(
+        x: &[f32],
+        [n, c, h, w]: [usize; 4],
+        (kernel, stride, dilation): ([usize; 2], [usize; 2], [usize; 2]),
+    ) -> (Vec<u32>, Vec<i64>) {
+        let out = |a: usize, len: usize| (len - dilation[a] * (kernel[a] - 1) - 1) / stride[a] + 1;
+        let (mut values, mut indices) = (Vec::new(), Vec::new());
+        for plane in x.chunks_exact(h * w).take(n * c) {
+            for (p, q) in (0..out(0, h)).flat_map(|p| (0..out(1, w)).map(move |q| (p, q))) {
+                let taps = (0..kernel[0]).flat_map(|i| (0..kernel[1]).map(move |j| (i, j)));
+                let at = taps.map(|(i, j)| (p * stride[0] + i * dilation[0]) * w + q * stride[1] + j * dilation[1]);
+                let best = at.reduce(|best, at| if plane[at] > plane[best] || plane[at].is_nan() { at } else { best });
+                values.push(plane[best.unwrap()].to_bits());
+                indices.push(best.unwrap() as i64);
+            }
+        }
+        (values, indices)
+    }
+
+    /// The i32-index path against the i64 one and the definition: the same values, the same
+    /// indices, and the same input gradient through either, on the guide's `MaxPool2d(2)` (its
+    /// SSE path, rows of up to 13 outputs, odd sides) and a general window, with ties, NaN, −∞.
+    #[test]
+    fn i32_indices_are_the_i64_indices() {
+        let mut state = 7u32;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let geometries = [([2, 2], [2, 2], [1, 1]), ([3, 2], [1, 2], [2, 1])];
+        for (case, (kernel, stride, dilation)) in (0..40).map(|case| (case, geometries[case % 2])) {
+            let (h, w) = (5 + (next() % 24) as usize, 5 + (next() % 24) as usize);
+            let shape = vec![1 + case % 3, 2, h, w];
+            let x: Vec<f32> = (0..shape.iter().product::<usize>())
+                .map(|_| match next() % 12 {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    k => [-1.0, 0.0, 0.5, 2.0][k as usize % 4] + (k % 3) as f32 * 1e-3,
+                })
+                .collect();
+            let definition = max_pool_definition(&x, [shape[0], shape[1], h, w], (kernel, stride, dilation));
+            let x = FlexTensor::from_data(TensorData::new(x, shape));
+            let (values, wide) = max_pool2d_with_indices_f32(x.clone(), kernel, stride, [0, 0], dilation, false);
+            let (narrow_values, narrow) =
+                max_pool2d_with_i32_indices_f32(x.clone(), kernel, stride, [0, 0], dilation, false);
+            assert_eq!(narrow.dtype(), DType::I32);
+            let bits = |t: &FlexTensor| t.storage::<f32>().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!((bits(&values), wide.storage::<i64>().to_vec()), definition, "case {case}");
+            assert_eq!(bits(&narrow_values), bits(&values), "case {case}");
+            let widened: Vec<i64> = narrow.storage::<i32>().iter().map(|&i| i64::from(i)).collect();
+            assert_eq!(widened, wide.storage::<i64>(), "case {case}");
+            let grad: Vec<f32> = (0..values.layout().shape().num_elements()).map(|i| i as f32 - 7.0).collect();
+            let grad = FlexTensor::from_data(TensorData::new(grad, values.layout().shape().to_vec()));
+            let through = |indices: FlexTensor| bits(&max_pool2d_backward_f32(x.clone(), grad.clone(), indices));
+            assert_eq!(through(narrow), through(wide), "case {case}");
+        }
     }
 
     #[test]
