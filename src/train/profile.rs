@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use burn_backend::ops::{ActivationOps, ConvOptions, FloatTensorOps, ModuleOps};
 use burn_backend::tensor::FloatTensor;
-use burn_backend::{IntDType, TensorData, TensorMetadata};
+use burn_backend::{DType, IntDType, TensorData, TensorMetadata};
 use burn_flex::{Flex, FlexDevice};
 use serde::Serialize;
 
@@ -24,7 +24,6 @@ use crate::model::{Layer, NetworkConfig, NormKind};
 
 /// Bytes of one f32, and of one pooling index (flex's i64).
 const FLOAT: usize = 4;
-const INDEX: usize = 8;
 /// The guide's BatchNorm epsilon (Keras' 1e-3); the kernels' time does not depend on it.
 const EPSILON: f64 = 1e-3;
 
@@ -93,6 +92,8 @@ pub fn profile(
             .collect(),
     );
     let bn = network.norm == NormKind::Batch;
+    // Max pooling writes its indices in the int type the step's pooling asks for: the device's.
+    let indices = device.settings().int_dtype;
     let layers = network.layers();
     let mut forward = Vec::new();
     let mut backward = Vec::new();
@@ -100,7 +101,15 @@ pub fn profile(
         let last = i + 1 == layers.len();
         let timer = Timer { reps: steps, i };
         match *layer {
-            Layer::Conv { .. } => conv(&timer, *layer, batch, bn, &mut forward, &mut backward),
+            Layer::Conv { .. } => conv(
+                &timer,
+                *layer,
+                batch,
+                bn,
+                indices,
+                &mut forward,
+                &mut backward,
+            ),
             Layer::Dense { .. } => dense(
                 &timer,
                 *layer,
@@ -216,12 +225,14 @@ enum Work {
 }
 
 /// A convolution layer's kernels: the convolution, BatchNorm, ReLU and 2 × 2 max-pooling, each
-/// forward and backward (no input gradient for the first layer: nothing needs the image's).
+/// forward and backward (no input gradient for the first layer: nothing needs the image's);
+/// the pooling's indices are `indices`.
 fn conv(
     timer: &Timer,
     layer: Layer,
     batch: usize,
     bn: bool,
+    indices: IntDType,
     forward: &mut Vec<ProfileRow>,
     backward: &mut Vec<ProfileRow>,
 ) {
@@ -280,7 +291,7 @@ fn conv(
     // The network pools before its ReLU (the same values and gradients, a quarter of the ReLU's
     // work: `model::network`), so the ReLU runs on the pooled activations.
     let pooled_grad = random(&[batch, channels_out, out / 2, out / 2], 5);
-    let pooled = max_pool(&mut rows, normalized, pooled_grad.clone());
+    let pooled = max_pool(&mut rows, normalized, pooled_grad.clone(), indices);
     relu(&mut rows, pooled, pooled_grad);
 }
 
@@ -293,18 +304,20 @@ struct Rows<'a> {
 }
 
 /// 2 × 2 max-pooling of `x`, forward (with the indices its backward pass needs) and backward from
-/// `pooled_grad`; returns the pooled values.
+/// `pooled_grad`, its indices written as `indices`; returns the pooled values.
 fn max_pool(
     rows: &mut Rows,
     x: FloatTensor<Flex>,
     pooled_grad: FloatTensor<Flex>,
+    indices: IntDType,
 ) -> FloatTensor<Flex> {
     let pool = |x: FloatTensor<Flex>| {
-        Flex::max_pool2d_with_indices(x, [2, 2], [2, 2], [0, 0], [1, 1], false, IntDType::I64)
+        Flex::max_pool2d_with_indices(x, [2, 2], [2, 2], [0, 0], [1, 1], false, indices)
     };
     let pooled = pool(x.clone());
     let elements = x.shape().num_elements();
-    let bytes = Work::Bytes(elements * FLOAT + elements / 4 * (FLOAT + INDEX));
+    let index_bytes = DType::from(indices).size();
+    let bytes = Work::Bytes(elements * FLOAT + elements / 4 * (FLOAT + index_bytes));
     let name = rows.name;
     rows.forward.push(
         rows.timer
