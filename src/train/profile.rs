@@ -22,7 +22,7 @@ use crate::config::TrainingConfig;
 use crate::data::ImageSet;
 use crate::model::{Layer, NetworkConfig, NormKind};
 
-/// Bytes of one f32, and of one pooling index (flex's i64).
+/// Bytes of one f32.
 const FLOAT: usize = 4;
 /// The guide's BatchNorm epsilon (Keras' 1e-3); the kernels' time does not depend on it.
 const EPSILON: f64 = 1e-3;
