@@ -303,6 +303,19 @@ struct Rows<'a> {
     backward: &'a mut Vec<ProfileRow>,
 }
 
+impl Rows<'_> {
+    /// Times `kernel` as the layer's `what` in `phase` (forward or backward) and files its row.
+    fn add<R>(&mut self, phase: Phase, what: &str, work: Work, kernel: impl FnMut() -> R) {
+        let row = self
+            .timer
+            .row(phase, &format!("{}: {what}", self.name), work, kernel);
+        match phase {
+            Phase::Backward => self.backward.push(row),
+            _ => self.forward.push(row),
+        }
+    }
+}
+
 /// 2 × 2 max-pooling of `x`, forward (with the indices its backward pass needs) and backward from
 /// `pooled_grad`, its indices written as `indices`; returns the pooled values.
 fn max_pool(
@@ -318,30 +331,19 @@ fn max_pool(
     let elements = x.shape().num_elements();
     let index_bytes = DType::from(indices).size();
     let bytes = Work::Bytes(elements * FLOAT + elements / 4 * (FLOAT + index_bytes));
-    let name = rows.name;
-    rows.forward.push(
-        rows.timer
-            .row(Phase::Forward, &format!("{name}: max-pool"), bytes, || {
-                pool(x.clone())
-            }),
-    );
-    rows.backward.push(rows.timer.row(
-        Phase::Backward,
-        &format!("{name}: max-pool"),
-        bytes,
-        || {
-            Flex::max_pool2d_with_indices_backward(
-                x.clone(),
-                [2, 2],
-                [2, 2],
-                [0, 0],
-                [1, 1],
-                false,
-                pooled_grad.clone(),
-                pooled.indices.clone(),
-            )
-        },
-    ));
+    rows.add(Phase::Forward, "max-pool", bytes, || pool(x.clone()));
+    rows.add(Phase::Backward, "max-pool", bytes, || {
+        Flex::max_pool2d_with_indices_backward(
+            x.clone(),
+            [2, 2],
+            [2, 2],
+            [0, 0],
+            [1, 1],
+            false,
+            pooled_grad.clone(),
+            pooled.indices.clone(),
+        )
+    });
     pooled.output
 }
 
@@ -418,17 +420,16 @@ fn batch_norm(
     let gamma = random(&[channels], 10);
     let beta = random(&[channels], 11);
     let train = || Flex::batch_norm_train(y.clone(), gamma.clone(), beta.clone(), EPSILON);
-    let name = rows.name;
-    rows.forward.push(rows.timer.row(
+    rows.add(
         Phase::Forward,
-        &format!("{name}: BatchNorm"),
+        "BatchNorm",
         Work::Bytes(2 * elements * FLOAT),
         || train().output,
-    ));
+    );
     let statistics = train();
-    rows.backward.push(rows.timer.row(
+    rows.add(
         Phase::Backward,
-        &format!("{name}: BatchNorm"),
+        "BatchNorm",
         Work::Bytes(3 * elements * FLOAT),
         || {
             Flex::batch_norm_train_backward(
@@ -441,27 +442,26 @@ fn batch_norm(
             )
             .x_grad
         },
-    ));
+    );
     statistics.output
 }
 
 /// ReLU on `x`, forward and backward (from `dy`, of `x`'s shape).
 fn relu(rows: &mut Rows, x: FloatTensor<Flex>, dy: FloatTensor<Flex>) {
     let elements = x.shape().num_elements();
-    let name = rows.name;
-    rows.forward.push(rows.timer.row(
+    rows.add(
         Phase::Forward,
-        &format!("{name}: ReLU"),
+        "ReLU",
         Work::Bytes(2 * elements * FLOAT),
         || Flex::relu(x.clone()),
-    ));
+    );
     let activated = Flex::relu(x);
-    rows.backward.push(rows.timer.row(
+    rows.add(
         Phase::Backward,
-        &format!("{name}: ReLU"),
+        "ReLU",
         Work::Bytes(3 * elements * FLOAT),
         || Flex::relu_backward(activated.clone(), dy.clone()),
-    ));
+    );
 }
 
 /// "conv 32→64, 13×13: ReLU" → "conv: ReLU".

@@ -241,7 +241,7 @@ fn valid_range_maxpool(
 
 /// The integer type max pooling writes its indices in: i64, or i32 when Burn asks for that (its
 /// default int type), written directly instead of as i64 cast in a second pass afterwards.
-pub trait PoolIndex: bytemuck::Pod + Send + Sync {
+pub(crate) trait PoolIndex: bytemuck::Pod + Send + Sync {
     const DTYPE: DType;
     /// `index as Self`, wrapping as that cast of the i64 indices did.
     fn of(index: i64) -> Self;
@@ -673,7 +673,7 @@ pub fn max_pool2d_with_indices_f32(
     (squeeze_3d_to_2d(output), squeeze_3d_to_2d(indices))
 }
 
-/// 2D max pooling of f32 with i32 indices (see [`PoolIndex`]).
+/// 2D max pooling of f32 with i32 indices, written directly rather than cast from i64 afterwards.
 pub fn max_pool2d_with_i32_indices_f32(
     x: FlexTensor,
     kernel_size: [usize; 2],
