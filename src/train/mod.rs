@@ -1,6 +1,7 @@
 //! Training: a [`Trainer`] steps batches through Adam; [`fit`] runs the epochs, validates in
 //! inference mode and tells its [`Hook`]s; `bench` times steps.
 
+mod adam;
 pub mod bench;
 pub mod epoch;
 pub mod error;

@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use burn::data::dataloader::{DataLoader, DataLoaderBuilder};
 use burn::nn::loss::{CrossEntropyLoss, CrossEntropyLossConfig};
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 
+use super::adam::FusedAdam;
 use super::epoch::EpochMetrics;
 use super::error::TrainError;
 use super::state::{STATE_FILE, TrainingState};
@@ -65,7 +66,7 @@ impl Trainer {
         Self {
             inference_device,
             model: Some(network.to_device(&device).train()),
-            optimizer: adam(&training.adam).init(),
+            optimizer: FusedAdam::for_modules(&training.adam),
             loss_fn: CrossEntropyLossConfig::new().init(&device),
             learning_rate: training.learning_rate,
             device,
@@ -90,7 +91,7 @@ impl Trainer {
             .try_load_record(record)
             .map_err(|e| format!("its model does not fit this network: {e}"))?;
         self.set_model(model);
-        let optimizer = std::mem::replace(&mut self.optimizer, adam(&self.adam).init());
+        let optimizer = std::mem::replace(&mut self.optimizer, FusedAdam::for_modules(&self.adam));
         self.optimizer = optimizer
             .from_bytes(Bytes::from_bytes_vec(state.optimizer.clone()))
             .map_err(|e| format!("its optimizer state: {e}"))?;
@@ -205,14 +206,6 @@ impl Trainer {
             .set_device(self.device.clone())
             .build(train.clone())
     }
-}
-
-/// Adam with every setting explicit (Burn's defaults differ from Keras').
-fn adam(settings: &AdamSettings) -> AdamConfig {
-    AdamConfig::new()
-        .with_beta_1(settings.beta_1 as f32)
-        .with_beta_2(settings.beta_2 as f32)
-        .with_epsilon(settings.epsilon as f32)
 }
 
 pub(super) fn count_correct(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1, Int> {

@@ -17,6 +17,11 @@ use crate::FlexTensor;
 
 use super::kernel_support::{KernelFloat, build_in_chunks, for_each_chunk, into_tensor, with_float_dtype};
 
+/// Channels one task of [`Channels::sum_per_channel`] sums side by side.
+const SIDE_BY_SIDE: usize = 4;
+/// Lanes each channel's long runs are summed in.
+const LANES: usize = 8;
+
 /// How one activation splits into channels.
 #[derive(Debug, Clone, Copy)]
 struct Channels {
@@ -43,9 +48,11 @@ impl Channels {
 
     /// Sums `term(channel, x, y)` over every element of each channel: one f64 per channel.
     ///
-    /// Long runs (convolutions) go one channel per task, summed in independent lanes so that
-    /// the loop vectorizes; short ones (a dense layer's `[batch, features]`, runs of 1) are read
-    /// row by row, vectorized across channels.
+    /// Long runs (convolutions) go [`SIDE_BY_SIDE`] channels per task. Each channel is summed
+    /// in eight lanes (element `i` of a run into lane `i % 8`, a run's last `run % 8` elements
+    /// into a tail first), then the lanes in order and the tail; the channels of a task are
+    /// independent chains of additions, so that none waits on another's. Short runs (a dense
+    /// layer's `[batch, features]`, runs of 1) are read row by row, vectorized across channels.
     fn sum_per_channel<T: KernelFloat>(
         &self,
         x: &[T],
@@ -55,23 +62,14 @@ impl Channels {
         let mut sums = vec![0.0f64; self.channels];
         let (channels, run) = (self.channels, self.run);
         if run >= 16 {
-            for_each_chunk(&mut sums, 1, |channel, sum| {
-                let mut lanes = [0.0f64; 8];
-                let mut tail = 0.0;
-                for sample in 0..self.batch {
-                    let start = (sample * channels + channel) * run;
-                    let (xs, ys) = (&x[start..][..run], &y[start..][..run]);
-                    let (x_chunks, y_chunks) = (xs.chunks_exact(8), ys.chunks_exact(8));
-                    for (&x, &y) in x_chunks.remainder().iter().zip(y_chunks.remainder()) {
-                        tail += term(channel, x, y);
-                    }
-                    for (x, y) in x_chunks.zip(y_chunks) {
-                        for lane in 0..8 {
-                            lanes[lane] += term(channel, x[lane], y[lane]);
-                        }
-                    }
+            for_each_chunk(&mut sums, SIDE_BY_SIDE, |group, sums| {
+                let first = group * SIDE_BY_SIDE;
+                match sums.len() {
+                    SIDE_BY_SIDE => self.sum_runs::<T, SIDE_BY_SIDE>(first, sums, x, y, &term),
+                    3 => self.sum_runs::<T, 3>(first, sums, x, y, &term),
+                    2 => self.sum_runs::<T, 2>(first, sums, x, y, &term),
+                    _ => self.sum_runs::<T, 1>(first, sums, x, y, &term),
                 }
-                sum[0] = lanes.iter().sum::<f64>() + tail;
             });
         } else {
             for (x_row, y_row) in x.chunks_exact(channels * run).zip(y.chunks_exact(channels * run)) {
@@ -87,6 +85,76 @@ impl Channels {
             }
         }
         sums
+    }
+
+    /// The sums of channels `first..first + K` (see [`Self::sum_per_channel`]), compiled for
+    /// AVX-512 where the CPU has it: one register holds a channel's eight f64 lanes. Every width
+    /// adds the same values in the same order (Rust never fuses a multiply and an add on its
+    /// own), so the bits do not depend on the path.
+    fn sum_runs<T: KernelFloat, const K: usize>(
+        &self,
+        first: usize,
+        sums: &mut [f64],
+        x: &[T],
+        y: &[T],
+        term: &(impl Fn(usize, T, T) -> f64 + Send + Sync),
+    ) {
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { self.sum_runs_avx512::<T, K>(first, sums, x, y, term) };
+        }
+        self.sum_runs_generic::<T, K>(first, sums, x, y, term)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn sum_runs_avx512<T: KernelFloat, const K: usize>(
+        &self,
+        first: usize,
+        sums: &mut [f64],
+        x: &[T],
+        y: &[T],
+        term: &(impl Fn(usize, T, T) -> f64 + Send + Sync),
+    ) {
+        self.sum_runs_generic::<T, K>(first, sums, x, y, term)
+    }
+
+    #[inline(always)]
+    fn sum_runs_generic<T: KernelFloat, const K: usize>(
+        &self,
+        first: usize,
+        sums: &mut [f64],
+        x: &[T],
+        y: &[T],
+        term: &(impl Fn(usize, T, T) -> f64 + Send + Sync),
+    ) {
+        let run = self.run;
+        let blocks = run / LANES;
+        let mut lanes = [[0.0f64; LANES]; K];
+        let mut tails = [0.0f64; K];
+        for sample in 0..self.batch {
+            let start = (sample * self.channels + first) * run;
+            let (xs, ys) = (&x[start..][..K * run], &y[start..][..K * run]);
+            for (c, tail) in tails.iter_mut().enumerate() {
+                let range = c * run + blocks * LANES..(c + 1) * run;
+                for (&x, &y) in xs[range.clone()].iter().zip(&ys[range]) {
+                    *tail += term(first + c, x, y);
+                }
+            }
+            for block in 0..blocks {
+                for (c, lanes) in lanes.iter_mut().enumerate() {
+                    let at = c * run + block * LANES;
+                    let (x, y) = (&xs[at..at + LANES], &ys[at..at + LANES]);
+                    for lane in 0..LANES {
+                        lanes[lane] += term(first + c, x[lane], y[lane]);
+                    }
+                }
+            }
+        }
+        for ((sum, lanes), tail) in sums.iter_mut().zip(&lanes).zip(tails) {
+            *sum = lanes.iter().sum::<f64>() + tail;
+        }
     }
 
     /// Writes `out = scale · (x − shift) + offset (+ y_scale · y)` for every element, with the
@@ -367,4 +435,55 @@ pub fn batch_norm_train_backward(
     let beta_grad = out.pop().expect("three outputs");
     let gamma_grad = out.pop().expect("three outputs");
     (out.pop().expect("three outputs"), gamma_grad, beta_grad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One channel per task, eight lanes and a tail, as the sums were first computed: the
+    /// definition of the bits `sum_per_channel` must keep.
+    fn one_channel_at_a_time(layout: &Channels, x: &[f32], y: &[f32], term: impl Fn(usize, f32, f32) -> f64) -> Vec<f64> {
+        (0..layout.channels)
+            .map(|channel| {
+                let mut lanes = [0.0f64; 8];
+                let mut tail = 0.0;
+                for sample in 0..layout.batch {
+                    let start = (sample * layout.channels + channel) * layout.run;
+                    let (xs, ys) = (&x[start..][..layout.run], &y[start..][..layout.run]);
+                    let (x_chunks, y_chunks) = (xs.chunks_exact(8), ys.chunks_exact(8));
+                    for (&x, &y) in x_chunks.remainder().iter().zip(y_chunks.remainder()) {
+                        tail += term(channel, x, y);
+                    }
+                    for (x, y) in x_chunks.zip(y_chunks) {
+                        for lane in 0..8 {
+                            lanes[lane] += term(channel, x[lane], y[lane]);
+                        }
+                    }
+                }
+                lanes.iter().sum::<f64>() + tail
+            })
+            .collect()
+    }
+
+    #[test]
+    fn channels_side_by_side_give_the_one_channel_sums_bits() {
+        // Channel counts below, at and past one group of SIDE_BY_SIDE, runs with and without a
+        // tail; values of mixed magnitude, so that any other order of the additions rounds
+        // differently.
+        for (channels, run) in [(1, 16), (3, 17), (SIDE_BY_SIDE, 25), (5, 169), (13, 33), (32, 676)] {
+            let layout = Channels { batch: 3, channels, run };
+            let len = layout.batch * channels * run;
+            let x: Vec<f32> = (0..len)
+                .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * [1e-3, 1.0, 1e3][i % 3])
+                .collect();
+            let y: Vec<f32> = x.iter().rev().map(|v| v * 0.37 + 1.0).collect();
+            let shift: Vec<f64> = (0..channels).map(|c| c as f64 * 0.1 - 0.3).collect();
+            let term = |c: usize, x: f32, y: f32| (x as f64 - shift[c]) * y as f64;
+            let expected = one_channel_at_a_time(&layout, &x, &y, term);
+            let sums = layout.sum_per_channel(&x, &y, term);
+            let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&sums), bits(&expected), "{channels} channels, runs of {run}");
+        }
+    }
 }
