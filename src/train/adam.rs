@@ -3,7 +3,7 @@
 //! Burn's `Adam` updates a parameter with thirteen tensor operations (two scalings and an add per
 //! moment, a square, a square root, a division, …), each a pass over memory with an allocation of
 //! its own: a quarter of the MLP's training step at batch 128 and 45 % at batch 32 (`bnx bench
-//! --profile`). On flex with f32 parameters, [`FusedAdam`] does the same arithmetic in one loop:
+//! --profile` on an Intel Xeon). On flex with f32 parameters, [`FusedAdam`] does the same arithmetic in one loop:
 //! the same operations on the same f32 values in the same order, each rounded where Burn's tensor
 //! operation rounds it, so parameters and moments keep Burn's bits (a test below checks every
 //! bit). Anywhere else (ndarray, wgpu, other float types) it is Burn's own `Adam`. Its state is
@@ -88,17 +88,17 @@ impl Optimizer for FusedAdam {
         let mut parameter = writable(flex(tensor));
         let shape = parameter.layout().shape().clone();
         let count = grad.len();
-        let (time, mut moment_1, mut moment_2, first) = match state {
+        let (time, mut moment_1, mut moment_2) = match state {
             Some(state) => {
                 let momentum = state.momentum;
                 let moment_1 = writable(flex(momentum.moment_1));
                 let moment_2 = writable(flex(momentum.moment_2));
-                (momentum.time + 1, moment_1, moment_2, false)
+                (momentum.time + 1, moment_1, moment_2)
             }
             None => {
                 let zeros =
                     || FlexTensor::from_data(TensorData::new(vec![0f32; count], shape.clone()));
-                (1, zeros(), zeros(), true)
+                (1, zeros(), zeros())
             }
         };
         let scalars = self.scalars(time, learning_rate);
@@ -108,7 +108,7 @@ impl Optimizer for FusedAdam {
             moment_1: &mut moment_1.storage_mut::<f32>()[..count],
             moment_2: &mut moment_2.storage_mut::<f32>()[..count],
         };
-        if first {
+        if time == 1 {
             slices.update::<true>(&scalars);
         } else {
             slices.update::<false>(&scalars);

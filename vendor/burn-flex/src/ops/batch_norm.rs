@@ -15,7 +15,9 @@ use num_traits::ToPrimitive;
 
 use crate::FlexTensor;
 
-use super::kernel_support::{KernelFloat, build_in_chunks, for_each_chunk, into_tensor, with_float_dtype};
+use super::kernel_support::{
+    KernelFloat, build_in_chunks, for_each_chunk, has_avx512, into_tensor, with_float_dtype,
+};
 
 /// Channels one task of [`Channels::sum_per_channel`] sums side by side.
 const SIDE_BY_SIDE: usize = 4;
@@ -100,7 +102,7 @@ impl Channels {
         term: &(impl Fn(usize, T, T) -> f64 + Send + Sync),
     ) {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx512f") {
+        if has_avx512() {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { self.sum_runs_avx512::<T, K>(first, sums, x, y, term) };
         }

@@ -27,6 +27,8 @@ const NARROW: Shape = Shape { rows: 12, vectors: 2 };
 const SINGLE: Shape = Shape { rows: 16, vectors: 1 };
 const LANES: usize = 16;
 
+use super::kernel_support::has_avx512;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Shape {
     rows: usize,
@@ -88,13 +90,6 @@ pub(crate) fn as_f32<T: bytemuck::Pod + 'static>(values: &[T]) -> Option<&[f32]>
 
 pub(crate) fn as_f32_mut<T: bytemuck::Pod + 'static>(values: &mut [T]) -> Option<&mut [f32]> {
     (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice_mut(values))
-}
-
-fn has_avx512() -> bool {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return std::is_x86_feature_detected!("avx512f");
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    false
 }
 
 /// Computes `product` where [`applies`] says so and returns whether it did.

@@ -53,6 +53,15 @@ pub(crate) fn with_float_dtype(
     }
 }
 
+/// Whether the CPU has AVX-512F, detected at run time (never without `std`, which detection
+/// needs): the kernels with AVX-512 paths check it before taking them.
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    return std::is_x86_feature_detected!("avx512f");
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    false
+}
+
 /// Calls `body(index, chunk)` for every `chunk_len`-sized piece of `data`, on rayon when enabled.
 pub(crate) fn for_each_chunk<T: Send>(
     data: &mut [T],
