@@ -31,6 +31,9 @@ use burn_backend::ops::ConvOptions;
 
 use crate::FlexTensor;
 
+use super::conv2d_columns::{col2im_sample, im2col_sample};
+use super::conv2d_geometry::{Geometry, output_len};
+use super::conv2d_taps::InputTaps;
 use super::fma_chain_gemm::{self, as_f32, as_f32_mut};
 use super::kernel_support::{KernelFloat, build_in_chunks, for_each_chunk, into_tensor, with_float_dtype};
 
@@ -42,110 +45,6 @@ const WEIGHT_GRAD_PART: usize = 8;
 
 /// The most partial weight gradients kept at once (more samples per part above 8 · this batch).
 const WEIGHT_GRAD_MAX_PARTS: usize = 64;
-
-/// The sizes of one convolution, read from its input, weight and output gradient.
-#[derive(Debug, Clone, Copy)]
-struct Geometry {
-    batch: usize,
-    channels_in: usize,
-    in_h: usize,
-    in_w: usize,
-    channels_out: usize,
-    kernel_h: usize,
-    kernel_w: usize,
-    out_h: usize,
-    out_w: usize,
-    stride: [usize; 2],
-    padding: [usize; 2],
-    dilation: [usize; 2],
-    groups: usize,
-}
-
-impl Geometry {
-    /// The sizes, after checking that the three shapes describe one convolution: every kernel
-    /// below indexes (and `gemm_strided` reads and writes raw memory) on the strength of them.
-    fn new(x: &[usize], weight: &[usize], output_grad: &[usize], options: &ConvOptions<2>) -> Self {
-        assert!(
-            x.len() == 4 && weight.len() == 4 && output_grad.len() == 4,
-            "conv2d: input {x:?}, weight {weight:?} and output gradient {output_grad:?} must each have 4 axes"
-        );
-        let groups = options.groups;
-        assert!(
-            groups >= 1 && x[1] == weight[1] * groups && weight[0] % groups == 0,
-            "conv2d: {groups} groups do not fit input channels {} and weight {weight:?}",
-            x[1]
-        );
-        assert!(
-            options.stride.iter().chain(&options.dilation).all(|&s| s >= 1),
-            "conv2d: stride {:?} and dilation {:?} must be at least 1",
-            options.stride,
-            options.dilation
-        );
-        assert!(
-            weight[2] >= 1 && weight[3] >= 1,
-            "conv2d: kernel {weight:?} has an empty spatial axis"
-        );
-        for axis in 0..2 {
-            let padded = x[2 + axis] + options.padding[axis].0 + options.padding[axis].1;
-            let reach = options.dilation[axis] * (weight[2 + axis] - 1) + 1;
-            assert!(
-                padded >= reach,
-                "conv2d: kernel {weight:?} with dilation {:?} is larger than the padded input {x:?}",
-                options.dilation
-            );
-            let out = (padded - reach) / options.stride[axis] + 1;
-            assert_eq!(
-                output_grad[2 + axis],
-                out,
-                "conv2d: output size {output_grad:?} does not follow from input {x:?}, weight {weight:?} and {options:?}"
-            );
-        }
-        assert!(
-            output_grad[0] == x[0] && output_grad[1] == weight[0],
-            "conv2d: output {output_grad:?} does not match batch {} and {} output channels",
-            x[0],
-            weight[0]
-        );
-        Self {
-            batch: x[0],
-            channels_in: x[1],
-            in_h: x[2],
-            in_w: x[3],
-            channels_out: weight[0],
-            kernel_h: weight[2],
-            kernel_w: weight[3],
-            out_h: output_grad[2],
-            out_w: output_grad[3],
-            stride: options.stride,
-            padding: options.padding_begin(),
-            dilation: options.dilation,
-            groups: options.groups,
-        }
-    }
-
-    fn positions(&self) -> usize {
-        self.out_h * self.out_w
-    }
-
-    /// Rows of `cols`: one per input channel and kernel tap.
-    fn rows(&self) -> usize {
-        self.channels_in * self.kernel_h * self.kernel_w
-    }
-
-    /// Rows of `cols` that belong to one group (the weight's second axis, flattened).
-    fn group_rows(&self) -> usize {
-        self.rows() / self.groups
-    }
-
-    fn group_channels_out(&self) -> usize {
-        self.channels_out / self.groups
-    }
-
-    /// Elements of one sample's im2col (and of its column gradient).
-    fn cols_len(&self) -> usize {
-        self.rows() * self.positions()
-    }
-}
 
 /// How many threads the per-sample loops run on.
 fn threads() -> usize {
@@ -160,51 +59,6 @@ fn threads() -> usize {
 /// not depend on how many threads run it.
 fn weight_grad_part_len(batch: usize) -> usize {
     WEIGHT_GRAD_PART.max(batch.div_ceil(WEIGHT_GRAD_MAX_PARTS))
-}
-
-/// The output indices `o` whose input index `o·stride + offset` lies in `0..input_len`.
-fn valid_range(output_len: usize, input_len: usize, stride: usize, offset: isize) -> (usize, usize) {
-    let stride = stride as isize;
-    let first = if offset >= 0 { 0 } else { (-offset + stride - 1) / stride };
-    let end = (input_len as isize - offset + stride - 1).div_euclid(stride);
-    let first = (first as usize).min(output_len);
-    (first, (end.max(0) as usize).clamp(first, output_len))
-}
-
-/// im2col of one sample into `cols[k, p]`. Positions no tap reaches (padding) are not written:
-/// they are the same for every sample of one geometry, so a buffer zeroed once and reused for
-/// the samples of one convolution keeps them zero.
-fn im2col_sample<T: KernelFloat>(x: &[T], geometry: &Geometry, sample: usize, cols: &mut [T]) {
-    let g = geometry;
-    let positions = g.positions();
-    if positions == 0 {
-        return;
-    }
-    let plane = g.in_h * g.in_w;
-    for (row, dst) in cols.chunks_exact_mut(positions).enumerate().take(g.rows()) {
-        let channel = row / (g.kernel_h * g.kernel_w);
-        let kh = (row / g.kernel_w) % g.kernel_h;
-        let kw = row % g.kernel_w;
-        let offset_h = (kh * g.dilation[0]) as isize - g.padding[0] as isize;
-        let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
-        let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
-        let (ow_first, ow_end) = valid_range(g.out_w, g.in_w, g.stride[1], offset_w);
-        let source = &x[(sample * g.channels_in + channel) * plane..][..plane];
-        for oh in oh_first..oh_end {
-            let ih = (oh * g.stride[0]) as isize + offset_h;
-            let source_row = &source[ih as usize * g.in_w..][..g.in_w];
-            let dst_row = &mut dst[oh * g.out_w..][..g.out_w];
-            if g.stride[1] == 1 {
-                let iw = (ow_first as isize + offset_w) as usize;
-                dst_row[ow_first..ow_end].copy_from_slice(&source_row[iw..iw + (ow_end - ow_first)]);
-                continue;
-            }
-            for ow in ow_first..ow_end {
-                let iw = (ow * g.stride[1]) as isize + offset_w;
-                dst_row[ow] = source_row[iw as usize];
-            }
-        }
-    }
 }
 
 /// The GEMM's own threads: only when the samples alone do not occupy every thread (`parallel`)
@@ -270,9 +124,9 @@ fn gemm_strided<T: KernelFloat>(
                 dst_row_stride,
                 accumulate,
                 lhs,
-                lhs_strides: [lhs_rs, lhs_cs],
+                lhs_at: fma_chain_gemm::LhsAt::Strided([lhs_rs, lhs_cs]),
                 rhs,
-                rhs_row_stride: rhs_rs,
+                rhs_rows: fma_chain_gemm::RhsRows::Strided(rhs_rs),
             };
             if fma_chain_gemm::run(product) {
                 return;
@@ -337,14 +191,38 @@ fn weight_backward_typed<T: KernelFloat>(
         Transposed::Cols
     });
     let t_len = transposed.map_or(0, |_| g.channels_out.min(group_rows) * positions);
+    // With the output gradient transposed, the taps can be read from the input (no im2col).
+    let taps = match (transposed, as_f32(x)) {
+        (Some(Transposed::OutputGrad), Some(x)) => InputTaps::new(&g).map(|taps| (taps.position_offsets(), taps, x)),
+        _ => None,
+    };
+    let cols_len = if taps.is_some() { 0 } else { g.cols_len() };
     // parts[i] = Σ over samples i·part_len.. of dy[n] · cols(n)ᵀ, each sample in order.
-    let partial = build_in_chunks(parts * len, len, g.cols_len() + t_len, |part, weight_grad, scratch| {
-        let (cols, t) = scratch.split_at_mut(g.cols_len());
+    let partial = build_in_chunks(parts * len, len, cols_len + t_len, |part, weight_grad, scratch| {
+        let (cols, t) = scratch.split_at_mut(cols_len);
         let samples = part * part_len..((part + 1) * part_len).min(g.batch);
         let first = samples.start;
         for sample in samples {
-            im2col_sample(x, &g, sample, cols);
             let dy = &output_grad[sample * g.channels_out * positions..][..g.channels_out * positions];
+            if let Some((position_offsets, taps, x)) = &taps {
+                transpose(dy, g.channels_out, positions, t);
+                // dWᵀ[k, o] (+)= Σ_p x[n][tap k + position p] · dy[n][o, p]
+                let ran = fma_chain_gemm::run(fma_chain_gemm::Product {
+                    m: group_rows,
+                    n: group_out,
+                    k: positions,
+                    dst: as_f32_mut(weight_grad).expect("f32"),
+                    dst_row_stride: group_out,
+                    accumulate: sample > first,
+                    lhs: &x[sample * taps.sample_len()..][..taps.sample_len()],
+                    lhs_at: fma_chain_gemm::LhsAt::Tabled { rows: &taps.offsets, depths: position_offsets },
+                    rhs: as_f32(t).expect("f32"),
+                    rhs_rows: fma_chain_gemm::RhsRows::Strided(group_out),
+                });
+                assert!(ran, "fma_chain_gemm takes the products `transposed` was chosen for");
+                continue;
+            }
+            im2col_sample(x, &g, sample, cols);
             match transposed {
                 Some(Transposed::OutputGrad) => {
                     transpose(dy, g.channels_out, positions, t);
@@ -434,7 +312,6 @@ fn x_backward_typed<T: KernelFloat>(
     let (group_rows, group_out) = (g.group_rows(), g.group_channels_out());
     let plane = g.in_h * g.in_w;
     let positions = g.positions();
-    let taps = g.kernel_h * g.kernel_w;
     let gemm_threads = g.batch < threads();
     let x_grad = build_in_chunks(g.batch * g.channels_in * plane, g.channels_in * plane, g.cols_len(), |sample, dst, dcols| {
         let dy = &output_grad[sample * g.channels_out * positions..][..g.channels_out * positions];
@@ -452,34 +329,7 @@ fn x_backward_typed<T: KernelFloat>(
                 [positions, 1],
             );
         }
-        // col2im, one input plane at a time, its taps in order.
-        for (channel, dst) in dst.chunks_exact_mut(plane).enumerate() {
-            for tap in 0..taps {
-                let (kh, kw) = (tap / g.kernel_w, tap % g.kernel_w);
-                let offset_h = (kh * g.dilation[0]) as isize - g.padding[0] as isize;
-                let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
-                let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
-                let (ow_first, ow_end) = valid_range(g.out_w, g.in_w, g.stride[1], offset_w);
-                let source = &dcols[(channel * taps + tap) * positions..][..positions];
-                for oh in oh_first..oh_end {
-                    let ih = ((oh * g.stride[0]) as isize + offset_h) as usize;
-                    let source_row = &source[oh * g.out_w..][..g.out_w];
-                    let dst_row = &mut dst[ih * g.in_w..][..g.in_w];
-                    if g.stride[1] == 1 {
-                        let iw = (ow_first as isize + offset_w) as usize;
-                        let dst = &mut dst_row[iw..iw + (ow_end - ow_first)];
-                        for (d, &s) in dst.iter_mut().zip(&source_row[ow_first..ow_end]) {
-                            *d = *d + s;
-                        }
-                        continue;
-                    }
-                    for ow in ow_first..ow_end {
-                        let iw = ((ow * g.stride[1]) as isize + offset_w) as usize;
-                        dst_row[iw] = dst_row[iw] + source_row[ow];
-                    }
-                }
-            }
-        }
+        col2im_sample(&g, dcols, dst);
     });
     into_tensor(x_grad, x_shape.to_vec())
 }
@@ -522,13 +372,6 @@ fn channel_sums<T: KernelFloat>(data: &[T], [batch, channels, positions]: [usize
     sums
 }
 
-/// The output size along one axis (begin and end padding may differ).
-fn output_len(input: usize, kernel: usize, stride: usize, padding: (usize, usize), dilation: usize) -> usize {
-    let padded = input + padding.0 + padding.1;
-    let span = dilation * (kernel - 1) + 1;
-    if padded < span { 0 } else { (padded - span) / stride + 1 }
-}
-
 fn forward_typed<T: KernelFloat>(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -547,7 +390,20 @@ fn forward_typed<T: KernelFloat>(
     let bias = bias.map(|b| b.storage::<T>());
     let (group_rows, group_out, positions) = (g.group_rows(), g.group_channels_out(), g.positions());
     let gemm_threads = g.batch < threads();
-    let output = build_in_chunks(g.batch * g.channels_out * positions, g.channels_out * positions, g.cols_len(), |sample, y, cols| {
+    let direct = match (as_f32(x), as_f32(weight)) {
+        (Some(x), Some(w)) if !gemm_threads => {
+            let taps = InputTaps::new(&g).filter(InputTaps::forward_applies);
+            taps.map(|taps| (taps, [x, w], bias.and_then(as_f32)))
+        }
+        _ => None,
+    };
+    let scratch_len = direct.as_ref().map_or(g.cols_len(), |(taps, ..)| taps.forward_scratch_len());
+    let output = build_in_chunks(g.batch * g.channels_out * positions, g.channels_out * positions, scratch_len, |sample, y, cols| {
+        if let Some((taps, operands, bias)) = &direct {
+            let (y, scratch) = (as_f32_mut(y).expect("f32"), as_f32_mut(cols).expect("f32"));
+            taps.forward_sample(*operands, *bias, sample, y, scratch);
+            return;
+        }
         im2col_sample(x, &g, sample, cols);
         for group in 0..g.groups {
             // y[n][o, p] = Σ_k W[o, k] · cols[k, p]
@@ -668,25 +524,107 @@ pub fn conv_bias_backward(bias: FlexTensor, output_grad: FlexTensor) -> FlexTens
 
 #[cfg(test)]
 mod tests {
-    use super::{SUMMED_TOGETHER, channel_sums, valid_range};
+    use super::{Geometry, InputTaps, SUMMED_TOGETHER, channel_sums, forward_typed, im2col_sample, into_tensor, weight_backward_typed, weight_grad_part_len};
+    use crate::ops::fma_chain_gemm;
+    use crate::ops::kernel_support::has_avx512;
+    use burn_backend::ops::ConvOptions;
 
+    fn values(len: usize, seed: usize) -> Vec<f32> {
+        (0..len).map(|i| ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0 - 1.0).collect()
+    }
+
+    /// The forward convolution with its taps read from the input gives the im2col GEMM's bits
+    /// (im2col, gemm's product, then the bias), on the guide's second convolution and on a dilated
+    /// rectangular kernel, with and without a bias.
     #[test]
-    fn valid_range_matches_a_scan() {
-        for output_len in 0..7 {
-            for input_len in 0..7 {
-                for stride in 1..4 {
-                    for offset in -5isize..5 {
-                        let expected: Vec<usize> = (0..output_len)
-                            .filter(|&o| {
-                                let i = (o * stride) as isize + offset;
-                                i >= 0 && i < input_len as isize
-                            })
-                            .collect();
-                        let (first, end) = valid_range(output_len, input_len, stride, offset);
-                        assert_eq!((first..end).collect::<Vec<_>>(), expected);
+    fn direct_taps_give_the_im2col_products_bits() {
+        if !has_avx512() {
+            return;
+        }
+        let cases = [([4, 32, 13, 13], [64, 32, 3, 3], [1, 1], true), ([3, 6, 12, 17], [5, 6, 2, 4], [2, 3], false)];
+        for (x_shape, w_shape, dilation, with_bias) in cases {
+            let options = ConvOptions::new([1, 1], [0, 0], dilation, 1);
+            let out_hw = [0, 1].map(|a| x_shape[2 + a] - dilation[a] * (w_shape[2 + a] - 1));
+            let out_shape = [x_shape[0], w_shape[0], out_hw[0], out_hw[1]];
+            let g = Geometry::new(&x_shape, &w_shape, &out_shape, &options);
+            let x = values(x_shape.iter().product(), 1);
+            let w = values(w_shape.iter().product(), 2);
+            let b = values(w_shape[0], 3);
+            assert!(InputTaps::new(&g).is_some_and(|taps| taps.forward_applies()), "{x_shape:?} {w_shape:?}");
+            let tensor = |data: &[f32], shape: &[usize]| into_tensor(data.to_vec(), shape.to_vec());
+            let b_tensor = tensor(&b, &[w_shape[0]]);
+            let ours = forward_typed::<f32>(&tensor(&x, &x_shape), &tensor(&w, &w_shape), with_bias.then_some(&b_tensor), &options);
+            let ours = ours.storage::<f32>();
+            let (rows, positions) = (g.rows(), g.positions());
+            let mut cols = vec![0.0f32; g.cols_len()];
+            for sample in 0..g.batch {
+                im2col_sample(&x, &g, sample, &mut cols);
+                let mut y = vec![0.0f32; g.channels_out * positions];
+                // SAFETY: row-major operands of exactly these extents.
+                unsafe {
+                    gemm::gemm(
+                        g.channels_out, positions, rows, y.as_mut_ptr(), 1, positions as isize, false,
+                        w.as_ptr(), 1, rows as isize, cols.as_ptr(), 1, positions as isize,
+                        1.0f32, 1.0f32, false, false, false, gemm::Parallelism::None,
+                    );
+                }
+                if with_bias {
+                    for (channel, y) in y.chunks_exact_mut(positions).enumerate() {
+                        y.iter_mut().for_each(|v| *v = *v + b[channel]);
                     }
                 }
+                let expected: Vec<u32> = y.iter().map(|v| v.to_bits()).collect();
+                let got: Vec<u32> = ours[sample * y.len()..][..y.len()].iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, expected, "{x_shape:?} {w_shape:?}, sample {sample}");
             }
+        }
+    }
+
+    /// The weight gradient with its taps read from the input gives the im2col GEMM's bits: per
+    /// part of `weight_grad_part_len` samples, each sample's product (gemm's chains over the
+    /// positions) added in order, then the parts in order.
+    #[test]
+    fn direct_taps_give_the_im2col_weight_gradients_bits() {
+        if !has_avx512() {
+            return;
+        }
+        for (x_shape, w_shape, dilation) in [([20, 32, 13, 13], [64, 32, 3, 3], [1, 1]), ([9, 6, 12, 17], [9, 6, 2, 4], [2, 3])] {
+            let options = ConvOptions::new([1, 1], [0, 0], dilation, 1);
+            let out_hw = [0, 1].map(|a| x_shape[2 + a] - dilation[a] * (w_shape[2 + a] - 1));
+            let out_shape = [x_shape[0], w_shape[0], out_hw[0], out_hw[1]];
+            let g = Geometry::new(&x_shape, &w_shape, &out_shape, &options);
+            let direct = InputTaps::new(&g).is_some() && fma_chain_gemm::applies(g.rows(), g.channels_out, g.positions());
+            assert!(direct, "{x_shape:?} {w_shape:?}");
+            let x = values(x_shape.iter().product(), 4);
+            let dy = values(out_shape.iter().product(), 5);
+            let tensor = |data: &[f32], shape: &[usize]| into_tensor(data.to_vec(), shape.to_vec());
+            let ours = weight_backward_typed::<f32>(&tensor(&x, &x_shape), &tensor(&dy, &out_shape), &w_shape, &options);
+            let (rows, positions, out) = (g.rows(), g.positions(), g.channels_out);
+            let mut cols = vec![0.0f32; g.cols_len()];
+            let mut total: Option<Vec<f32>> = None;
+            for part in (0..g.batch).collect::<Vec<_>>().chunks(weight_grad_part_len(g.batch)) {
+                let mut grad = vec![0.0f32; rows * out]; // dWᵀ[k, o]
+                for (i, &sample) in part.iter().enumerate() {
+                    im2col_sample(&x, &g, sample, &mut cols);
+                    let dy = &dy[sample * out * positions..][..out * positions];
+                    // SAFETY: operands of exactly these extents; dy read transposed.
+                    unsafe {
+                        gemm::gemm(
+                            rows, out, positions, grad.as_mut_ptr(), 1, out as isize, i > 0,
+                            cols.as_ptr(), 1, positions as isize, dy.as_ptr(), positions as isize, 1,
+                            1.0f32, 1.0f32, false, false, false, gemm::Parallelism::None,
+                        );
+                    }
+                }
+                match &mut total {
+                    None => total = Some(grad),
+                    Some(total) => total.iter_mut().zip(&grad).for_each(|(t, &v)| *t = *t + v),
+                }
+            }
+            let total = total.expect("a batch");
+            let expected: Vec<u32> = (0..out * rows).map(|i| total[(i % rows) * out + i / rows].to_bits()).collect();
+            let got: Vec<u32> = ours.storage::<f32>().iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, expected, "{x_shape:?} {w_shape:?}");
         }
     }
 

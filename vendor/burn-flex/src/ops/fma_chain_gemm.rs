@@ -12,6 +12,10 @@
 //! depth of 1 or 2: its outer-product path; a result of at most 16 × 16: its horizontal kernels;
 //! a single row or column: its matrix-vector path) or splits the depth stay on gemm, and so does
 //! every CPU without AVX-512.
+//!
+//! Either operand may also be read through offset tables instead of strides (`RhsRows::At`,
+//! `LhsAt::Tabled`): a convolution then reads its kernel taps straight from its input, where an
+//! im2col would have copied them (`conv2d_taps.rs`). The chains, and so the bits, are the same.
 
 /// The deepest product gemm computes as a single chain per element, and for results of at most
 /// 64 × 64 (its small-matrix path) the depth of each block it splits deeper products into: each
@@ -25,6 +29,12 @@ const SMALL_SIDE: usize = 64;
 const WIDE: Shape = Shape { rows: 8, vectors: 3 };
 const NARROW: Shape = Shape { rows: 12, vectors: 2 };
 const SINGLE: Shape = Shape { rows: 16, vectors: 1 };
+/// For a left-hand side read through tables ([`LhsAt::Tabled`]), 4 rows × 4 vectors: with 12 rows
+/// the compiler loaded all twelve broadcasts ahead of the FMAs (each row's address is a table
+/// lookup) and spilled accumulators to the stack in the depth loop (seen in `perf annotate`), which
+/// made the convolution's weight gradient 24 % slower than through an im2col; 16 accumulators
+/// leave room.
+const TABLED: Shape = Shape { rows: 4, vectors: 4 };
 const LANES: usize = 16;
 
 use super::kernel_support::has_avx512;
@@ -59,6 +69,26 @@ impl Shape {
     }
 }
 
+/// Where each row of the right-hand operand starts in its slice.
+#[derive(Clone, Copy)]
+pub(crate) enum RhsRows<'a> {
+    /// Row `d` at `d · stride`.
+    Strided(usize),
+    /// Row `d` at `offsets[d]`: rows that need not be evenly spaced, and may overlap, as when a
+    /// convolution reads its kernel taps straight from the input instead of an im2col copy.
+    At(&'a [usize]),
+}
+
+/// Where element `(i, d)` (row `i`, depth `d`) of the left-hand operand lies in its slice.
+#[derive(Clone, Copy)]
+pub(crate) enum LhsAt<'a> {
+    /// At `i · strides[0] + d · strides[1]`.
+    Strided([usize; 2]),
+    /// At `rows[i] + depths[d]`: as when a convolution's weight gradient reads its kernel taps
+    /// (rows) at its output positions (depths) straight from the input.
+    Tabled { rows: &'a [usize], depths: &'a [usize] },
+}
+
 /// `dst[i, j] = (accumulate ? dst[i, j] : 0) + Σ_kk lhs[i, kk] · rhs[kk, j]` with the right-hand
 /// operand's and the destination's rows contiguous.
 pub(crate) struct Product<'a> {
@@ -69,10 +99,9 @@ pub(crate) struct Product<'a> {
     pub dst_row_stride: usize,
     pub accumulate: bool,
     pub lhs: &'a [f32],
-    /// Row and column strides of the left-hand operand.
-    pub lhs_strides: [usize; 2],
+    pub lhs_at: LhsAt<'a>,
     pub rhs: &'a [f32],
-    pub rhs_row_stride: usize,
+    pub rhs_rows: RhsRows<'a>,
 }
 
 /// Whether [`run`] computes an `m × n × k` product here: the shape is one gemm computes as plain
@@ -99,16 +128,25 @@ pub(crate) fn run(product: Product<'_>) -> bool {
     }
     check_extents(&product);
     // gemm's blocks of the depth, each added to what the previous ones left in the destination.
-    let lhs_cs = product.lhs_strides[1];
     let mut depth = 0;
     while depth < product.k {
         let block = (product.k - depth).min(MAX_DEPTH);
+        let (lhs, lhs_at) = match product.lhs_at {
+            LhsAt::Strided(strides) => (&product.lhs[depth * strides[1]..], LhsAt::Strided(strides)),
+            LhsAt::Tabled { rows, depths } => (product.lhs, LhsAt::Tabled { rows, depths: &depths[depth..] }),
+        };
+        let (rhs, rhs_rows) = match product.rhs_rows {
+            RhsRows::Strided(stride) => (&product.rhs[depth * stride..], RhsRows::Strided(stride)),
+            RhsRows::At(offsets) => (product.rhs, RhsRows::At(&offsets[depth..])),
+        };
         let part = Product {
             k: block,
             dst: &mut *product.dst,
             accumulate: product.accumulate || depth > 0,
-            lhs: &product.lhs[depth * lhs_cs..],
-            rhs: &product.rhs[depth * product.rhs_row_stride..],
+            lhs,
+            lhs_at,
+            rhs,
+            rhs_rows,
             ..product
         };
         #[cfg(target_arch = "x86_64")]
@@ -125,46 +163,177 @@ pub(crate) fn run(product: Product<'_>) -> bool {
 
 /// Every index the tiles touch, checked in release builds too: they use raw pointers.
 fn check_extents(p: &Product<'_>) {
-    let [lhs_rs, lhs_cs] = p.lhs_strides;
     let last = |rows: usize, rs: usize, cols: usize, cs: usize| {
         (rows - 1)
             .checked_mul(rs)
             .and_then(|a| (cols - 1).checked_mul(cs).and_then(|b| a.checked_add(b)))
             .expect("fma_chain_gemm: operand extent overflows usize")
     };
+    let furthest = |offsets: &[usize], len: usize| *offsets[..len].iter().max().expect("m, k ≥ 2");
     assert!(p.dst_row_stride >= p.n && p.dst.len() > last(p.m, p.dst_row_stride, p.n, 1));
-    assert!(p.lhs.len() > last(p.m, lhs_rs, p.k, lhs_cs));
-    assert!(p.rhs_row_stride >= p.n && p.rhs.len() > last(p.k, p.rhs_row_stride, p.n, 1));
+    match p.lhs_at {
+        LhsAt::Strided([rs, cs]) => assert!(p.lhs.len() > last(p.m, rs, p.k, cs)),
+        LhsAt::Tabled { rows, depths } => {
+            let end = furthest(rows, p.m).checked_add(furthest(depths, p.k));
+            assert!(end.is_some_and(|end| p.lhs.len() > end));
+        }
+    }
+    match p.rhs_rows {
+        RhsRows::Strided(stride) => assert!(stride >= p.n && p.rhs.len() > last(p.k, stride, p.n, 1)),
+        RhsRows::At(offsets) => {
+            let end = furthest(offsets, p.k).checked_add(p.n - 1);
+            assert!(end.is_some_and(|end| p.rhs.len() > end));
+        }
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use core::arch::x86_64::*;
 
-    use super::{LANES, NARROW, Product, SINGLE, Shape, WIDE};
+    use super::{LANES, LhsAt, NARROW, Product, RhsRows, SINGLE, Shape, TABLED, WIDE};
+
+    /// Where row `depth` of the right-hand operand starts, from a tile's first column: a trait so
+    /// that each kind of [`RhsRows`] gets its own compiled tiles.
+    trait RowStarts: Copy {
+        unsafe fn row(self, depth: usize) -> *const f32;
+        unsafe fn from_column(self, col: usize) -> Self;
+    }
+
+    #[derive(Clone, Copy)]
+    struct Strided {
+        first: *const f32,
+        stride: usize,
+    }
+
+    impl RowStarts for Strided {
+        #[inline(always)]
+        unsafe fn row(self, depth: usize) -> *const f32 {
+            unsafe { self.first.add(depth * self.stride) }
+        }
+        #[inline(always)]
+        unsafe fn from_column(self, col: usize) -> Self {
+            Self { first: unsafe { self.first.add(col) }, ..self }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct Listed {
+        base: *const f32,
+        offsets: *const usize,
+    }
+
+    impl RowStarts for Listed {
+        #[inline(always)]
+        unsafe fn row(self, depth: usize) -> *const f32 {
+            unsafe { self.base.add(*self.offsets.add(depth)) }
+        }
+        #[inline(always)]
+        unsafe fn from_column(self, col: usize) -> Self {
+            Self { base: unsafe { self.base.add(col) }, ..self }
+        }
+    }
+
+    /// Where the left-hand elements of a tile's rows lie at each depth: a trait, like
+    /// [`RowStarts`], so that each kind of [`LhsAt`] gets its own compiled tiles.
+    trait LhsElements: Copy {
+        /// A handle on depth `depth` of the tile's rows.
+        unsafe fn column(self, depth: usize) -> *const f32;
+        /// Row `i` of the tile at the depth `column` is on.
+        unsafe fn element(self, column: *const f32, i: usize) -> f32;
+        unsafe fn from_row(self, row: usize) -> Self;
+    }
+
+    #[derive(Clone, Copy)]
+    struct StridedLhs {
+        first: *const f32,
+        row_stride: usize,
+        depth_stride: usize,
+    }
+
+    impl LhsElements for StridedLhs {
+        #[inline(always)]
+        unsafe fn column(self, depth: usize) -> *const f32 {
+            unsafe { self.first.add(depth * self.depth_stride) }
+        }
+        #[inline(always)]
+        unsafe fn element(self, column: *const f32, i: usize) -> f32 {
+            unsafe { *column.add(i * self.row_stride) }
+        }
+        #[inline(always)]
+        unsafe fn from_row(self, row: usize) -> Self {
+            Self { first: unsafe { self.first.add(row * self.row_stride) }, ..self }
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct TabledLhs {
+        base: *const f32,
+        rows: *const usize,
+        depths: *const usize,
+    }
+
+    impl LhsElements for TabledLhs {
+        #[inline(always)]
+        unsafe fn column(self, depth: usize) -> *const f32 {
+            unsafe { self.base.add(*self.depths.add(depth)) }
+        }
+        #[inline(always)]
+        unsafe fn element(self, column: *const f32, i: usize) -> f32 {
+            unsafe { *column.add(*self.rows.add(i)) }
+        }
+        #[inline(always)]
+        unsafe fn from_row(self, row: usize) -> Self {
+            Self { rows: unsafe { self.rows.add(row) }, ..self }
+        }
+    }
 
     /// Pointers and strides one tile needs.
     #[derive(Clone, Copy)]
-    struct Tile {
+    struct Tile<L, R> {
         k: usize,
         dst: *mut f32,
         dst_rs: usize,
         accumulate: bool,
-        lhs: *const f32,
-        lhs_rs: usize,
-        lhs_cs: usize,
-        rhs: *const f32,
-        rhs_rs: usize,
+        lhs: L,
+        rhs: R,
     }
 
     /// Runs the product in the tile shape [`Shape::for_product`] picks.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn product(p: Product<'_>) {
+    pub(super) unsafe fn product(mut p: Product<'_>) {
+        let (lhs, rhs) = (p.lhs.as_ptr(), p.rhs.as_ptr());
+        let strided_rhs = |stride| Strided { first: rhs, stride };
+        let listed_rhs = |offsets: &[usize]| Listed { base: rhs, offsets: offsets.as_ptr() };
+        // A tabled left side counts as one whose columns are not contiguous (stride 0 ≠ 1).
+        let (lhs_at, rhs_rows) = (p.lhs_at, p.rhs_rows);
         unsafe {
-            match Shape::for_product(p.n, p.lhs_strides[0]) {
-                WIDE => blocks::<{ WIDE.rows }, { WIDE.vectors }>(p),
-                NARROW => blocks::<{ NARROW.rows }, { NARROW.vectors }>(p),
-                SINGLE => blocks::<{ SINGLE.rows }, { SINGLE.vectors }>(p),
+            match (lhs_at, rhs_rows) {
+                (LhsAt::Strided([row_stride, depth_stride]), rhs_rows) => {
+                    let l = StridedLhs { first: lhs, row_stride, depth_stride };
+                    match rhs_rows {
+                        RhsRows::Strided(stride) => with_operands(&mut p, row_stride, l, strided_rhs(stride)),
+                        RhsRows::At(offsets) => with_operands(&mut p, row_stride, l, listed_rhs(offsets)),
+                    }
+                }
+                (LhsAt::Tabled { rows, depths }, rhs_rows) => {
+                    let l = TabledLhs { base: lhs, rows: rows.as_ptr(), depths: depths.as_ptr() };
+                    match rhs_rows {
+                        RhsRows::Strided(stride) => blocks::<{ TABLED.rows }, { TABLED.vectors }, _, _>(&mut p, l, strided_rhs(stride)),
+                        RhsRows::At(offsets) => blocks::<{ TABLED.rows }, { TABLED.vectors }, _, _>(&mut p, l, listed_rhs(offsets)),
+                    }
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    unsafe fn with_operands<L: LhsElements, R: RowStarts>(p: &mut Product<'_>, lhs_row_stride: usize, lhs: L, rhs: R) {
+        unsafe {
+            match Shape::for_product(p.n, lhs_row_stride) {
+                WIDE => blocks::<{ WIDE.rows }, { WIDE.vectors }, L, R>(p, lhs, rhs),
+                NARROW => blocks::<{ NARROW.rows }, { NARROW.vectors }, L, R>(p, lhs, rhs),
+                SINGLE => blocks::<{ SINGLE.rows }, { SINGLE.vectors }, L, R>(p, lhs, rhs),
                 shape => unreachable!("no kernel for {shape:?}"),
             }
         }
@@ -173,9 +342,13 @@ mod avx512 {
     /// Walks the result in blocks of `VECTORS` · 16 columns, each in tiles of `ROWS` rows (then
     /// 4, 2, 1 for the last rows), so that one block of the right-hand operand serves every row.
     #[target_feature(enable = "avx512f")]
-    unsafe fn blocks<const ROWS: usize, const VECTORS: usize>(p: Product<'_>) {
+    unsafe fn blocks<const ROWS: usize, const VECTORS: usize, L: LhsElements, R: RowStarts>(
+        p: &mut Product<'_>,
+        lhs: L,
+        rhs: R,
+    ) {
         let block = LANES * VECTORS;
-        let [lhs_rs, lhs_cs] = p.lhs_strides;
+        let dst = p.dst.as_mut_ptr();
         let mut col = 0;
         while col < p.n {
             let width = (p.n - col).min(block);
@@ -194,21 +367,18 @@ mod avx512 {
                 // SAFETY (for the offsets): row < m, col < n, inside the checked extents.
                 let tile = Tile {
                     k: p.k,
-                    dst: unsafe { p.dst.as_mut_ptr().add(row * p.dst_row_stride + col) },
+                    dst: unsafe { dst.add(row * p.dst_row_stride + col) },
                     dst_rs: p.dst_row_stride,
                     accumulate: p.accumulate,
-                    lhs: unsafe { p.lhs.as_ptr().add(row * lhs_rs) },
-                    lhs_rs,
-                    lhs_cs,
-                    rhs: unsafe { p.rhs.as_ptr().add(col) },
-                    rhs_rs: p.rhs_row_stride,
+                    lhs: unsafe { lhs.from_row(row) },
+                    rhs: unsafe { rhs.from_column(col) },
                 };
                 unsafe {
                     match rows {
-                        4 => tile_of::<4, VECTORS>(tile, masks),
-                        2 => tile_of::<2, VECTORS>(tile, masks),
-                        1 => tile_of::<1, VECTORS>(tile, masks),
-                        _ => tile_of::<ROWS, VECTORS>(tile, masks),
+                        4 => tile_of::<4, VECTORS, L, R>(tile, masks),
+                        2 => tile_of::<2, VECTORS, L, R>(tile, masks),
+                        1 => tile_of::<1, VECTORS, L, R>(tile, masks),
+                        _ => tile_of::<ROWS, VECTORS, L, R>(tile, masks),
                     }
                 }
                 row += rows;
@@ -222,17 +392,20 @@ mod avx512 {
     /// gemm's micro-kernels run it.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn tile_of<const ROWS: usize, const VECTORS: usize>(t: Tile, masks: [__mmask16; VECTORS]) {
+    unsafe fn tile_of<const ROWS: usize, const VECTORS: usize, L: LhsElements, R: RowStarts>(
+        t: Tile<L, R>,
+        masks: [__mmask16; VECTORS],
+    ) {
         let mut acc = [[_mm512_setzero_ps(); VECTORS]; ROWS];
         for depth in 0..t.k {
             unsafe {
-                let rhs_row = t.rhs.add(depth * t.rhs_rs);
+                let rhs_row = t.rhs.row(depth);
                 let rhs: [__m512; VECTORS] = core::array::from_fn(|v| {
                     _mm512_maskz_loadu_ps(masks[v], rhs_row.add(LANES * v))
                 });
-                let lhs_col = t.lhs.add(depth * t.lhs_cs);
+                let lhs_col = t.lhs.column(depth);
                 for (i, acc) in acc.iter_mut().enumerate() {
-                    let lhs = _mm512_set1_ps(*lhs_col.add(i * t.lhs_rs));
+                    let lhs = _mm512_set1_ps(t.lhs.element(lhs_col, i));
                     for (acc, &rhs) in acc.iter_mut().zip(&rhs) {
                         *acc = _mm512_fmadd_ps(lhs, rhs, *acc);
                     }
@@ -297,9 +470,9 @@ mod tests {
                         dst_row_stride: n + 5,
                         accumulate,
                         lhs: &lhs,
-                        lhs_strides,
+                        lhs_at: LhsAt::Strided(lhs_strides),
                         rhs: &rhs,
-                        rhs_row_stride: n + 3,
+                        rhs_rows: RhsRows::Strided(n + 3),
                     }));
                     // SAFETY: extents as above.
                     unsafe {
@@ -328,6 +501,45 @@ mod tests {
                     let same = ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits());
                     assert!(same, "{m}×{n}×{k}, row-major lhs {lhs_row_major}, accumulate {accumulate}");
                 }
+            }
+        }
+    }
+
+    /// Operands read through offset tables give the bits of the same operands copied out with
+    /// strides: rows that overlap and lie out of order, each side tabled alone and both together
+    /// (a tabled left side runs its own tile), with and without accumulating.
+    #[test]
+    fn tables_give_the_strided_operands_bits() {
+        use alloc::vec::Vec;
+        if !has_avx512() {
+            return;
+        }
+        for (m, n, k) in [(64, 141, 288), (288, 64, 121), (9, 300, 40), (30, 12, 500)] {
+            let source = values(4000 + n, 7);
+            // Row i of the left side at 37·i mod 997, depth d at 3·d (mod 2000): overlapping.
+            let lhs_rows: Vec<usize> = (0..m).map(|i| 37 * i % 997).collect();
+            let lhs_depths: Vec<usize> = (0..k).map(|d| 3 * d % 2000).collect();
+            let rhs_offsets: Vec<usize> = (0..k).rev().map(|d| 7 * d % 3001).collect();
+            let lhs_copy: Vec<f32> = (0..m * k).map(|e| source[lhs_rows[e / k] + lhs_depths[e % k]]).collect();
+            let rhs_copy: Vec<f32> = (0..k * n).map(|e| source[rhs_offsets[e / n] + e % n]).collect();
+            let start = values(m * n, 9);
+            for (tabled_lhs, listed_rhs, accumulate) in [(true, true, false), (true, false, true), (false, true, false), (false, true, true)] {
+                let (mut ours, mut strided) = (start.clone(), start.clone());
+                let (lhs, lhs_at) = match tabled_lhs {
+                    true => (&source, LhsAt::Tabled { rows: &lhs_rows, depths: &lhs_depths }),
+                    false => (&lhs_copy, LhsAt::Strided([k, 1])),
+                };
+                let (rhs, rhs_rows) = match listed_rhs {
+                    true => (&source, RhsRows::At(&rhs_offsets)),
+                    false => (&rhs_copy, RhsRows::Strided(n)),
+                };
+                let dst_row_stride = n;
+                assert!(run(Product { m, n, k, dst: &mut ours, dst_row_stride, accumulate, lhs, lhs_at, rhs, rhs_rows }));
+                let (lhs, rhs) = (&lhs_copy, &rhs_copy);
+                let (lhs_at, rhs_rows) = (LhsAt::Strided([k, 1]), RhsRows::Strided(n));
+                assert!(run(Product { m, n, k, dst: &mut strided, dst_row_stride, accumulate, lhs, lhs_at, rhs, rhs_rows }));
+                let same = ours.iter().zip(&strided).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{m}×{n}×{k}, tabled lhs {tabled_lhs}, listed rhs {listed_rhs}");
             }
         }
     }

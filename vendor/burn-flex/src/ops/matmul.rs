@@ -334,9 +334,9 @@ fn fma_chain_product<T: GemmScalar>(
         dst_row_stride: n,
         accumulate: false,
         lhs,
-        lhs_strides: [lhs_rs as usize, lhs_cs as usize],
+        lhs_at: super::fma_chain_gemm::LhsAt::Strided([lhs_rs as usize, lhs_cs as usize]),
         rhs,
-        rhs_row_stride: rhs_rs as usize,
+        rhs_rows: super::fma_chain_gemm::RhsRows::Strided(rhs_rs as usize),
     })
 }
 
