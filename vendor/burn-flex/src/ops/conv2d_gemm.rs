@@ -193,7 +193,7 @@ fn weight_backward_typed<T: KernelFloat>(
     let t_len = transposed.map_or(0, |_| g.channels_out.min(group_rows) * positions);
     // With the output gradient transposed, the taps can be read from the input (no im2col).
     let taps = match (transposed, as_f32(x)) {
-        (Some(Transposed::OutputGrad), Some(x)) => InputTaps::new(&g).map(|taps| (taps.position_offsets(), taps, x)),
+        (Some(Transposed::OutputGrad), Some(x)) => InputTaps::new(&g).map(|taps| (taps, x)),
         _ => None,
     };
     let cols_len = if taps.is_some() { 0 } else { g.cols_len() };
@@ -204,28 +204,17 @@ fn weight_backward_typed<T: KernelFloat>(
         let first = samples.start;
         for sample in samples {
             let dy = &output_grad[sample * g.channels_out * positions..][..g.channels_out * positions];
-            if let Some((position_offsets, taps, x)) = &taps {
-                transpose(dy, g.channels_out, positions, t);
-                // dWᵀ[k, o] (+)= Σ_p x[n][tap k + position p] · dy[n][o, p]
-                let ran = fma_chain_gemm::run(fma_chain_gemm::Product {
-                    m: group_rows,
-                    n: group_out,
-                    k: positions,
-                    dst: as_f32_mut(weight_grad).expect("f32"),
-                    dst_row_stride: group_out,
-                    accumulate: sample > first,
-                    lhs: &x[sample * taps.sample_len()..][..taps.sample_len()],
-                    lhs_at: fma_chain_gemm::LhsAt::Tabled { rows: &taps.offsets, depths: position_offsets },
-                    rhs: as_f32(t).expect("f32"),
-                    rhs_rows: fma_chain_gemm::RhsRows::Strided(group_out),
-                });
-                assert!(ran, "fma_chain_gemm takes the products `transposed` was chosen for");
-                continue;
+            if taps.is_none() {
+                im2col_sample(x, &g, sample, cols);
             }
-            im2col_sample(x, &g, sample, cols);
             match transposed {
                 Some(Transposed::OutputGrad) => {
                     transpose(dy, g.channels_out, positions, t);
+                    if let Some((taps, x)) = &taps {
+                        let (t, weight_grad) = (as_f32(t).expect("f32"), as_f32_mut(weight_grad).expect("f32"));
+                        taps.weight_gradient_sample(x, sample, t, sample > first, weight_grad);
+                        continue;
+                    }
                     // dWᵀ[k, o] (+)= Σ_p cols[k, p] · dy[n][o, p]
                     let operands = (&*cols, [positions, 1], &*t, [group_out, 1]);
                     let (lhs, lhs_strides, rhs, rhs_strides) = operands;

@@ -29,7 +29,9 @@ use super::fma_chain_gemm;
 pub(super) struct InputTaps {
     geometry: Geometry,
     /// Where each im2col row (tap) starts in a sample's input.
-    pub(super) offsets: Vec<usize>,
+    offsets: Vec<usize>,
+    /// Where each output position reads a tap's row, from the tap's offset.
+    positions: Vec<usize>,
     span: usize,
 }
 
@@ -49,11 +51,12 @@ impl InputTaps {
                 channel * g.in_h * g.in_w + kh * g.dilation[0] * g.in_w + kw * g.dilation[1]
             })
             .collect();
+        let positions = (0..g.positions()).map(|p| p / g.out_w * g.in_w + p % g.out_w).collect();
         let span = (g.out_h - 1) * g.in_w + g.out_w;
-        Some(Self { geometry: *g, offsets, span })
+        Some(Self { geometry: *g, offsets, positions, span })
     }
 
-    pub(super) fn sample_len(&self) -> usize {
+    fn sample_len(&self) -> usize {
         let g = &self.geometry;
         g.channels_in * g.in_h * g.in_w
     }
@@ -97,9 +100,23 @@ impl InputTaps {
         }
     }
 
-    /// Where each output position reads a tap's row, from the tap's offset.
-    pub(super) fn position_offsets(&self) -> Vec<usize> {
+    /// Adds one sample's weight gradient, `dWᵀ[k, o] (+)= Σ_p x[n][tap k + position p] · dy[n][o, p]`,
+    /// into `weight_grad` (`accumulate`: add to what it holds), from the output gradient transposed
+    /// (`dy_t[p, o]`).
+    pub(super) fn weight_gradient_sample(&self, x: &[f32], sample: usize, dy_t: &[f32], accumulate: bool, weight_grad: &mut [f32]) {
         let g = &self.geometry;
-        (0..g.positions()).map(|p| p / g.out_w * g.in_w + p % g.out_w).collect()
+        let ran = fma_chain_gemm::run(fma_chain_gemm::Product {
+            m: g.rows(),
+            n: g.channels_out,
+            k: g.positions(),
+            dst: weight_grad,
+            dst_row_stride: g.channels_out,
+            accumulate,
+            lhs: &x[sample * self.sample_len()..][..self.sample_len()],
+            lhs_at: fma_chain_gemm::LhsAt::Tabled { rows: &self.offsets, depths: &self.positions },
+            rhs: dy_t,
+            rhs_rows: fma_chain_gemm::RhsRows::Strided(g.channels_out),
+        });
+        assert!(ran, "fma_chain_gemm takes the products the weight gradient's transposed path was chosen for");
     }
 }

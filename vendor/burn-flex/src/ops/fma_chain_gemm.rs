@@ -305,7 +305,6 @@ mod avx512 {
         let (lhs, rhs) = (p.lhs.as_ptr(), p.rhs.as_ptr());
         let strided_rhs = |stride| Strided { first: rhs, stride };
         let listed_rhs = |offsets: &[usize]| Listed { base: rhs, offsets: offsets.as_ptr() };
-        // A tabled left side counts as one whose columns are not contiguous (stride 0 ≠ 1).
         let (lhs_at, rhs_rows) = (p.lhs_at, p.rhs_rows);
         unsafe {
             match (lhs_at, rhs_rows) {
