@@ -153,6 +153,10 @@ fn profile(
         let table = experiment::profile_table(profile);
         println!("\n{title}\n\n{}", table.terminal());
         markdown.push_str(&format!("{title}\n\n{}\n", table.markdown()));
+        for warning in experiment::profile_warnings(profile) {
+            println!("\n{warning}");
+            markdown.push_str(&format!("{warning}\n\n"));
+        }
     }
     if profiles.len() > 1 {
         let summary = experiment::profile_summary_table(&profiles);

@@ -24,7 +24,7 @@ pub use compare::{CompareOptions, compare};
 pub use datasets::{fetch_dataset, load_data};
 pub use error::ExperimentError;
 pub use plot::plot;
-pub use profile::{profile, profile_summary_table, profile_table};
+pub use profile::{profile, profile_summary_table, profile_table, profile_warnings};
 pub use resume::Start;
 pub use run::{FailedRun, RunOutputs, RunResult, TrainOptions, execute_run, train_run};
 pub use seeds::{ComparePlan, Comparison, compare_seeds};

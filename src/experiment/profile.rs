@@ -114,6 +114,26 @@ fn phase_name(phase: Phase) -> &'static str {
     }
 }
 
+/// A sentence for each phase whose kernels, timed alone, took longer than the whole phase did in
+/// the training steps (its rest is negative): then the machine was busier while one of them
+/// was timed, and the profile should be run again.
+pub fn profile_warnings(profile: &StepProfile) -> Vec<String> {
+    profile
+        .rows
+        .iter()
+        .filter(|row| row.is_rest() && row.milliseconds < 0.0)
+        .map(|row| {
+            format!(
+                "The {} pass's kernels timed alone took {:.3} ms longer than the pass itself in \
+                 the training steps, so its rest is negative: the machine was busy while they \
+                 were timed. Run the profile again.",
+                phase_name(row.phase),
+                -row.milliseconds
+            )
+        })
+        .collect()
+}
+
 /// One profile as a table: each operation's time per step, its share of the step, and its rate.
 pub fn profile_table(profile: &StepProfile) -> Table {
     let rows = profile
@@ -138,4 +158,39 @@ pub fn profile_table(profile: &StepProfile) -> Table {
         rows,
     )
     .numeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::profile::ProfileRow;
+
+    fn row(phase: Phase, kind: &str, milliseconds: f64) -> ProfileRow {
+        ProfileRow {
+            phase,
+            operation: kind.into(),
+            kind: kind.into(),
+            milliseconds,
+            gflops: None,
+            gbytes_per_second: None,
+        }
+    }
+
+    #[test]
+    fn a_negative_rest_is_called_out_and_a_positive_one_is_not() {
+        let profile = |forward_rest: f64| StepProfile {
+            network: "cnn".into(),
+            batch_size: 8,
+            step_milliseconds: 3.0,
+            rows: vec![
+                row(Phase::Forward, "conv: convolution", 2.0),
+                row(Phase::Forward, "rest", forward_rest),
+                row(Phase::Backward, "rest", 0.5),
+            ],
+        };
+        assert!(profile_warnings(&profile(0.25)).is_empty());
+        let warnings = profile_warnings(&profile(-0.25));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("forward pass") && warnings[0].contains("0.250 ms"));
+    }
 }

@@ -55,12 +55,22 @@ pub struct ProfileRow {
     pub gbytes_per_second: Option<f64>,
 }
 
+/// The kind of the row that holds what a phase's kernels leave of its time.
+const REST: &str = "rest";
+
+impl ProfileRow {
+    /// Whether this row is a phase's rest rather than one operation.
+    pub fn is_rest(&self) -> bool {
+        self.kind == REST
+    }
+}
+
 /// A training step of one network, broken down.
 #[derive(Debug, Clone, Serialize)]
 pub struct StepProfile {
     pub network: String,
     pub batch_size: usize,
-    /// The whole step, median over the timed steps.
+    /// The whole step: the medians of its phases over the timed steps, added up.
     pub step_milliseconds: f64,
     pub rows: Vec<ProfileRow>,
 }
@@ -85,12 +95,9 @@ pub fn profile(
         median_of(|p| p.backward),
         median_of(|p| p.optimizer),
     ];
-    let step = median(
-        phases
-            .iter()
-            .map(|p| milliseconds(p.forward + p.backward + p.optimizer))
-            .collect(),
-    );
+    // The phases' medians added up, so that the rows (each phase's kernels and rest) add up to
+    // the step exactly; the median of whole steps differs from it by the machine's noise alone.
+    let step = measured.iter().sum();
     let bn = network.norm == NormKind::Batch;
     // Max pooling writes its indices in the int type the step's pooling asks for: the device's.
     let indices = device.settings().int_dtype;
@@ -480,7 +487,7 @@ fn rest(phase: Phase, measured: f64, kernels: &[ProfileRow]) -> ProfileRow {
     ProfileRow {
         phase,
         operation: format!("rest: {what}"),
-        kind: "rest".into(),
+        kind: REST.into(),
         milliseconds: measured - kernels.iter().map(|r| r.milliseconds).sum::<f64>(),
         gflops: None,
         gbytes_per_second: None,

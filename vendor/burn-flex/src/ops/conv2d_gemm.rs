@@ -36,6 +36,7 @@ use super::conv2d_geometry::{Geometry, output_len};
 use super::conv2d_taps::InputTaps;
 use super::fma_chain_gemm::{self, as_f32, as_f32_mut};
 use super::kernel_support::{KernelFloat, build_in_chunks, for_each_chunk, into_tensor, with_float_dtype};
+use super::transpose::transpose;
 
 /// A GEMM smaller than this many multiply-adds runs on the calling thread.
 const GEMM_PARALLEL_THRESHOLD: usize = 256 * 1024;
@@ -268,21 +269,6 @@ fn weight_backward_typed<T: KernelFloat>(
 enum Transposed {
     OutputGrad,
     Cols,
-}
-
-/// `dst[c, r] = src[r, c]` for a row-major `rows × cols` source, eight source rows at a time so
-/// that each destination row is written in runs of eight.
-fn transpose<T: Copy>(src: &[T], rows: usize, cols: usize, dst: &mut [T]) {
-    const BAND: usize = 8;
-    let (src, dst) = (&src[..rows * cols], &mut dst[..rows * cols]);
-    for first in (0..rows).step_by(BAND) {
-        let band = BAND.min(rows - first);
-        for (c, dst) in dst.chunks_exact_mut(rows).enumerate() {
-            for (r, value) in dst[first..first + band].iter_mut().enumerate() {
-                *value = src[(first + r) * cols + c];
-            }
-        }
-    }
 }
 
 fn x_backward_typed<T: KernelFloat>(

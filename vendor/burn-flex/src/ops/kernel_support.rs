@@ -62,6 +62,14 @@ pub(crate) fn has_avx512() -> bool {
     false
 }
 
+/// Whether the CPU has AVX, detected at run time (never without `std`).
+pub(crate) fn has_avx() -> bool {
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    return std::is_x86_feature_detected!("avx");
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    false
+}
+
 /// Calls `body(index, chunk)` for every `chunk_len`-sized piece of `data`, on rayon when enabled.
 pub(crate) fn for_each_chunk<T: Send>(
     data: &mut [T],

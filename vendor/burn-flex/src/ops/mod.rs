@@ -126,5 +126,6 @@ pub mod repeat_dim;
 pub mod slice;
 pub mod sort;
 mod transaction;
+mod transpose;
 pub mod unary;
 pub mod unfold;
