@@ -40,6 +40,11 @@ cargo test --release --locked "$@"
 # lockfile leave the vendored files alone).
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
     cargo test --release --locked --manifest-path vendor/burn-flex/Cargo.toml --lib -q
+# And without rayon, as flex builds for targets without threads: the patch's kernels have a
+# sequential branch of their own (max pooling's fast path once went untested, and unused, there).
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" \
+    cargo test --release --locked --manifest-path vendor/burn-flex/Cargo.toml --lib -q \
+    --no-default-features --features std,simd
 # The binary `cargo test` just built: the steps below run it, not a second build.
 export BNX_BIN="${CARGO_TARGET_DIR:-$PWD/target}/release/bnx"
 

@@ -39,6 +39,7 @@ use super::kernel_support::{KernelFloat, build_in_chunks, for_each_chunk, into_t
 use super::transpose::transpose;
 
 /// A GEMM smaller than this many multiply-adds runs on the calling thread.
+#[cfg(feature = "rayon")]
 const GEMM_PARALLEL_THRESHOLD: usize = 256 * 1024;
 
 /// Samples whose weight-gradient contributions one task sums, at least.

@@ -1013,6 +1013,7 @@ mod tests {
     /// On one thread, an f32 product `fma_chain_gemm` takes (a transposed left side, as a dense
     /// layer's weight gradient has) gives gemm's bits: the MLP's numbers do not move with it.
     #[test]
+    #[cfg(feature = "rayon")]
     fn f32_products_on_one_thread_give_gemms_bits() {
         let (m, n, k) = (70, 40, 33);
         let values = |len: usize, seed: u32| -> Vec<f32> {

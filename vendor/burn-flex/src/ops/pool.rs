@@ -567,6 +567,12 @@ where
                 for c in 0..channels {
                     let x_offset = b * channels * in_d * in_h * in_w + c * in_d * in_h * in_w;
                     let out_offset = b * channels * spatial_out + c * spatial_out;
+                    if windows_inside {
+                        let plane = out_offset..out_offset + spatial_out;
+                        let (values, plane_indices) = (&mut output[plane.clone()], &mut indices[plane]);
+                        window.max_plane(&x_data[x_offset..x_offset + in_d * in_h * in_w], values, plane_indices);
+                        continue;
+                    }
 
                     for od in 0..out_d {
                         for oh in 0..out_h {
