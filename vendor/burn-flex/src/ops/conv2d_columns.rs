@@ -16,9 +16,7 @@ pub(super) fn im2col_sample<T: KernelFloat>(x: &[T], geometry: &Geometry, sample
     }
     let plane = g.in_h * g.in_w;
     for (row, dst) in cols.chunks_exact_mut(positions).enumerate().take(g.rows()) {
-        let channel = row / (g.kernel_h * g.kernel_w);
-        let kh = (row / g.kernel_w) % g.kernel_h;
-        let kw = row % g.kernel_w;
+        let (channel, kh, kw) = g.tap(row);
         let offset_h = (kh * g.dilation[0]) as isize - g.padding[0] as isize;
         let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
         let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);
@@ -52,7 +50,7 @@ pub(super) fn col2im_sample<T: KernelFloat>(g: &Geometry, dcols: &[T], dst: &mut
     let (plane, positions, taps) = (g.in_h * g.in_w, g.positions(), g.kernel_h * g.kernel_w);
     for (channel, dst) in dst.chunks_exact_mut(plane).enumerate() {
         for tap in 0..taps {
-            let (kh, kw) = (tap / g.kernel_w, tap % g.kernel_w);
+            let (_, kh, kw) = g.tap(tap);
             let offset_h = (kh * g.dilation[0]) as isize - g.padding[0] as isize;
             let offset_w = (kw * g.dilation[1]) as isize - g.padding[1] as isize;
             let (oh_first, oh_end) = valid_range(g.out_h, g.in_h, g.stride[0], offset_h);

@@ -91,6 +91,12 @@ impl Geometry {
         self.channels_in * self.kernel_h * self.kernel_w
     }
 
+    /// The input channel and the kernel tap `(kh, kw)` of im2col row `row`.
+    pub(super) fn tap(&self, row: usize) -> (usize, usize, usize) {
+        let taps = self.kernel_h * self.kernel_w;
+        (row / taps, (row / self.kernel_w) % self.kernel_h, row % self.kernel_w)
+    }
+
     /// Rows of `cols` that belong to one group (the weight's second axis, flattened).
     pub(super) fn group_rows(&self) -> usize {
         self.rows() / self.groups

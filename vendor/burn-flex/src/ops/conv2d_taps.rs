@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use super::conv2d_geometry::Geometry;
+use super::conv2d_geometry::{Geometry, output_len};
 use super::fma_chain_gemm;
 
 /// The kernel taps of a convolution with unit stride and no padding, read straight from its
@@ -37,17 +37,16 @@ pub(super) struct InputTaps {
 
 impl InputTaps {
     pub(super) fn new(g: &Geometry) -> Option<Self> {
-        let reach = |kernel: usize, dilation: usize| dilation * (kernel - 1) + 1;
+        // No padding at either end: the output is what the unpadded input gives.
         let unpadded = g.padding == [0, 0]
-            && g.out_h + reach(g.kernel_h, g.dilation[0]) == g.in_h + 1
-            && g.out_w + reach(g.kernel_w, g.dilation[1]) == g.in_w + 1;
+            && g.out_h == output_len(g.in_h, g.kernel_h, 1, (0, 0), g.dilation[0])
+            && g.out_w == output_len(g.in_w, g.kernel_w, 1, (0, 0), g.dilation[1]);
         if g.groups != 1 || g.stride != [1, 1] || !unpadded || g.channels_out >= g.rows() || g.positions() == 0 {
             return None;
         }
-        let taps = g.kernel_h * g.kernel_w;
         let offsets = (0..g.rows())
             .map(|row| {
-                let (channel, kh, kw) = (row / taps, (row / g.kernel_w) % g.kernel_h, row % g.kernel_w);
+                let (channel, kh, kw) = g.tap(row);
                 channel * g.in_h * g.in_w + kh * g.dilation[0] * g.in_w + kw * g.dilation[1]
             })
             .collect();
