@@ -94,6 +94,7 @@ pub mod batch_norm;
 pub mod binary;
 mod bool;
 pub mod cat;
+mod channel_sums;
 pub mod comparison;
 #[macro_use]
 mod conv_common;

@@ -387,7 +387,14 @@ fn max_rows_2x2_f32<I: PoolIndex>(plane: &[f32], offset: usize, in_w: usize, [ou
     use core::arch::x86_64::*;
     // The indices are computed four at a time in 32-bit lanes, which hold every index of a
     // plane below 2³¹ elements; larger planes compute each from its code.
-    let vectors = if offset + plane.len() <= i32::MAX as usize { out_w / 4 } else { 0 };
+    let indices_fit = offset + plane.len() <= i32::MAX as usize;
+    if indices_fit && super::kernel_support::has_avx512() {
+        if let Some(indices) = i32_indices(indices) {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { max_rows_2x2_f32_avx512(plane, offset, in_w, [out_h, out_w], values, indices) };
+        }
+    }
+    let vectors = if indices_fit { out_w / 4 } else { 0 };
     for oh in 0..out_h {
         let top = 2 * oh * in_w;
         let (upper, lower) = (&plane[top..][..2 * out_w], &plane[top + in_w..][..2 * out_w]);
@@ -432,6 +439,76 @@ fn max_rows_2x2_f32<I: PoolIndex>(plane: &[f32], offset: usize, in_w: usize, [ou
             let (max, code) = max_of_window([upper[2 * ow], upper[2 * ow + 1], lower[2 * ow], lower[2 * ow + 1]]);
             values[ow] = max;
             indices[ow] = index(ow, code);
+        }
+    }
+}
+
+/// `indices` as i32, when `I` is i32.
+#[cfg(target_arch = "x86_64")]
+fn i32_indices<I: PoolIndex>(indices: &mut [I]) -> Option<&mut [i32]> {
+    (core::any::TypeId::of::<I>() == core::any::TypeId::of::<i32>()).then(|| bytemuck::cast_slice_mut(indices))
+}
+
+/// [`max_rows_2x2_f32`] with AVX-512 and i32 indices: sixteen outputs at a time, so that a row of
+/// the guide's first pooling (13 outputs) is one vector where SSE2 took four. Each window's four
+/// values are gathered from two rows by even/odd permutes, then compared in [`max_of_window`]'s
+/// order in each lane (`>` ordered, NaN by an unordered self-comparison), so the values and
+/// indices are the same. A row's last vector is masked; masked lanes are neither read nor written.
+/// Every index of the plane fits in i32 (checked by the caller).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn max_rows_2x2_f32_avx512(plane: &[f32], offset: usize, in_w: usize, [out_h, out_w]: [usize; 2], values: &mut [f32], indices: &mut [i32]) {
+    use core::arch::x86_64::*;
+    const LANES: usize = 16;
+    let mask = |len: usize| ((1u32 << len.min(LANES)) - 1) as __mmask16;
+    let (even, odd) = (
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31),
+    );
+    let (one, below) = (_mm512_set1_epi32(1), _mm512_set1_epi32(in_w as i32));
+    for oh in 0..out_h {
+        let top = 2 * oh * in_w;
+        let (upper, lower) = (&plane[top..][..2 * out_w], &plane[top + in_w..][..2 * out_w]);
+        let values = &mut values[oh * out_w..][..out_w];
+        let indices = &mut indices[oh * out_w..][..out_w];
+        for ow in (0..out_w).step_by(LANES) {
+            let outputs = mask(out_w - ow);
+            // The vector's windows span 2·n input columns of each row: the first 16 in one
+            // register, the rest in a second.
+            let span = 2 * (out_w - ow).min(LANES);
+            let (first, second) = (mask(span), mask(span.saturating_sub(LANES)));
+            // SAFETY: the masks cover the `span` elements from 2·ow, which the row slices hold
+            // (2·ow + span ≤ 2·out_w); masked lanes are not accessed, so the second address may
+            // lie past the slice (`wrapping_add`). `values` and `indices` hold `out_w` elements
+            // and the stores are masked to the outputs from `ow` on.
+            unsafe {
+                let load = |row: &[f32]| {
+                    let at = row.as_ptr().wrapping_add(2 * ow);
+                    (_mm512_maskz_loadu_ps(first, at), _mm512_maskz_loadu_ps(second, at.wrapping_add(LANES)))
+                };
+                let ((u0, u1), (l0, l1)) = (load(upper), load(lower));
+                // Each window's four values, row by row: the even and odd elements of each row.
+                let candidates = [
+                    _mm512_permutex2var_ps(u0, even, u1),
+                    _mm512_permutex2var_ps(u0, odd, u1),
+                    _mm512_permutex2var_ps(l0, even, l1),
+                    _mm512_permutex2var_ps(l0, odd, l1),
+                ];
+                let (mut max, mut code) = (candidates[0], _mm512_setzero_si512());
+                for (k, &value) in candidates.iter().enumerate().skip(1) {
+                    let take = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(value, max) | _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(value, value);
+                    max = _mm512_mask_blend_ps(take, max, value);
+                    code = _mm512_mask_blend_epi32(take, code, _mm512_set1_epi32(k as i32));
+                }
+                _mm512_mask_storeu_ps(values.as_mut_ptr().add(ow), outputs, max);
+                // The window's corner, plus 1 for the right column (code bit 0), plus in_w for
+                // the lower row (code bit 1).
+                let corner = _mm512_add_epi32(_mm512_set1_epi32((offset + top + 2 * ow) as i32), even);
+                let right = _mm512_and_si512(code, one);
+                let lower = _mm512_maskz_mov_epi32(_mm512_cmpgt_epi32_mask(code, one), below);
+                let index = _mm512_add_epi32(corner, _mm512_add_epi32(right, lower));
+                _mm512_mask_storeu_epi32(indices.as_mut_ptr().add(ow).cast(), outputs, index);
+            }
         }
     }
 }
@@ -2091,7 +2168,8 @@ mod tests {
 
     /// The i32-index path against the i64 one and the definition: the same values, the same
     /// indices, and the same input gradient through either, on the guide's `MaxPool2d(2)` (its
-    /// SSE path, rows of up to 13 outputs, odd sides) and a general window, with ties, NaN, −∞.
+    /// SSE path with i64 indices, its AVX-512 path with i32 ones where the CPU has it; rows of up
+    /// to 22 outputs, odd sides) and a general window, with ties, NaN, −∞.
     #[test]
     fn i32_indices_are_the_i64_indices() {
         let mut state = 7u32;
@@ -2103,7 +2181,8 @@ mod tests {
         };
         let geometries = [([2, 2], [2, 2], [1, 1]), ([3, 2], [1, 2], [2, 1])];
         for (case, (kernel, stride, dilation)) in (0..40).map(|case| (case, geometries[case % 2])) {
-            let (h, w) = (5 + (next() % 24) as usize, 5 + (next() % 24) as usize);
+            // Widths up to 44: rows of up to 22 outputs, two AVX-512 vectors.
+            let (h, w) = (5 + (next() % 24) as usize, 5 + (next() % 40) as usize);
             let shape = vec![1 + case % 3, 2, h, w];
             let x: Vec<f32> = (0..shape.iter().product::<usize>())
                 .map(|_| match next() % 12 {
@@ -2123,7 +2202,10 @@ mod tests {
             assert_eq!(bits(&narrow_values), bits(&values), "case {case}");
             let widened: Vec<i64> = narrow.storage::<i32>().iter().map(|&i| i64::from(i)).collect();
             assert_eq!(widened, wide.storage::<i64>(), "case {case}");
-            let grad: Vec<f32> = (0..values.layout().shape().num_elements()).map(|i| i as f32 - 7.0).collect();
+            // −0.0 among the gradients: the scatter adds it to a zero, which gives +0.0.
+            let grad: Vec<f32> = (0..values.layout().shape().num_elements())
+                .map(|i| if i % 5 == 3 { -0.0 } else { i as f32 - 7.0 })
+                .collect();
             let grad = FlexTensor::from_data(TensorData::new(grad, values.layout().shape().to_vec()));
             let through = |indices: FlexTensor| bits(&max_pool2d_backward_f32(x.clone(), grad.clone(), indices));
             assert_eq!(through(narrow), through(wide), "case {case}");

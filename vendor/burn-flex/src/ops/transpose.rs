@@ -7,7 +7,7 @@ use super::fma_chain_gemm::{as_f32, as_f32_mut};
 use super::kernel_support::has_avx;
 
 /// Rows (and columns) of the blocks the vector path transposes at once.
-const BLOCK: usize = 8;
+pub(crate) const BLOCK: usize = 8;
 
 /// `dst[c, r] = src[r, c]` for a row-major `rows × cols` source. On x86-64 CPUs with AVX, f32
 /// goes through 8 × 8 blocks in registers, the edges that do not fill one element by element.
@@ -44,8 +44,8 @@ fn transpose_part<T: Copy>(
     }
 }
 
-/// The full 8 × 8 blocks in AVX registers (the usual unpack, shuffle and lane-permute network),
-/// the last `rows % 8` rows and `cols % 8` columns by [`transpose_part`].
+/// The full 8 × 8 blocks in AVX registers ([`transpose_block`]), the last `rows % 8` rows and
+/// `cols % 8` columns by [`transpose_part`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx")]
 fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
@@ -55,26 +55,7 @@ fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
         for c0 in (0..block_cols).step_by(BLOCK) {
             // SAFETY: each load reads eight elements of a slice checked to hold them.
             let row = |i: usize| unsafe { _mm256_loadu_ps(src[(r0 + i) * cols + c0..][..BLOCK].as_ptr()) };
-            let (a0, a1, a2, a3) = (row(0), row(1), row(2), row(3));
-            let (a4, a5, a6, a7) = (row(4), row(5), row(6), row(7));
-            let (t0, t1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
-            let (t2, t3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
-            let (t4, t5) = (_mm256_unpacklo_ps(a4, a5), _mm256_unpackhi_ps(a4, a5));
-            let (t6, t7) = (_mm256_unpacklo_ps(a6, a7), _mm256_unpackhi_ps(a6, a7));
-            let (s0, s1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
-            let (s2, s3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
-            let (s4, s5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
-            let (s6, s7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
-            let columns = [
-                _mm256_permute2f128_ps::<0x20>(s0, s4),
-                _mm256_permute2f128_ps::<0x20>(s1, s5),
-                _mm256_permute2f128_ps::<0x20>(s2, s6),
-                _mm256_permute2f128_ps::<0x20>(s3, s7),
-                _mm256_permute2f128_ps::<0x31>(s0, s4),
-                _mm256_permute2f128_ps::<0x31>(s1, s5),
-                _mm256_permute2f128_ps::<0x31>(s2, s6),
-                _mm256_permute2f128_ps::<0x31>(s3, s7),
-            ];
+            let columns = transpose_block(core::array::from_fn(row));
             for (i, column) in columns.into_iter().enumerate() {
                 let out = &mut dst[(c0 + i) * rows + r0..][..BLOCK];
                 // SAFETY: the store writes eight elements of a slice checked to hold them.
@@ -84,6 +65,34 @@ fn transpose_avx(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
     }
     transpose_part(src, rows, cols, dst, 0..block_rows, block_cols..cols);
     transpose_part(src, rows, cols, dst, block_rows..rows, 0..cols);
+}
+
+/// The columns of the 8 × 8 block whose rows are `rows`, in registers (the usual unpack, shuffle
+/// and lane-permute network). It moves values and computes nothing.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+pub(crate) fn transpose_block(rows: [core::arch::x86_64::__m256; BLOCK]) -> [core::arch::x86_64::__m256; BLOCK] {
+    use core::arch::x86_64::*;
+    let [a0, a1, a2, a3, a4, a5, a6, a7] = rows;
+    let (t0, t1) = (_mm256_unpacklo_ps(a0, a1), _mm256_unpackhi_ps(a0, a1));
+    let (t2, t3) = (_mm256_unpacklo_ps(a2, a3), _mm256_unpackhi_ps(a2, a3));
+    let (t4, t5) = (_mm256_unpacklo_ps(a4, a5), _mm256_unpackhi_ps(a4, a5));
+    let (t6, t7) = (_mm256_unpacklo_ps(a6, a7), _mm256_unpackhi_ps(a6, a7));
+    let (s0, s1) = (_mm256_shuffle_ps::<0x44>(t0, t2), _mm256_shuffle_ps::<0xEE>(t0, t2));
+    let (s2, s3) = (_mm256_shuffle_ps::<0x44>(t1, t3), _mm256_shuffle_ps::<0xEE>(t1, t3));
+    let (s4, s5) = (_mm256_shuffle_ps::<0x44>(t4, t6), _mm256_shuffle_ps::<0xEE>(t4, t6));
+    let (s6, s7) = (_mm256_shuffle_ps::<0x44>(t5, t7), _mm256_shuffle_ps::<0xEE>(t5, t7));
+    [
+        _mm256_permute2f128_ps::<0x20>(s0, s4),
+        _mm256_permute2f128_ps::<0x20>(s1, s5),
+        _mm256_permute2f128_ps::<0x20>(s2, s6),
+        _mm256_permute2f128_ps::<0x20>(s3, s7),
+        _mm256_permute2f128_ps::<0x31>(s0, s4),
+        _mm256_permute2f128_ps::<0x31>(s1, s5),
+        _mm256_permute2f128_ps::<0x31>(s2, s6),
+        _mm256_permute2f128_ps::<0x31>(s3, s7),
+    ]
 }
 
 #[cfg(test)]
