@@ -5,9 +5,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 #[cfg(target_arch = "x86_64")]
-use super::fma_chain_gemm::{as_f32, as_f32_mut};
-#[cfg(target_arch = "x86_64")]
-use super::kernel_support::has_avx;
+use super::kernel_support::{as_f32, as_f32_mut, has_avx};
 use super::kernel_support::{KernelFloat, for_each_chunk};
 
 /// Channels one task sums side by side (one AVX register of f32 lanes).

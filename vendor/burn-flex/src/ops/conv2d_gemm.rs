@@ -34,9 +34,9 @@ use crate::FlexTensor;
 use super::conv2d_columns::{col2im_sample, im2col_sample};
 use super::conv2d_geometry::{Geometry, output_len};
 use super::conv2d_taps::InputTaps;
-use super::fma_chain_gemm::{self, as_f32, as_f32_mut};
+use super::fma_chain_gemm;
 use super::channel_sums::channel_sums;
-use super::kernel_support::{KernelFloat, build_in_chunks, into_tensor, with_float_dtype};
+use super::kernel_support::{KernelFloat, as_f32, as_f32_mut, build_in_chunks, into_tensor, with_float_dtype};
 use super::transpose::transpose;
 
 /// A GEMM smaller than this many multiply-adds runs on the calling thread.

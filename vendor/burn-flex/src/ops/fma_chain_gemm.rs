@@ -112,15 +112,6 @@ pub(crate) fn applies(m: usize, n: usize, k: usize) -> bool {
     k >= 3 && depth_known && m >= 2 && n >= 2 && m * n > 256 && has_avx512()
 }
 
-/// `values` as f32, when `T` is f32 (the kernel's only type).
-pub(crate) fn as_f32<T: bytemuck::Pod + 'static>(values: &[T]) -> Option<&[f32]> {
-    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice(values))
-}
-
-pub(crate) fn as_f32_mut<T: bytemuck::Pod + 'static>(values: &mut [T]) -> Option<&mut [f32]> {
-    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>()).then(|| bytemuck::cast_slice_mut(values))
-}
-
 /// Computes `product` where [`applies`] says so and returns whether it did.
 pub(crate) fn run(product: Product<'_>) -> bool {
     if !applies(product.m, product.n, product.k) {

@@ -53,21 +53,44 @@ pub(crate) fn with_float_dtype(
     }
 }
 
-/// Whether the CPU has AVX-512F, detected at run time (never without `std`, which detection
-/// needs): the kernels with AVX-512 paths check it before taking them.
-pub(crate) fn has_avx512() -> bool {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return std::is_x86_feature_detected!("avx512f");
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    false
+/// Whether the CPU has the x86 feature named, detected at run time (never without `std`, which
+/// detection needs, nor off x86-64): the kernels with vector paths check it before taking them.
+macro_rules! x86_feature_detected {
+    ($feature:tt) => {{
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        let detected = std::is_x86_feature_detected!($feature);
+        #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+        let detected = false;
+        detected
+    }};
 }
 
-/// Whether the CPU has AVX, detected at run time (never without `std`).
+/// Whether the CPU has AVX-512F.
+pub(crate) fn has_avx512() -> bool {
+    x86_feature_detected!("avx512f")
+}
+
+/// Whether the CPU has AVX.
 pub(crate) fn has_avx() -> bool {
-    #[cfg(all(feature = "std", target_arch = "x86_64"))]
-    return std::is_x86_feature_detected!("avx");
-    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
-    false
+    x86_feature_detected!("avx")
+}
+
+/// `values` as a slice of `U`, when `T` is `U`: a kernel's path for one element type.
+pub(crate) fn as_slice_of<U: bytemuck::Pod, T: bytemuck::Pod>(values: &[T]) -> Option<&[U]> {
+    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<U>()).then(|| bytemuck::cast_slice(values))
+}
+
+pub(crate) fn as_mut_slice_of<U: bytemuck::Pod, T: bytemuck::Pod>(values: &mut [T]) -> Option<&mut [U]> {
+    (core::any::TypeId::of::<T>() == core::any::TypeId::of::<U>()).then(|| bytemuck::cast_slice_mut(values))
+}
+
+/// `values` as f32, when `T` is f32 (the vector kernels' type).
+pub(crate) fn as_f32<T: bytemuck::Pod>(values: &[T]) -> Option<&[f32]> {
+    as_slice_of(values)
+}
+
+pub(crate) fn as_f32_mut<T: bytemuck::Pod>(values: &mut [T]) -> Option<&mut [f32]> {
+    as_mut_slice_of(values)
 }
 
 /// Calls `body(index, chunk)` for every `chunk_len`-sized piece of `data`, on rayon when enabled.

@@ -321,7 +321,7 @@ fn fma_chain_product<T: GemmScalar>(
     if !one_thread || !non_negative || !rows_apart || rhs_cs != 1 {
         return false;
     }
-    use super::fma_chain_gemm::{as_f32, as_f32_mut};
+    use super::kernel_support::{as_f32, as_f32_mut};
     let (Some(out), Some(lhs), Some(rhs)) = (as_f32_mut(out), as_f32(&lhs[lhs_offset..]), as_f32(&rhs[rhs_offset..])) else {
         return false;
     };

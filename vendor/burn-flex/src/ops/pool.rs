@@ -15,6 +15,8 @@ use burn_std::{Bytes, ElementAdd, Shape, bf16, f16};
 use crate::{FlexTensor, Layout};
 
 use super::kernel_support::fill_uninit;
+#[cfg(target_arch = "x86_64")]
+use super::kernel_support::{as_f32, as_f32_mut, as_mut_slice_of, has_avx512};
 
 // ============================================================================
 // Macros for dtype wrappers
@@ -343,8 +345,7 @@ impl InsideWindows {
             let values = &mut values[od * out_h * out_w..][..out_h * out_w];
             let indices = &mut indices[od * out_h * out_w..][..out_h * out_w];
             #[cfg(target_arch = "x86_64")]
-            if core::any::TypeId::of::<T>() == core::any::TypeId::of::<f32>() {
-                let (plane, values) = (bytemuck::cast_slice(plane), bytemuck::cast_slice_mut(values));
+            if let (Some(plane), Some(values)) = (as_f32(plane), as_f32_mut(values)) {
                 max_rows_2x2_f32(plane, offset, in_w, [out_h, out_w], values, indices);
                 continue;
             }
@@ -388,8 +389,8 @@ fn max_rows_2x2_f32<I: PoolIndex>(plane: &[f32], offset: usize, in_w: usize, [ou
     // The indices are computed four at a time in 32-bit lanes, which hold every index of a
     // plane below 2³¹ elements; larger planes compute each from its code.
     let indices_fit = offset + plane.len() <= i32::MAX as usize;
-    if indices_fit && super::kernel_support::has_avx512() {
-        if let Some(indices) = i32_indices(indices) {
+    if indices_fit && has_avx512() {
+        if let Some(indices) = as_mut_slice_of::<i32, _>(indices) {
             // SAFETY: the CPU has AVX-512F.
             return unsafe { max_rows_2x2_f32_avx512(plane, offset, in_w, [out_h, out_w], values, indices) };
         }
@@ -441,12 +442,6 @@ fn max_rows_2x2_f32<I: PoolIndex>(plane: &[f32], offset: usize, in_w: usize, [ou
             indices[ow] = index(ow, code);
         }
     }
-}
-
-/// `indices` as i32, when `I` is i32.
-#[cfg(target_arch = "x86_64")]
-fn i32_indices<I: PoolIndex>(indices: &mut [I]) -> Option<&mut [i32]> {
-    (core::any::TypeId::of::<I>() == core::any::TypeId::of::<i32>()).then(|| bytemuck::cast_slice_mut(indices))
 }
 
 /// [`max_rows_2x2_f32`] with AVX-512 and i32 indices: sixteen outputs at a time, so that a row of

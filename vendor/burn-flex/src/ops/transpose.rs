@@ -2,9 +2,7 @@
 //! product (the output gradient or the im2col) so that `fma_chain_gemm` reads it contiguously.
 
 #[cfg(target_arch = "x86_64")]
-use super::fma_chain_gemm::{as_f32, as_f32_mut};
-#[cfg(target_arch = "x86_64")]
-use super::kernel_support::has_avx;
+use super::kernel_support::{as_f32, as_f32_mut, has_avx};
 
 /// Rows (and columns) of the blocks the vector path transposes at once.
 pub(crate) const BLOCK: usize = 8;
