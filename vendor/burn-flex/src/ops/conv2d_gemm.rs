@@ -129,7 +129,7 @@ fn gemm_strided<T: KernelFloat>(
                 lhs,
                 lhs_at: fma_chain_gemm::LhsAt::Strided([lhs_rs, lhs_cs]),
                 rhs,
-                rhs_rows: fma_chain_gemm::RhsRows::Strided(rhs_rs),
+                rhs_row_stride: rhs_rs,
             };
             if fma_chain_gemm::run(product) {
                 return;
@@ -343,15 +343,18 @@ fn forward_typed<T: KernelFloat>(
     let direct = match (as_f32(x), as_f32(weight)) {
         (Some(x), Some(w)) if !gemm_threads => {
             let taps = InputTaps::new(&g).filter(InputTaps::forward_applies);
-            taps.map(|taps| (taps, [x, w], bias.and_then(as_f32)))
+            taps.map(|taps| {
+                let weight_t = taps.forward_weight(w);
+                (taps, x, weight_t, bias.and_then(as_f32))
+            })
         }
         _ => None,
     };
     let scratch_len = direct.as_ref().map_or(g.cols_len(), |(taps, ..)| taps.forward_scratch_len());
     let output = build_in_chunks(g.batch * g.channels_out * positions, g.channels_out * positions, scratch_len, |sample, y, cols| {
-        if let Some((taps, operands, bias)) = &direct {
+        if let Some((taps, x, weight_t, bias)) = &direct {
             let (y, scratch) = (as_f32_mut(y).expect("f32"), as_f32_mut(cols).expect("f32"));
-            taps.forward_sample(*operands, *bias, sample, y, scratch);
+            taps.forward_sample([x, weight_t], *bias, sample, y, scratch);
             return;
         }
         im2col_sample(x, &g, sample, cols);

@@ -1,10 +1,12 @@
 //! A convolution's kernel taps read straight from its input, for the products that can do without
 //! an im2col copy.
 
+use alloc::vec;
 use alloc::vec::Vec;
 
 use super::conv2d_geometry::{Geometry, output_len};
 use super::fma_chain_gemm;
+use super::transpose::transpose;
 
 /// The kernel taps of a convolution with unit stride and no padding, read straight from its
 /// input instead of an im2col copy.
@@ -12,14 +14,17 @@ use super::fma_chain_gemm;
 /// The im2col row of tap `(c, kh, kw)` is then input plane `c` shifted by `kh·dh` rows and `kw·dw`
 /// columns: output `(oh, ow)` reads the flattened plane at `oh·in_w + ow` from the tap's offset.
 ///
-/// - Forward: computing the product over every flattened position from the first output's to the
-///   last's, `span = (out_h − 1)·in_w + out_w` columns (the `in_w − out_w` between two output rows
-///   included), makes each tap's row one contiguous run of the input, which `fma_chain_gemm` reads
-///   at the tap's offset. The extra columns are dropped when the result is copied into the output,
-///   with the bias. That copy is `channels_out × positions` per sample where the im2col it replaces
-///   is `rows × positions`, so the path is taken only for fewer output channels than rows: the
-///   guide's second convolution (64 against 288; 4.4 → 3.6 ms at batch 128, medians of five
-///   interleaved profiles), not its first (32 against 9).
+/// - Forward (`yᵀ = colsᵀ · Wᵀ` per sample): the left-hand operand `cols[k, p]` is read at
+///   `position offset + tap offset` (`LhsAt::Tabled`), the output positions as the product's rows
+///   and the output channels as its columns, then the result is transposed into the output, with
+///   the bias. That copy is `channels_out × positions` per sample where the im2col it replaces is
+///   `rows × positions`, so the path is taken only for fewer output channels than rows: the
+///   guide's second convolution (64 against 288), not its first (32 against 9). A first version
+///   computed `W · cols` over every flattened position from the first output's to the last's (the
+///   `in_w − out_w` columns between two output rows included, each tap's row one contiguous run
+///   of the input): 4.4 → 3.6 ms against the im2col at batch 128, but 141 columns, run as 144, for
+///   121 outputs. With the positions as rows, the 64 channels fill four vectors and every row is
+///   an output: 3.80 → 3.48 ms at batch 128 (medians of four interleaved profiles).
 /// - Weight gradient (`dWᵀ = cols · dyᵀ` per sample): the left-hand operand `cols[k, p]` is read
 ///   at `tap offset + position offset` (`LhsAt::Tabled`), the output positions only, so nothing is
 ///   copied: 4.7 → 3.6 ms at batch 128 (medians of ten interleaved profiles).
@@ -32,7 +37,6 @@ pub(super) struct InputTaps {
     offsets: Vec<usize>,
     /// Where each output position reads a tap's row, from the tap's offset.
     positions: Vec<usize>,
-    span: usize,
 }
 
 impl InputTaps {
@@ -51,8 +55,7 @@ impl InputTaps {
             })
             .collect();
         let positions = (0..g.positions()).map(|p| p / g.out_w * g.in_w + p % g.out_w).collect();
-        let span = (g.out_h - 1) * g.in_w + g.out_w;
-        Some(Self { geometry: *g, offsets, positions, span })
+        Some(Self { geometry: *g, offsets, positions })
     }
 
     fn sample_len(&self) -> usize {
@@ -60,41 +63,49 @@ impl InputTaps {
         g.channels_in * g.in_h * g.in_w
     }
 
-    /// Whether `fma_chain_gemm` takes the forward product over the span.
+    /// Whether `fma_chain_gemm` takes the forward product (positions × output channels).
     pub(super) fn forward_applies(&self) -> bool {
         let g = &self.geometry;
-        fma_chain_gemm::applies(g.channels_out, self.span, g.rows())
+        fma_chain_gemm::applies(g.positions(), g.channels_out, g.rows())
     }
 
-    /// Scratch per task for [`Self::forward_sample`]: one sample's result over the span.
-    pub(super) fn forward_scratch_len(&self) -> usize {
-        self.geometry.channels_out * self.span
-    }
-
-    /// `y` (one sample's output) from the sample's input, through `scratch`.
-    pub(super) fn forward_sample(&self, [x, weight]: [&[f32]; 2], bias: Option<&[f32]>, sample: usize, y: &mut [f32], scratch: &mut [f32]) {
+    /// The forward product's right-hand operand, the weight transposed: `Wᵀ[k, o]`.
+    pub(super) fn forward_weight(&self, weight: &[f32]) -> Vec<f32> {
         let g = &self.geometry;
+        let mut weight_t = vec![0.0; g.rows() * g.channels_out];
+        transpose(weight, g.channels_out, g.rows(), &mut weight_t);
+        weight_t
+    }
+
+    /// Scratch per task for [`Self::forward_sample`]: one sample's result, transposed.
+    pub(super) fn forward_scratch_len(&self) -> usize {
+        self.geometry.positions() * self.geometry.channels_out
+    }
+
+    /// `y` (one sample's output) from the sample's input and [`Self::forward_weight`], through
+    /// `scratch`.
+    pub(super) fn forward_sample(&self, [x, weight_t]: [&[f32]; 2], bias: Option<&[f32]>, sample: usize, y: &mut [f32], scratch: &mut [f32]) {
+        let g = &self.geometry;
+        // yᵀ[p, o] = Σ_k x[n][position p + tap k] · Wᵀ[k, o]: each element the chain of `W · cols`
+        // (the same products in the same order, each started from zero), so the same bits.
         let ran = fma_chain_gemm::run(fma_chain_gemm::Product {
-            m: g.channels_out,
-            n: self.span,
+            m: g.positions(),
+            n: g.channels_out,
             k: g.rows(),
             dst: scratch,
-            dst_row_stride: self.span,
+            dst_row_stride: g.channels_out,
             accumulate: false,
-            lhs: weight,
-            lhs_at: fma_chain_gemm::LhsAt::Strided([g.rows(), 1]),
-            rhs: &x[sample * self.sample_len()..][..self.sample_len()],
-            rhs_rows: fma_chain_gemm::RhsRows::At(&self.offsets),
+            lhs: &x[sample * self.sample_len()..][..self.sample_len()],
+            lhs_at: fma_chain_gemm::LhsAt::Tabled { rows: &self.positions, depths: &self.offsets },
+            rhs: weight_t,
+            rhs_row_stride: g.channels_out,
         });
         assert!(ran, "fma_chain_gemm takes the products `forward_applies` accepted");
-        for (channel, (y, result)) in y.chunks_exact_mut(g.positions()).zip(scratch.chunks(self.span)).enumerate() {
-            let bias = bias.map(|bias| bias[channel]);
-            for (y, result) in y.chunks_exact_mut(g.out_w).zip(result.chunks(g.in_w)) {
-                match bias {
-                    // The im2col path stores the product, then adds the bias: the same one rounding.
-                    Some(bias) => y.iter_mut().zip(result).for_each(|(y, &r)| *y = r + bias),
-                    None => y.copy_from_slice(&result[..g.out_w]),
-                }
+        transpose(scratch, g.positions(), g.channels_out, y);
+        if let Some(bias) = bias {
+            // The im2col path stores the product, then adds the bias: the same one rounding.
+            for (y, &bias) in y.chunks_exact_mut(g.positions()).zip(bias) {
+                y.iter_mut().for_each(|y| *y = *y + bias);
             }
         }
     }
@@ -114,7 +125,7 @@ impl InputTaps {
             lhs: &x[sample * self.sample_len()..][..self.sample_len()],
             lhs_at: fma_chain_gemm::LhsAt::Tabled { rows: &self.offsets, depths: &self.positions },
             rhs: dy_t,
-            rhs_rows: fma_chain_gemm::RhsRows::Strided(g.channels_out),
+            rhs_row_stride: g.channels_out,
         });
         assert!(ran, "fma_chain_gemm takes the products the weight gradient's transposed path was chosen for");
     }

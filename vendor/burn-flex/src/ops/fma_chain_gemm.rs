@@ -13,8 +13,8 @@
 //! a single row or column: its matrix-vector path) or splits the depth stay on gemm, and so does
 //! every CPU without AVX-512.
 //!
-//! Either operand may also be read through offset tables instead of strides (`RhsRows::At`,
-//! `LhsAt::Tabled`): a convolution then reads its kernel taps straight from its input, where an
+//! The left-hand operand may also be read through offset tables instead of strides
+//! (`LhsAt::Tabled`): a convolution then reads its kernel taps straight from its input, where an
 //! im2col would have copied them (`conv2d_taps.rs`). The chains, and so the bits, are the same.
 
 /// The deepest product gemm computes as a single chain per element, and for results of at most
@@ -69,28 +69,20 @@ impl Shape {
     }
 }
 
-/// Where each row of the right-hand operand starts in its slice.
-#[derive(Clone, Copy)]
-pub(crate) enum RhsRows<'a> {
-    /// Row `d` at `d · stride`.
-    Strided(usize),
-    /// Row `d` at `offsets[d]`: rows that need not be evenly spaced, and may overlap, as when a
-    /// convolution reads its kernel taps straight from the input instead of an im2col copy.
-    At(&'a [usize]),
-}
-
 /// Where element `(i, d)` (row `i`, depth `d`) of the left-hand operand lies in its slice.
 #[derive(Clone, Copy)]
 pub(crate) enum LhsAt<'a> {
     /// At `i · strides[0] + d · strides[1]`.
     Strided([usize; 2]),
-    /// At `rows[i] + depths[d]`: as when a convolution's weight gradient reads its kernel taps
-    /// (rows) at its output positions (depths) straight from the input.
+    /// At `rows[i] + depths[d]`: as when a convolution reads its kernel taps straight from the
+    /// input, at its output positions (the weight gradient: taps as rows, positions as depths;
+    /// the forward product: the other way round).
     Tabled { rows: &'a [usize], depths: &'a [usize] },
 }
 
 /// `dst[i, j] = (accumulate ? dst[i, j] : 0) + Σ_kk lhs[i, kk] · rhs[kk, j]` with the right-hand
-/// operand's and the destination's rows contiguous.
+/// operand's and the destination's rows contiguous (row `d` of the right-hand operand at
+/// `d · rhs_row_stride`).
 pub(crate) struct Product<'a> {
     pub m: usize,
     pub n: usize,
@@ -101,7 +93,7 @@ pub(crate) struct Product<'a> {
     pub lhs: &'a [f32],
     pub lhs_at: LhsAt<'a>,
     pub rhs: &'a [f32],
-    pub rhs_rows: RhsRows<'a>,
+    pub rhs_row_stride: usize,
 }
 
 /// Whether [`run`] computes an `m × n × k` product here: the shape is one gemm computes as plain
@@ -126,10 +118,7 @@ pub(crate) fn run(product: Product<'_>) -> bool {
             LhsAt::Strided(strides) => (&product.lhs[depth * strides[1]..], LhsAt::Strided(strides)),
             LhsAt::Tabled { rows, depths } => (product.lhs, LhsAt::Tabled { rows, depths: &depths[depth..] }),
         };
-        let (rhs, rhs_rows) = match product.rhs_rows {
-            RhsRows::Strided(stride) => (&product.rhs[depth * stride..], RhsRows::Strided(stride)),
-            RhsRows::At(offsets) => (product.rhs, RhsRows::At(&offsets[depth..])),
-        };
+        let rhs = &product.rhs[depth * product.rhs_row_stride..];
         let part = Product {
             k: block,
             dst: &mut *product.dst,
@@ -137,7 +126,6 @@ pub(crate) fn run(product: Product<'_>) -> bool {
             lhs,
             lhs_at,
             rhs,
-            rhs_rows,
             ..product
         };
         #[cfg(target_arch = "x86_64")]
@@ -169,35 +157,24 @@ fn check_extents(p: &Product<'_>) {
             assert!(end.is_some_and(|end| p.lhs.len() > end));
         }
     }
-    match p.rhs_rows {
-        RhsRows::Strided(stride) => assert!(stride >= p.n && p.rhs.len() > last(p.k, stride, p.n, 1)),
-        RhsRows::At(offsets) => {
-            let end = furthest(offsets, p.k).checked_add(p.n - 1);
-            assert!(end.is_some_and(|end| p.rhs.len() > end));
-        }
-    }
+    let stride = p.rhs_row_stride;
+    assert!(stride >= p.n && p.rhs.len() > last(p.k, stride, p.n, 1));
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use core::arch::x86_64::*;
 
-    use super::{LANES, LhsAt, NARROW, Product, RhsRows, SINGLE, Shape, TABLED, WIDE};
+    use super::{LANES, LhsAt, NARROW, Product, SINGLE, Shape, TABLED, WIDE};
 
-    /// Where row `depth` of the right-hand operand starts, from a tile's first column: a trait so
-    /// that each kind of [`RhsRows`] gets its own compiled tiles.
-    trait RowStarts: Copy {
-        unsafe fn row(self, depth: usize) -> *const f32;
-        unsafe fn from_column(self, col: usize) -> Self;
-    }
-
+    /// Where row `depth` of the right-hand operand starts, from a tile's first column.
     #[derive(Clone, Copy)]
-    struct Strided {
+    struct RhsRows {
         first: *const f32,
         stride: usize,
     }
 
-    impl RowStarts for Strided {
+    impl RhsRows {
         #[inline(always)]
         unsafe fn row(self, depth: usize) -> *const f32 {
             unsafe { self.first.add(depth * self.stride) }
@@ -208,25 +185,8 @@ mod avx512 {
         }
     }
 
-    #[derive(Clone, Copy)]
-    struct Listed {
-        base: *const f32,
-        offsets: *const usize,
-    }
-
-    impl RowStarts for Listed {
-        #[inline(always)]
-        unsafe fn row(self, depth: usize) -> *const f32 {
-            unsafe { self.base.add(*self.offsets.add(depth)) }
-        }
-        #[inline(always)]
-        unsafe fn from_column(self, col: usize) -> Self {
-            Self { base: unsafe { self.base.add(col) }, ..self }
-        }
-    }
-
-    /// Where the left-hand elements of a tile's rows lie at each depth: a trait, like
-    /// [`RowStarts`], so that each kind of [`LhsAt`] gets its own compiled tiles.
+    /// Where the left-hand elements of a tile's rows lie at each depth: a trait, so that each kind
+    /// of [`LhsAt`] gets its own compiled tiles.
     trait LhsElements: Copy {
         /// A handle on depth `depth` of the tile's rows.
         unsafe fn column(self, depth: usize) -> *const f32;
@@ -281,49 +241,41 @@ mod avx512 {
 
     /// Pointers and strides one tile needs.
     #[derive(Clone, Copy)]
-    struct Tile<L, R> {
+    struct Tile<L> {
         k: usize,
         dst: *mut f32,
         dst_rs: usize,
         accumulate: bool,
         lhs: L,
-        rhs: R,
+        rhs: RhsRows,
     }
 
     /// Runs the product in the tile shape [`Shape::for_product`] picks.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn product(mut p: Product<'_>) {
-        let (lhs, rhs) = (p.lhs.as_ptr(), p.rhs.as_ptr());
-        let strided_rhs = |stride| Strided { first: rhs, stride };
-        let listed_rhs = |offsets: &[usize]| Listed { base: rhs, offsets: offsets.as_ptr() };
-        let (lhs_at, rhs_rows) = (p.lhs_at, p.rhs_rows);
+        let lhs = p.lhs.as_ptr();
+        let rhs = RhsRows { first: p.rhs.as_ptr(), stride: p.rhs_row_stride };
         unsafe {
-            match (lhs_at, rhs_rows) {
-                (LhsAt::Strided([row_stride, depth_stride]), rhs_rows) => {
+            match p.lhs_at {
+                LhsAt::Strided([row_stride, depth_stride]) => {
                     let l = StridedLhs { first: lhs, row_stride, depth_stride };
-                    match rhs_rows {
-                        RhsRows::Strided(stride) => with_operands(&mut p, row_stride, l, strided_rhs(stride)),
-                        RhsRows::At(offsets) => with_operands(&mut p, row_stride, l, listed_rhs(offsets)),
-                    }
+                    with_operands(&mut p, row_stride, l, rhs)
                 }
-                (LhsAt::Tabled { rows, depths }, rhs_rows) => {
+                LhsAt::Tabled { rows, depths } => {
                     let l = TabledLhs { base: lhs, rows: rows.as_ptr(), depths: depths.as_ptr() };
-                    match rhs_rows {
-                        RhsRows::Strided(stride) => blocks::<{ TABLED.rows }, { TABLED.vectors }, _, _>(&mut p, l, strided_rhs(stride)),
-                        RhsRows::At(offsets) => blocks::<{ TABLED.rows }, { TABLED.vectors }, _, _>(&mut p, l, listed_rhs(offsets)),
-                    }
+                    blocks::<{ TABLED.rows }, { TABLED.vectors }, _>(&mut p, l, rhs)
                 }
             }
         }
     }
 
     #[target_feature(enable = "avx512f")]
-    unsafe fn with_operands<L: LhsElements, R: RowStarts>(p: &mut Product<'_>, lhs_row_stride: usize, lhs: L, rhs: R) {
+    unsafe fn with_operands<L: LhsElements>(p: &mut Product<'_>, lhs_row_stride: usize, lhs: L, rhs: RhsRows) {
         unsafe {
             match Shape::for_product(p.n, lhs_row_stride) {
-                WIDE => blocks::<{ WIDE.rows }, { WIDE.vectors }, L, R>(p, lhs, rhs),
-                NARROW => blocks::<{ NARROW.rows }, { NARROW.vectors }, L, R>(p, lhs, rhs),
-                SINGLE => blocks::<{ SINGLE.rows }, { SINGLE.vectors }, L, R>(p, lhs, rhs),
+                WIDE => blocks::<{ WIDE.rows }, { WIDE.vectors }, L>(p, lhs, rhs),
+                NARROW => blocks::<{ NARROW.rows }, { NARROW.vectors }, L>(p, lhs, rhs),
+                SINGLE => blocks::<{ SINGLE.rows }, { SINGLE.vectors }, L>(p, lhs, rhs),
                 shape => unreachable!("no kernel for {shape:?}"),
             }
         }
@@ -332,11 +284,7 @@ mod avx512 {
     /// Walks the result in blocks of `VECTORS` · 16 columns, each in tiles of `ROWS` rows (then
     /// 4, 2, 1 for the last rows), so that one block of the right-hand operand serves every row.
     #[target_feature(enable = "avx512f")]
-    unsafe fn blocks<const ROWS: usize, const VECTORS: usize, L: LhsElements, R: RowStarts>(
-        p: &mut Product<'_>,
-        lhs: L,
-        rhs: R,
-    ) {
+    unsafe fn blocks<const ROWS: usize, const VECTORS: usize, L: LhsElements>(p: &mut Product<'_>, lhs: L, rhs: RhsRows) {
         let block = LANES * VECTORS;
         let dst = p.dst.as_mut_ptr();
         let mut col = 0;
@@ -365,10 +313,10 @@ mod avx512 {
                 };
                 unsafe {
                     match rows {
-                        4 => tile_of::<4, VECTORS, L, R>(tile, masks),
-                        2 => tile_of::<2, VECTORS, L, R>(tile, masks),
-                        1 => tile_of::<1, VECTORS, L, R>(tile, masks),
-                        _ => tile_of::<ROWS, VECTORS, L, R>(tile, masks),
+                        4 => tile_of::<4, VECTORS, L>(tile, masks),
+                        2 => tile_of::<2, VECTORS, L>(tile, masks),
+                        1 => tile_of::<1, VECTORS, L>(tile, masks),
+                        _ => tile_of::<ROWS, VECTORS, L>(tile, masks),
                     }
                 }
                 row += rows;
@@ -382,8 +330,8 @@ mod avx512 {
     /// gemm's micro-kernels run it.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn tile_of<const ROWS: usize, const VECTORS: usize, L: LhsElements, R: RowStarts>(
-        t: Tile<L, R>,
+    unsafe fn tile_of<const ROWS: usize, const VECTORS: usize, L: LhsElements>(
+        t: Tile<L>,
         masks: [__mmask16; VECTORS],
     ) {
         let mut acc = [[_mm512_setzero_ps(); VECTORS]; ROWS];
@@ -462,7 +410,7 @@ mod tests {
                         lhs: &lhs,
                         lhs_at: LhsAt::Strided(lhs_strides),
                         rhs: &rhs,
-                        rhs_rows: RhsRows::Strided(n + 3),
+                        rhs_row_stride: n + 3,
                     }));
                     // SAFETY: extents as above.
                     unsafe {
@@ -495,41 +443,34 @@ mod tests {
         }
     }
 
-    /// Operands read through offset tables give the bits of the same operands copied out with
-    /// strides: rows that overlap and lie out of order, each side tabled alone and both together
-    /// (a tabled left side runs its own tile), with and without accumulating.
+    /// A left-hand side read through offset tables gives the bits of the same operand copied out
+    /// with strides: rows that overlap and lie out of order, on the guide's forward product and
+    /// weight gradient (positions × channels × taps, taps × channels × positions) and odd shapes,
+    /// with and without accumulating.
     #[test]
     fn tables_give_the_strided_operands_bits() {
         use alloc::vec::Vec;
         if !has_avx512() {
             return;
         }
-        for (m, n, k) in [(64, 141, 288), (288, 64, 121), (9, 300, 40), (30, 12, 500)] {
+        for (m, n, k) in [(121, 64, 288), (288, 64, 121), (9, 300, 40), (30, 12, 500)] {
             let source = values(4000 + n, 7);
             // Row i of the left side at 37·i mod 997, depth d at 3·d (mod 2000): overlapping.
             let lhs_rows: Vec<usize> = (0..m).map(|i| 37 * i % 997).collect();
             let lhs_depths: Vec<usize> = (0..k).map(|d| 3 * d % 2000).collect();
-            let rhs_offsets: Vec<usize> = (0..k).rev().map(|d| 7 * d % 3001).collect();
             let lhs_copy: Vec<f32> = (0..m * k).map(|e| source[lhs_rows[e / k] + lhs_depths[e % k]]).collect();
-            let rhs_copy: Vec<f32> = (0..k * n).map(|e| source[rhs_offsets[e / n] + e % n]).collect();
+            let rhs = values(k * n, 8);
             let start = values(m * n, 9);
-            for (tabled_lhs, listed_rhs, accumulate) in [(true, true, false), (true, false, true), (false, true, false), (false, true, true)] {
+            for accumulate in [false, true] {
                 let (mut ours, mut strided) = (start.clone(), start.clone());
-                let (lhs, lhs_at) = match tabled_lhs {
-                    true => (&source, LhsAt::Tabled { rows: &lhs_rows, depths: &lhs_depths }),
-                    false => (&lhs_copy, LhsAt::Strided([k, 1])),
-                };
-                let (rhs, rhs_rows) = match listed_rhs {
-                    true => (&source, RhsRows::At(&rhs_offsets)),
-                    false => (&rhs_copy, RhsRows::Strided(n)),
-                };
-                let dst_row_stride = n;
-                assert!(run(Product { m, n, k, dst: &mut ours, dst_row_stride, accumulate, lhs, lhs_at, rhs, rhs_rows }));
-                let (lhs, rhs) = (&lhs_copy, &rhs_copy);
-                let (lhs_at, rhs_rows) = (LhsAt::Strided([k, 1]), RhsRows::Strided(n));
-                assert!(run(Product { m, n, k, dst: &mut strided, dst_row_stride, accumulate, lhs, lhs_at, rhs, rhs_rows }));
+                let (dst_row_stride, rhs_row_stride, rhs) = (n, n, &rhs);
+                let lhs_at = LhsAt::Tabled { rows: &lhs_rows, depths: &lhs_depths };
+                let lhs = &source;
+                assert!(run(Product { m, n, k, dst: &mut ours, dst_row_stride, accumulate, lhs, lhs_at, rhs, rhs_row_stride }));
+                let (lhs, lhs_at) = (&lhs_copy, LhsAt::Strided([k, 1]));
+                assert!(run(Product { m, n, k, dst: &mut strided, dst_row_stride, accumulate, lhs, lhs_at, rhs, rhs_row_stride }));
                 let same = ours.iter().zip(&strided).all(|(a, b)| a.to_bits() == b.to_bits());
-                assert!(same, "{m}×{n}×{k}, tabled lhs {tabled_lhs}, listed rhs {listed_rhs}");
+                assert!(same, "{m}×{n}×{k}, accumulate {accumulate}");
             }
         }
     }

@@ -336,7 +336,7 @@ fn fma_chain_product<T: GemmScalar>(
         lhs,
         lhs_at: super::fma_chain_gemm::LhsAt::Strided([lhs_rs as usize, lhs_cs as usize]),
         rhs,
-        rhs_rows: super::fma_chain_gemm::RhsRows::Strided(rhs_rs as usize),
+        rhs_row_stride: rhs_rs as usize,
     })
 }
 
