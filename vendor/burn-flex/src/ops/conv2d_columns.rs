@@ -57,6 +57,11 @@ pub(super) fn col2im_sample<T: KernelFloat>(g: &Geometry, dcols: &[T], dst: &mut
         // SAFETY: `applies` checked that the CPU has AVX-512F and that a row fits one vector.
         return unsafe { col2im_rows::col2im_sample(g, dcols, dst) };
     }
+    col2im_scalar(g, dcols, dst);
+}
+
+/// [`col2im_sample`] one element at a time, for every geometry: each tap's run added into `dst`.
+fn col2im_scalar<T: KernelFloat>(g: &Geometry, dcols: &[T], dst: &mut [T]) {
     let (plane, positions, taps) = (g.in_h * g.in_w, g.positions(), g.kernel_h * g.kernel_w);
     for (channel, dst) in dst.chunks_exact_mut(plane).enumerate() {
         for tap in 0..taps {
@@ -90,9 +95,10 @@ pub(super) fn col2im_sample<T: KernelFloat>(g: &Geometry, dcols: &[T], dst: &mut
 /// col2im for unit stride and dilation, no padding and input rows of at most 16 (the guide's
 /// second convolution: 13), with AVX-512: each input row of four channels is held in four
 /// registers while the nine taps' columns are added to it, in tap order, then stored once. The
-/// scalar loop above added each tap's run of 11 into memory and reloaded it for the next tap;
-/// here the four channels' additions are independent chains. Every element gets the same values
-/// added in the same order, starting from what `dst` holds, so the bits are the scalar loop's.
+/// scalar loop ([`col2im_scalar`]) adds each tap's run of 11 into memory and reloads it for the
+/// next tap; here the four channels' additions are independent chains. Every element gets the
+/// same values added in the same order, starting from what `dst` holds, so the bits are the
+/// scalar loop's.
 #[cfg(target_arch = "x86_64")]
 mod col2im_rows {
     use core::arch::x86_64::*;
@@ -170,26 +176,10 @@ mod col2im_rows {
         use alloc::vec::Vec;
         use burn_backend::ops::ConvOptions;
 
-        use super::super::Geometry;
+        use super::super::{Geometry, col2im_scalar};
         use super::*;
 
-        /// The scalar loop, whose bits these rows must give.
-        fn scalar(g: &Geometry, dcols: &[f32], dst: &mut [f32]) {
-            let (plane, positions, taps) = (g.in_h * g.in_w, g.positions(), g.kernel_h * g.kernel_w);
-            for (channel, dst) in dst.chunks_exact_mut(plane).enumerate() {
-                for tap in 0..taps {
-                    let (_, kh, kw) = g.tap(tap);
-                    let source = &dcols[(channel * taps + tap) * positions..][..positions];
-                    for oh in 0..g.out_h {
-                        for ow in 0..g.out_w {
-                            let at = (oh + kh) * g.in_w + ow + kw;
-                            dst[at] = dst[at] + source[oh * g.out_w + ow];
-                        }
-                    }
-                }
-            }
-        }
-
+        /// The rows give the scalar loop's bits, the guide's shape among others.
         #[test]
         fn rows_in_registers_give_the_scalar_loops_bits() {
             if !has_avx512() {
@@ -209,7 +199,7 @@ mod col2im_rows {
                 // A destination that is not zero: the rows add to what it holds.
                 let start: Vec<f32> = (0..channels * size * size).map(|i| if i % 5 == 0 { 0.0 } else { i as f32 * 0.25 - 7.0 }).collect();
                 let mut expected = start.clone();
-                scalar(&g, &dcols, &mut expected);
+                col2im_scalar(&g, &dcols, &mut expected);
                 let mut rows = start.clone();
                 // SAFETY: the CPU has AVX-512F and `applies` held.
                 unsafe { col2im_sample(&g, &dcols, &mut rows) };
