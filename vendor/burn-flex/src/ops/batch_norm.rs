@@ -16,14 +16,16 @@ use num_traits::ToPrimitive;
 
 use crate::FlexTensor;
 
-use super::kernel_support::{
-    KernelFloat, for_each_chunk, has_avx512, into_tensor, with_float_dtype, write_in_chunks,
-};
+use super::batch_norm_avx512;
+use super::kernel_support::{KernelFloat, as_f32, for_each_chunk, into_tensor, with_float_dtype, write_in_chunks};
 
 /// Channels one task of [`Channels::sum_per_channel`] sums side by side.
 const SIDE_BY_SIDE: usize = 4;
 /// Lanes each channel's long runs are summed in.
 const LANES: usize = 8;
+/// Runs at least this long (a convolution's positions) are summed in lanes, channel by channel;
+/// shorter ones (a dense layer's runs of 1) row by row, across channels.
+const LONG_RUN: usize = 16;
 
 /// How one activation splits into channels.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +49,12 @@ impl Channels {
 
     fn count(&self) -> f64 {
         (self.batch * self.run) as f64
+    }
+
+    /// `[batch, channels, run]` when the runs are long (a convolution's activation), where f32
+    /// may take `batch_norm_avx512.rs`.
+    fn long_runs(&self) -> Option<batch_norm_avx512::Axes> {
+        (self.run >= LONG_RUN).then_some([self.batch, self.channels, self.run])
     }
 
     /// Sums `term(channel, x, y)` over every element of each channel: one f64 per channel.
@@ -77,7 +85,7 @@ impl Channels {
     ) -> Vec<[f64; M]> {
         let mut sums = vec![[0.0f64; M]; self.channels];
         let (channels, run) = (self.channels, self.run);
-        if run >= 16 {
+        if run >= LONG_RUN {
             for_each_chunk(&mut sums, SIDE_BY_SIDE, |group, sums| {
                 self.sum_group(group * SIDE_BY_SIDE, sums, x, y, &terms)
             });
@@ -109,7 +117,7 @@ impl Channels {
     /// first convolution's output at batch 128 is 11 MB, a group's share 1.4 MB).
     fn mean_and_variance<T: KernelFloat>(&self, x: &[T]) -> (Vec<f64>, Vec<f64>) {
         let count = self.count();
-        if self.run < 16 {
+        if self.run < LONG_RUN {
             let mean: Vec<f64> = self.sum_per_channel(x, x, |_, v, _| f64_of(v)).into_iter().map(|sum| sum / count).collect();
             let deviations = self.sum_per_channel(x, x, |channel, v, _| (f64_of(v) - mean[channel]).powi(2));
             return (mean, deviations.into_iter().map(|sum| sum / count).collect());
@@ -150,41 +158,11 @@ impl Channels {
         }
     }
 
-    /// The sums of channels `first..first + K` (see [`Self::sums_per_channel`]), compiled for
-    /// AVX-512 where the CPU has it: one register holds a channel's eight f64 lanes. Every width
-    /// adds the same values in the same order (Rust never fuses a multiply and an add on its
-    /// own), so the bits do not depend on the path.
+    /// The sums of channels `first..first + K` (see [`Self::sums_per_channel`]). Every width
+    /// adds the same values in the same order, so the bits do not depend on the group's size.
+    /// (On AVX-512, f32 convolutions take `batch_norm_avx512.rs` instead, which gives these
+    /// sums' bits.)
     fn sum_runs<T: KernelFloat, const K: usize, const M: usize>(
-        &self,
-        first: usize,
-        sums: &mut [[f64; M]],
-        x: &[T],
-        y: &[T],
-        terms: &(impl Fn(usize, T, T) -> [f64; M] + Send + Sync),
-    ) {
-        #[cfg(target_arch = "x86_64")]
-        if has_avx512() {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { self.sum_runs_avx512::<T, K, M>(first, sums, x, y, terms) };
-        }
-        self.sum_runs_generic::<T, K, M>(first, sums, x, y, terms)
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f")]
-    fn sum_runs_avx512<T: KernelFloat, const K: usize, const M: usize>(
-        &self,
-        first: usize,
-        sums: &mut [[f64; M]],
-        x: &[T],
-        y: &[T],
-        terms: &(impl Fn(usize, T, T) -> [f64; M] + Send + Sync),
-    ) {
-        self.sum_runs_generic::<T, K, M>(first, sums, x, y, terms)
-    }
-
-    #[inline(always)]
-    fn sum_runs_generic<T: KernelFloat, const K: usize, const M: usize>(
         &self,
         first: usize,
         sums: &mut [[f64; M]],
@@ -264,7 +242,8 @@ impl Channels {
     }
 }
 
-/// `scale · (x − shift) + offset (+ y_scale · y)`, one set of coefficients per channel.
+/// `scale · (x − shift) + offset (+ y_scale · y)`, one set of coefficients per channel, each
+/// kind in its own vector (so that a dense layer's row is mapped with vector loads).
 struct Affine<T> {
     shift: Vec<T>,
     scale: Vec<T>,
@@ -273,6 +252,19 @@ struct Affine<T> {
 }
 
 impl<T: KernelFloat> Affine<T> {
+    /// The map whose channel `c` has the coefficients `[shift, scale, offset, y_scale]` of
+    /// `coefficients(c)`.
+    fn of(channels: usize, coefficients: impl Fn(usize) -> [T; 4]) -> Self {
+        let mut map = Self { shift: Vec::new(), scale: Vec::new(), offset: Vec::new(), y_scale: Vec::new() };
+        for [shift, scale, offset, y_scale] in (0..channels).map(coefficients) {
+            map.shift.push(shift);
+            map.scale.push(scale);
+            map.offset.push(offset);
+            map.y_scale.push(y_scale);
+        }
+        map
+    }
+
     /// Along one channel's run (`dst`, `x` and `y` of one length): the coefficients are scalars.
     fn apply_along(&self, channel: usize, dst: &mut [MaybeUninit<T>], x: &[T], y: Option<&[T]>) {
         let (shift, scale, offset) = (self.shift[channel], self.scale[channel], self.offset[channel]);
@@ -316,6 +308,30 @@ impl<T: KernelFloat> Affine<T> {
     }
 }
 
+/// One channel's forward map, `γ · (x − mean) / √(variance + ε) + β`, as affine coefficients.
+fn normalize_coefficients<T: KernelFloat>(gamma: f64, beta: f64, mean: f64, variance: f64, epsilon: f64) -> [T; 4] {
+    [from_f64(mean), from_f64(gamma * inv_std(variance, epsilon)), from_f64(beta), T::zero()]
+}
+
+/// One channel's input gradient, `γ · inv_std · (dy − mean(dy) − x̂ · mean(dy · x̂))` with
+/// x̂ = (x − mean) · inv_std, as affine coefficients of x and dy (`beta_grad` = Σ dy, `gamma_grad`
+/// = Σ dy · x̂, `count` the elements each sum adds).
+fn gradient_coefficients<T: KernelFloat>(
+    gamma: f64,
+    mean: f64,
+    inv_std: f64,
+    [beta_grad, gamma_grad]: [f64; 2],
+    count: f64,
+) -> [T; 4] {
+    let scale = gamma * inv_std;
+    [
+        from_f64(mean),
+        from_f64(-scale * inv_std * gamma_grad / count),
+        from_f64(-scale * beta_grad / count),
+        from_f64(scale),
+    ]
+}
+
 fn f64_of<T: KernelFloat>(value: T) -> f64 {
     ToPrimitive::to_f64(&value).unwrap_or(f64::NAN)
 }
@@ -346,14 +362,9 @@ fn normalize<T: KernelFloat>(
     epsilon: f64,
 ) -> FlexTensor {
     let layout = Channels::of(x.layout().shape());
-    let map = Affine {
-        shift: per_channel(mean),
-        scale: (0..layout.channels)
-            .map(|c| from_f64(gamma[c] * inv_std(variance[c], epsilon)))
-            .collect(),
-        offset: per_channel(beta),
-        y_scale: Vec::new(),
-    };
+    let map = Affine::of(layout.channels, |c| {
+        normalize_coefficients(gamma[c], beta[c], mean[c], variance[c], epsilon)
+    });
     let data = x.storage::<T>();
     into_tensor(
         layout.affine(data, None, &map),
@@ -377,15 +388,23 @@ fn inference_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec<Flex
 fn train_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec<FlexTensor> {
     let [x, gamma, beta] = [&t[0], &t[1], &t[2]];
     let layout = Channels::of(x.layout().shape());
-    let (mean, variance) = layout.mean_and_variance(x.storage::<T>());
-    let output = normalize::<T>(
-        x,
-        &values::<T>(gamma),
-        &values::<T>(beta),
-        &mean,
-        &variance,
-        epsilon,
-    );
+    let (gamma, beta) = (values::<T>(gamma), values::<T>(beta));
+    let shape = x.layout().shape().to_vec();
+    let vectors = layout.long_runs().zip(as_f32(x.storage::<T>())).and_then(|(axes, x)| {
+        batch_norm_avx512::train(x, axes, |c, mean, variance| {
+            normalize_coefficients(gamma[c], beta[c], mean, variance, epsilon)
+        })
+    });
+    let (output, mean, variance) = match vectors {
+        Some((output, statistics)) => {
+            let (mean, variance) = statistics.into_iter().map(|[mean, variance]| (mean, variance)).unzip();
+            (into_tensor(output, shape), mean, variance)
+        }
+        None => {
+            let (mean, variance) = layout.mean_and_variance(x.storage::<T>());
+            (normalize::<T>(x, &gamma, &beta, &mean, &variance, epsilon), mean, variance)
+        }
+    };
     vec![
         output,
         into_tensor(per_channel::<T>(&mean), vec![layout.channels]),
@@ -402,38 +421,35 @@ fn train_backward_typed<T: KernelFloat>(t: Vec<FlexTensor>, epsilon: f64) -> Vec
         .map(|v| inv_std(v, epsilon))
         .collect();
     let (x_data, grad) = (x.storage::<T>(), output_grad.storage::<T>());
-
-    // β's gradient is Σ dy; γ's is Σ dy · x̂, with x̂ = (x − mean) · inv_std: both in one pass.
-    let (beta_grad, gamma_grad): (Vec<f64>, Vec<f64>) = layout
-        .sums_per_channel(x_data, grad, |channel, x, dy| {
-            let dy = f64_of(dy);
-            [dy, (f64_of(x) - mean[channel]) * inv_std[channel] * dy]
-        })
-        .into_iter()
-        .map(|[beta, gamma]| (beta, gamma))
-        .unzip();
-
-    // dx = γ · inv_std · (dy − mean(dy) − x̂ · mean(dy · x̂)), an affine map of x and dy per
-    // channel: scale·(x − mean) + offset + y_scale·dy.
+    let shape = x.layout().shape().to_vec();
     let count = layout.count();
-    let scale = |c: usize| gamma[c] * inv_std[c];
-    let channels = 0..layout.channels;
-    let map = Affine {
-        shift: per_channel(&mean),
-        scale: channels
-            .clone()
-            .map(|c| from_f64(-scale(c) * inv_std[c] * gamma_grad[c] / count))
-            .collect(),
-        offset: channels
-            .clone()
-            .map(|c| from_f64(-scale(c) * beta_grad[c] / count))
-            .collect(),
-        y_scale: channels.map(|c| from_f64(scale(c))).collect(),
+
+    let vectors = layout
+        .long_runs()
+        .zip(as_f32(x_data).zip(as_f32(grad)))
+        .and_then(|(axes, (x, dy))| {
+            batch_norm_avx512::train_backward(x, dy, axes, &mean, &inv_std, |c, beta_grad, gamma_grad| {
+                gradient_coefficients(gamma[c], mean[c], inv_std[c], [beta_grad, gamma_grad], count)
+            })
+        });
+    let (x_grad, sums) = match vectors {
+        Some((x_grad, sums)) => (into_tensor(x_grad, shape), sums),
+        None => {
+            // β's gradient is Σ dy; γ's is Σ dy · x̂, with x̂ = (x − mean) · inv_std: both in
+            // one pass.
+            let sums = layout.sums_per_channel(x_data, grad, |channel, x, dy| {
+                let dy = f64_of(dy);
+                [dy, (f64_of(x) - mean[channel]) * inv_std[channel] * dy]
+            });
+            // dx = γ · inv_std · (dy − mean(dy) − x̂ · mean(dy · x̂)), an affine map of x and dy
+            // per channel.
+            let map = Affine::of(layout.channels, |c| {
+                gradient_coefficients(gamma[c], mean[c], inv_std[c], sums[c], count)
+            });
+            (into_tensor(layout.affine(x_data, Some(grad), &map), shape), sums)
+        }
     };
-    let x_grad = into_tensor(
-        layout.affine(x_data, Some(grad), &map),
-        x.layout().shape().to_vec(),
-    );
+    let (beta_grad, gamma_grad): (Vec<f64>, Vec<f64>) = sums.into_iter().map(|[beta, gamma]| (beta, gamma)).unzip();
     vec![
         x_grad,
         into_tensor(per_channel::<T>(&gamma_grad), vec![layout.channels]),
@@ -600,9 +616,55 @@ mod tests {
             assert_eq!(bits(&mut together.iter().map(|s| s[0])), bits(&mut alone.into_iter()), "Σ y, {case}");
             let alone = layout.sum_per_channel(&x, &y, second);
             assert_eq!(bits(&mut together.iter().map(|s| s[1])), bits(&mut alone.into_iter()), "Σ (x − shift) · y, {case}");
-            if run >= 16 {
+            if run >= LONG_RUN {
                 let definition = one_channel_at_a_time(&layout, &x, &y, second);
                 assert_eq!(bits(&mut together.iter().map(|s| s[1])), bits(&mut definition.into_iter()), "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn avx512_passes_give_the_generic_passes_bits() {
+        // Both passes of `batch_norm_avx512.rs` against the generic sums and affine maps, for
+        // groups of one to four channels, runs with and without a tail and a last vector under
+        // a mask, and values of mixed magnitude around a mean far from zero.
+        let bits32 = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let bits64 = |v: &mut dyn Iterator<Item = f64>| v.map(f64::to_bits).collect::<Vec<_>>();
+        for (batch, channels, run) in [(3, 1, 16), (2, 3, 17), (4, 4, 25), (3, 5, 169), (2, 13, 37), (3, 32, 676)] {
+            let layout = Channels { batch, channels, run };
+            let axes = layout.long_runs().expect("long runs");
+            let len = batch * channels * run;
+            let x: Vec<f32> = (0..len)
+                .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * [1e-3, 1.0, 1e2][i % 3] + 40.0)
+                .collect();
+            let dy: Vec<f32> = x.iter().rev().map(|v| v * 0.37 - 2.0).collect();
+            let gamma: Vec<f64> = (0..channels).map(|c| 0.5 + c as f64 * 0.25).collect();
+            let beta: Vec<f64> = (0..channels).map(|c| c as f64 * 0.1 - 0.3).collect();
+            let case = format!("{batch} × {channels} × {run}");
+
+            let forward = |c: usize, mean: f64, variance: f64| normalize_coefficients(gamma[c], beta[c], mean, variance, 1e-3);
+            let Some((output, statistics)) = batch_norm_avx512::train(&x, axes, forward) else {
+                eprintln!("no AVX-512 on this CPU: nothing to compare");
+                return;
+            };
+            let (mean, variance) = layout.mean_and_variance(&x);
+            let map = Affine::of(channels, |c| forward(c, mean[c], variance[c]));
+            assert_eq!(bits32(&output), bits32(&layout.affine(&x, None, &map)), "output, {case}");
+            assert_eq!(bits64(&mut statistics.iter().map(|s| s[0])), bits64(&mut mean.iter().copied()), "mean, {case}");
+            assert_eq!(bits64(&mut statistics.iter().map(|s| s[1])), bits64(&mut variance.iter().copied()), "variance, {case}");
+
+            let inv: Vec<f64> = variance.iter().map(|&v| inv_std(v, 1e-3)).collect();
+            let backward = |c: usize, sums: [f64; 2]| gradient_coefficients(gamma[c], mean[c], inv[c], sums, layout.count());
+            let (x_grad, sums) =
+                batch_norm_avx512::train_backward(&x, &dy, axes, &mean, &inv, |c, b, g| backward(c, [b, g])).expect("AVX-512");
+            let generic = layout.sums_per_channel(&x, &dy, |c, x, dy| {
+                let dy = dy as f64;
+                [dy, (x as f64 - mean[c]) * inv[c] * dy]
+            });
+            let map = Affine::of(channels, |c| backward(c, generic[c]));
+            assert_eq!(bits32(&x_grad), bits32(&layout.affine(&x, Some(&dy), &map)), "input gradient, {case}");
+            for m in 0..2 {
+                assert_eq!(bits64(&mut sums.iter().map(|s| s[m])), bits64(&mut generic.iter().map(|s| s[m])), "sum {m}, {case}");
             }
         }
     }
