@@ -9,6 +9,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::fit::READBACK_EVERY;
+use super::prefetch::with_prefetched;
 use super::trainer::Trainer;
 use crate::config::TrainingConfig;
 use crate::data::{ImageBatch, ImageSet};
@@ -93,12 +94,19 @@ pub(super) fn for_each_full_batch(
         "timing needs at least one full batch"
     );
     let loader = trainer.loader(train, batch_size, training.seed);
+    // Batches are prefetched as training prefetches them (`fit`).
     loop {
-        for batch in loader.iter() {
-            let batch = batch.expect("in-memory data cannot fail to load");
-            if batch.len() == batch_size && step(trainer, batch).is_break() {
-                return;
+        let stopped = with_prefetched(loader.as_ref(), |batches| {
+            for batch in batches {
+                let batch = batch.expect("in-memory data cannot fail to load");
+                if batch.len() == batch_size && step(trainer, batch).is_break() {
+                    return true;
+                }
             }
+            false
+        });
+        if stopped {
+            return;
         }
     }
 }

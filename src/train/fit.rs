@@ -11,6 +11,7 @@ use super::epoch::EpochMetrics;
 use super::error::TrainError;
 use super::evaluate::{eval_loader, evaluate};
 use super::hooks::Hook;
+use super::prefetch::with_prefetched;
 use super::recalibrate::recalibrated;
 use super::trainer::{Step, Trainer};
 use crate::config::TrainingConfig;
@@ -98,41 +99,45 @@ impl Epochs<'_> {
                 .epoch_bar(self.label, epoch, self.training.epochs, self.steps as u64);
         let mut tally = StepTally::default();
         let mut last_readback = Instant::now();
-        for (step, batch) in loader.iter().enumerate() {
-            let batch = batch.map_err(|e| TrainError::Data {
-                epoch,
-                message: e.to_string(),
-            })?;
-            for hook in hooks.iter_mut() {
-                hook.before_step(trainer.model(), &batch, trainer.steps_done())?;
-            }
-            tally.push(trainer.step(batch));
-            let steps_done = trainer.steps_done();
-            if interrupt::requested() {
-                return Err(TrainError::Interrupted {
-                    epochs_done: epoch - 1,
-                });
-            }
-            for hook in hooks.iter_mut() {
-                hook.on_step(trainer.model(), steps_done)?;
-            }
-            let due =
-                tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
-            if due || step + 1 == self.steps {
-                let losses = tally.flush(epoch, step + 1)?;
+        // The next batch is built while this one's step computes.
+        with_prefetched(loader, |batches| {
+            for (step, batch) in batches.enumerate() {
+                let batch = batch.map_err(|e| TrainError::Data {
+                    epoch,
+                    message: e.to_string(),
+                })?;
                 for hook in hooks.iter_mut() {
-                    hook.on_readback(&losses);
+                    hook.before_step(trainer.model(), &batch, trainer.steps_done())?;
                 }
-                last_readback = Instant::now();
-                bar.set_position((step + 1) as u64);
-                bar.set_message(format!(
-                    "loss {:.4} acc {:.2}%  {:.1} steps/s",
-                    tally.mean_loss(),
-                    100.0 * tally.accuracy(),
-                    (step + 1) as f64 / started.elapsed().as_secs_f64()
-                ));
+                tally.push(trainer.step(batch));
+                let steps_done = trainer.steps_done();
+                if interrupt::requested() {
+                    return Err(TrainError::Interrupted {
+                        epochs_done: epoch - 1,
+                    });
+                }
+                for hook in hooks.iter_mut() {
+                    hook.on_step(trainer.model(), steps_done)?;
+                }
+                let due = tally.pending() >= READBACK_EVERY
+                    || last_readback.elapsed() >= READBACK_INTERVAL;
+                if due || step + 1 == self.steps {
+                    let losses = tally.flush(epoch, step + 1)?;
+                    for hook in hooks.iter_mut() {
+                        hook.on_readback(&losses);
+                    }
+                    last_readback = Instant::now();
+                    bar.set_position((step + 1) as u64);
+                    bar.set_message(format!(
+                        "loss {:.4} acc {:.2}%  {:.1} steps/s",
+                        tally.mean_loss(),
+                        100.0 * tally.accuracy(),
+                        (step + 1) as f64 / started.elapsed().as_secs_f64()
+                    ));
+                }
             }
-        }
+            Ok(())
+        })?;
         self.progress.finish_bar(&bar);
         Ok(tally)
     }

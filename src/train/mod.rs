@@ -10,6 +10,7 @@ pub mod fit;
 pub mod hooks;
 pub mod landscape;
 pub mod predict;
+mod prefetch;
 pub mod profile;
 pub mod recalibrate;
 pub mod state;
