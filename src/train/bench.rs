@@ -9,7 +9,7 @@ use burn::prelude::*;
 use serde::Serialize;
 
 use super::fit::READBACK_EVERY;
-use super::prefetch::with_prefetched;
+use super::prefetch::prefetched;
 use super::trainer::Trainer;
 use crate::config::TrainingConfig;
 use crate::data::{ImageBatch, ImageSet};
@@ -94,19 +94,13 @@ pub(super) fn for_each_full_batch(
         "timing needs at least one full batch"
     );
     let loader = trainer.loader(train, batch_size, training.seed);
-    // Batches are prefetched as training prefetches them (`fit`).
     loop {
-        let stopped = with_prefetched(loader.as_ref(), |batches| {
-            for batch in batches {
-                let batch = batch.expect("in-memory data cannot fail to load");
-                if batch.len() == batch_size && step(trainer, batch).is_break() {
-                    return true;
-                }
+        // Batches are prefetched as training prefetches them (`fit`).
+        for batch in prefetched(loader.clone()) {
+            let batch = batch.expect("in-memory data cannot fail to load");
+            if batch.len() == batch_size && step(trainer, batch).is_break() {
+                return;
             }
-            false
-        });
-        if stopped {
-            return;
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The training loop: epochs of steps through a [`Trainer`], Keras-style epoch metrics,
 //! validation in inference mode, and [`Hook`]s told what happens.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use burn::data::dataloader::DataLoader;
@@ -11,7 +12,7 @@ use super::epoch::EpochMetrics;
 use super::error::TrainError;
 use super::evaluate::{eval_loader, evaluate};
 use super::hooks::Hook;
-use super::prefetch::with_prefetched;
+use super::prefetch::prefetched;
 use super::recalibrate::recalibrated;
 use super::trainer::{Step, Trainer};
 use crate::config::TrainingConfig;
@@ -61,7 +62,7 @@ pub fn fit(
     }
     for epoch in epochs_done + 1..=training.epochs {
         let started = Instant::now();
-        let tally = run.train_epoch(trainer, train_loader.as_ref(), epoch, hooks)?;
+        let tally = run.train_epoch(trainer, &train_loader, epoch, hooks)?;
         let train_seconds = started.elapsed().as_secs_f64();
         let metrics = run.validate(trainer, test_loader.as_ref(), epoch, &tally, started);
         run.report(&metrics, train_seconds);
@@ -89,7 +90,7 @@ impl Epochs<'_> {
     fn train_epoch(
         &self,
         trainer: &mut Trainer,
-        loader: &dyn DataLoader<ImageBatch>,
+        loader: &Arc<dyn DataLoader<ImageBatch>>,
         epoch: usize,
         hooks: &mut [&mut dyn Hook],
     ) -> Result<StepTally, TrainError> {
@@ -100,44 +101,41 @@ impl Epochs<'_> {
         let mut tally = StepTally::default();
         let mut last_readback = Instant::now();
         // The next batch is built while this one's step computes.
-        with_prefetched(loader, |batches| {
-            for (step, batch) in batches.enumerate() {
-                let batch = batch.map_err(|e| TrainError::Data {
-                    epoch,
-                    message: e.to_string(),
-                })?;
-                for hook in hooks.iter_mut() {
-                    hook.before_step(trainer.model(), &batch, trainer.steps_done())?;
-                }
-                tally.push(trainer.step(batch));
-                let steps_done = trainer.steps_done();
-                if interrupt::requested() {
-                    return Err(TrainError::Interrupted {
-                        epochs_done: epoch - 1,
-                    });
-                }
-                for hook in hooks.iter_mut() {
-                    hook.on_step(trainer.model(), steps_done)?;
-                }
-                let due = tally.pending() >= READBACK_EVERY
-                    || last_readback.elapsed() >= READBACK_INTERVAL;
-                if due || step + 1 == self.steps {
-                    let losses = tally.flush(epoch, step + 1)?;
-                    for hook in hooks.iter_mut() {
-                        hook.on_readback(&losses);
-                    }
-                    last_readback = Instant::now();
-                    bar.set_position((step + 1) as u64);
-                    bar.set_message(format!(
-                        "loss {:.4} acc {:.2}%  {:.1} steps/s",
-                        tally.mean_loss(),
-                        100.0 * tally.accuracy(),
-                        (step + 1) as f64 / started.elapsed().as_secs_f64()
-                    ));
-                }
+        for (step, batch) in prefetched(loader.clone()).enumerate() {
+            let batch = batch.map_err(|e| TrainError::Data {
+                epoch,
+                message: e.to_string(),
+            })?;
+            for hook in hooks.iter_mut() {
+                hook.before_step(trainer.model(), &batch, trainer.steps_done())?;
             }
-            Ok(())
-        })?;
+            tally.push(trainer.step(batch));
+            let steps_done = trainer.steps_done();
+            if interrupt::requested() {
+                return Err(TrainError::Interrupted {
+                    epochs_done: epoch - 1,
+                });
+            }
+            for hook in hooks.iter_mut() {
+                hook.on_step(trainer.model(), steps_done)?;
+            }
+            let due =
+                tally.pending() >= READBACK_EVERY || last_readback.elapsed() >= READBACK_INTERVAL;
+            if due || step + 1 == self.steps {
+                let losses = tally.flush(epoch, step + 1)?;
+                for hook in hooks.iter_mut() {
+                    hook.on_readback(&losses);
+                }
+                last_readback = Instant::now();
+                bar.set_position((step + 1) as u64);
+                bar.set_message(format!(
+                    "loss {:.4} acc {:.2}%  {:.1} steps/s",
+                    tally.mean_loss(),
+                    100.0 * tally.accuracy(),
+                    (step + 1) as f64 / started.elapsed().as_secs_f64()
+                ));
+            }
+        }
         self.progress.finish_bar(&bar);
         Ok(tally)
     }

@@ -48,10 +48,10 @@ pub(super) fn train(
     }
     #[cfg(target_arch = "x86_64")]
     {
-        Some(in_groups(x, None, axes, |first, statistics: &mut [[f64; 2]], dst| {
+        Some(in_groups(x, None, axes, |group, statistics: &mut [[f64; 2]]| {
             // SAFETY: the CPU has AVX-512F; `in_groups` checked the slices against the axes and
-            // gives each task its own channels of `dst`.
-            unsafe { avx512::forward_group(x, axes, first, statistics, dst, &coefficients) }
+            // gives each task its own channels of the output.
+            unsafe { avx512::forward_group(group, statistics, &coefficients) }
         }))
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -76,9 +76,9 @@ pub(super) fn train_backward(
     assert!(mean.len() == axes[1] && inv_std.len() == axes[1], "one mean and inv_std per channel");
     #[cfg(target_arch = "x86_64")]
     {
-        Some(in_groups(x, Some(dy), axes, |first, sums: &mut [[f64; 2]], dst| {
+        Some(in_groups(x, Some(dy), axes, |group, sums: &mut [[f64; 2]]| {
             // SAFETY: as in `train`.
-            unsafe { avx512::backward_group(x, dy, axes, first, mean, inv_std, sums, dst, &coefficients) }
+            unsafe { avx512::backward_group(group, mean, inv_std, sums, &coefficients) }
         }))
     }
     #[cfg(not(target_arch = "x86_64"))]
@@ -86,27 +86,45 @@ pub(super) fn train_backward(
 }
 
 /// A buffer's base pointer, shared by tasks that write disjoint elements of it.
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 struct Output(*mut f32);
 // SAFETY: every task writes only the elements of its own channels.
+#[cfg(target_arch = "x86_64")]
 unsafe impl Send for Output {}
+#[cfg(target_arch = "x86_64")]
 unsafe impl Sync for Output {}
 
-/// Runs `group(first, per_channel, output)` for every group of [`GROUP`] channels from `first`,
-/// in parallel where rayon is enabled; each group writes its channels' elements of the output.
+/// What one task reads and writes: channels `first..` of `x` (and `y`, which is `x` where the pass
+/// reads one activation) and of the output `dst`, all `[batch, channels, run]`.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Group<'a> {
+    x: &'a [f32],
+    y: &'a [f32],
+    axes: Axes,
+    first: usize,
+    dst: Output,
+}
+
+/// Runs `task(group, per_channel)` for every group of [`GROUP`] channels, in parallel where rayon
+/// is enabled; each group writes its channels' elements of the output.
 #[cfg(target_arch = "x86_64")]
 fn in_groups(
     x: &[f32],
     y: Option<&[f32]>,
-    [batch, channels, run]: Axes,
-    group: impl Fn(usize, &mut [[f64; 2]], Output) + Send + Sync,
+    axes: Axes,
+    task: impl Fn(Group<'_>, &mut [[f64; 2]]) + Send + Sync,
 ) -> (Vec<f32>, Vec<[f64; 2]>) {
+    let [batch, channels, run] = axes;
     let len = batch * channels * run;
     assert!(x.len() == len && y.is_none_or(|y| y.len() == len), "batch_norm: the activation is [{batch}, {channels}, {run}]");
     let mut per_channel = vec![[0.0f64; 2]; channels];
     let mut output: Vec<f32> = Vec::with_capacity(len);
-    let dst = Output(output.as_mut_ptr());
-    for_each_chunk(&mut per_channel, GROUP, |index, per_channel| group(index * GROUP, per_channel, dst));
+    let (y, dst) = (y.unwrap_or(x), Output(output.as_mut_ptr()));
+    for_each_chunk(&mut per_channel, GROUP, |index, per_channel| {
+        task(Group { x, y, axes, first: index * GROUP, dst }, per_channel)
+    });
     // SAFETY: the groups cover every channel, and each wrote every element of its channels.
     unsafe { output.set_len(len) };
     (output, per_channel)
@@ -116,120 +134,104 @@ fn in_groups(
 mod avx512 {
     use core::arch::x86_64::*;
 
-    use super::{Axes, Coefficients, Output};
+    use super::{Coefficients, Group};
 
     /// What a sum adds: `x`; `(x − shift)²`; or `y` and `(x − shift) · scale · y` side by side.
     const VALUE: u8 = 0;
     const SQUARED_DEVIATION: u8 = 1;
     const GRADIENT: u8 = 2;
 
-    /// Statistics and output of the `statistics.len()` channels from `first` (see `train`).
+    /// Statistics and output of the group's `statistics.len()` channels (see `train`).
     ///
     /// # Safety
-    /// The CPU must have AVX-512F; `x` and `dst` hold `[batch, channels, run]` elements, and no
-    /// other task writes these channels of `dst`.
+    /// The CPU must have AVX-512F; the group's slices and `dst` hold `[batch, channels, run]`
+    /// elements, and no other task writes these channels of `dst`.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn forward_group(
-        x: &[f32],
-        axes: Axes,
-        first: usize,
+        group: Group<'_>,
         statistics: &mut [[f64; 2]],
-        dst: Output,
         coefficients: &impl Fn(usize, f64, f64) -> Coefficients,
     ) {
         // SAFETY: as the caller promised.
         unsafe {
             match statistics.len() {
-                4 => forward::<4>(x, axes, first, statistics, dst, coefficients),
-                3 => forward::<3>(x, axes, first, statistics, dst, coefficients),
-                2 => forward::<2>(x, axes, first, statistics, dst, coefficients),
-                _ => forward::<1>(x, axes, first, statistics, dst, coefficients),
+                4 => forward::<4>(group, statistics, coefficients),
+                3 => forward::<3>(group, statistics, coefficients),
+                2 => forward::<2>(group, statistics, coefficients),
+                _ => forward::<1>(group, statistics, coefficients),
             }
         }
     }
 
     #[target_feature(enable = "avx512f")]
     unsafe fn forward<const K: usize>(
-        x: &[f32],
-        axes: Axes,
-        first: usize,
+        group: Group<'_>,
         statistics: &mut [[f64; 2]],
-        dst: Output,
         coefficients: &impl Fn(usize, f64, f64) -> Coefficients,
     ) {
-        let [batch, _, run] = axes;
+        let [batch, _, run] = group.axes;
         let count = (batch * run) as f64;
         let zero = [0.0; K];
-        let totals = unsafe { sums::<VALUE, K, 1>(x, x, axes, first, zero, zero) };
+        let totals = unsafe { sums::<VALUE, K, 1>(group, zero, zero) };
         let mean: [f64; K] = core::array::from_fn(|c| totals[c][0] / count);
-        let deviations = unsafe { sums::<SQUARED_DEVIATION, K, 1>(x, x, axes, first, mean, zero) };
+        let deviations = unsafe { sums::<SQUARED_DEVIATION, K, 1>(group, mean, zero) };
         let mut maps = [[0.0f32; 4]; K];
         for (c, (statistics, map)) in statistics.iter_mut().zip(&mut maps).enumerate() {
             *statistics = [mean[c], deviations[c][0] / count];
-            *map = coefficients(first + c, statistics[0], statistics[1]);
+            *map = coefficients(group.first + c, statistics[0], statistics[1]);
         }
         // SAFETY: as the caller promised.
-        unsafe { write_group::<K, false>(x, x, axes, first, &maps, dst) }
+        unsafe { write_group::<K, false>(group, &maps) }
     }
 
-    /// Gradient sums and input gradient of the `sums.len()` channels from `first` (see
-    /// `train_backward`).
+    /// Gradient sums and input gradient of the group's `sums.len()` channels, `y` being the
+    /// output gradient (see `train_backward`).
     ///
     /// # Safety
-    /// As [`forward_group`], with `dy` as long as `x`.
-    #[allow(clippy::too_many_arguments)]
+    /// As [`forward_group`].
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn backward_group(
-        x: &[f32],
-        dy: &[f32],
-        axes: Axes,
-        first: usize,
+        group: Group<'_>,
         mean: &[f64],
         inv_std: &[f64],
         sums: &mut [[f64; 2]],
-        dst: Output,
         coefficients: &impl Fn(usize, f64, f64) -> Coefficients,
     ) {
-        let args = (x, dy, axes, first, mean, inv_std, dst);
         // SAFETY: as the caller promised.
         unsafe {
             match sums.len() {
-                4 => backward::<4>(args, sums, coefficients),
-                3 => backward::<3>(args, sums, coefficients),
-                2 => backward::<2>(args, sums, coefficients),
-                _ => backward::<1>(args, sums, coefficients),
+                4 => backward::<4>(group, [mean, inv_std], sums, coefficients),
+                3 => backward::<3>(group, [mean, inv_std], sums, coefficients),
+                2 => backward::<2>(group, [mean, inv_std], sums, coefficients),
+                _ => backward::<1>(group, [mean, inv_std], sums, coefficients),
             }
         }
     }
 
-    type BackwardArgs<'a> = (&'a [f32], &'a [f32], Axes, usize, &'a [f64], &'a [f64], Output);
-
     #[target_feature(enable = "avx512f")]
     unsafe fn backward<const K: usize>(
-        (x, dy, axes, first, mean, inv_std, dst): BackwardArgs<'_>,
+        group: Group<'_>,
+        [mean, inv_std]: [&[f64]; 2],
         out: &mut [[f64; 2]],
         coefficients: &impl Fn(usize, f64, f64) -> Coefficients,
     ) {
-        let shift: [f64; K] = core::array::from_fn(|c| mean[first + c]);
-        let scale: [f64; K] = core::array::from_fn(|c| inv_std[first + c]);
-        let sums = unsafe { sums::<GRADIENT, K, 2>(x, dy, axes, first, shift, scale) };
+        let shift: [f64; K] = core::array::from_fn(|c| mean[group.first + c]);
+        let scale: [f64; K] = core::array::from_fn(|c| inv_std[group.first + c]);
+        let sums = unsafe { sums::<GRADIENT, K, 2>(group, shift, scale) };
         let mut maps = [[0.0f32; 4]; K];
         for (c, (out, map)) in out.iter_mut().zip(&mut maps).enumerate() {
             *out = sums[c];
-            *map = coefficients(first + c, sums[c][0], sums[c][1]);
+            *map = coefficients(group.first + c, sums[c][0], sums[c][1]);
         }
         // SAFETY: as the caller promised.
-        unsafe { write_group::<K, true>(x, dy, axes, first, &maps, dst) }
+        unsafe { write_group::<K, true>(group, &maps) }
     }
 
-    /// The `M` sums `KIND` names of channels `first..first + K`, each in eight f64 lanes and a
-    /// tail, in the order described at the top of the file.
+    /// The `M` sums `KIND` names of the group's channels `first..first + K`, each in eight f64
+    /// lanes and a tail, in the order described at the top of the file.
     #[target_feature(enable = "avx512f")]
     unsafe fn sums<const KIND: u8, const K: usize, const M: usize>(
-        x: &[f32],
-        y: &[f32],
-        [batch, channels, run]: Axes,
-        first: usize,
+        Group { x, y, axes: [batch, channels, run], first, .. }: Group<'_>,
         shift: [f64; K],
         scale: [f64; K],
     ) -> [[f64; M]; K] {
@@ -285,17 +287,13 @@ mod avx512 {
         })
     }
 
-    /// Writes `scale · (x − shift) + offset (+ y_scale · y)` over channels `first..first + K`,
+    /// Writes `scale · (x − shift) + offset (+ y_scale · y)` over the group's channels,
     /// sixteen elements at a time, a run's last ones under a mask. The samples go last to first:
     /// the sums just read them first to last, so the latest are the likeliest still in cache.
     #[target_feature(enable = "avx512f")]
     unsafe fn write_group<const K: usize, const WITH_Y: bool>(
-        x: &[f32],
-        y: &[f32],
-        [batch, channels, run]: Axes,
-        first: usize,
+        Group { x, y, axes: [batch, channels, run], first, dst }: Group<'_>,
         maps: &[Coefficients; K],
-        dst: Output,
     ) {
         let maps = maps.map(|map| map.map(|v| _mm512_set1_ps(v)));
         for sample in (0..batch).rev() {
