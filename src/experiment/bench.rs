@@ -58,15 +58,17 @@ pub fn bench(
                 let network = variant_network(config, model, bn);
                 let threads = run_threads(&network, config.training.batch_size, 1);
                 let result = threads::with_threads(threads, backend.flush_subnormals, || {
-                    train::bench::bench(
-                        &network,
-                        &data.train,
-                        &backend.device,
-                        &config.training,
-                        warmup,
-                        steps,
-                        60_000,
-                    )
+                    threads::awake(|| {
+                        train::bench::bench(
+                            &network,
+                            &data.train,
+                            &backend.device,
+                            &config.training,
+                            warmup,
+                            steps,
+                            60_000,
+                        )
+                    })
                 });
                 let gflops =
                     network.training_flops_per_sample() as f64 * result.samples_per_second / 1e9;

@@ -29,14 +29,16 @@ pub fn profile(
             let network = variant_network(config, model, bn);
             let threads = run_threads(&network, config.training.batch_size, 1);
             let profile = threads::with_threads(threads, backend.flush_subnormals, || {
-                profile::profile(
-                    &network,
-                    &data.train,
-                    &backend.device,
-                    &config.training,
-                    warmup,
-                    steps,
-                )
+                threads::awake(|| {
+                    profile::profile(
+                        &network,
+                        &data.train,
+                        &backend.device,
+                        &config.training,
+                        warmup,
+                        steps,
+                    )
+                })
             });
             progress.line(format!(
                 "{:<8} batch {:<4} {:>8.2} ms/step on {} thread{}",

@@ -304,15 +304,17 @@ impl RunPlan<'_> {
             all.push(&mut **hook);
         }
         let fitted = threads::with_threads(threads, self.backend.flush_subnormals, || {
-            train::fit(
-                trainer,
-                &self.data.train,
-                &self.data.test,
-                &config.training,
-                &config.network.label(),
-                self.progress,
-                &mut all,
-            )
+            threads::awake(|| {
+                train::fit(
+                    trainer,
+                    &self.data.train,
+                    &self.data.test,
+                    &config.training,
+                    &config.network.label(),
+                    self.progress,
+                    &mut all,
+                )
+            })
         });
         drop(all);
         match fitted {

@@ -1,7 +1,7 @@
 //! How many threads one training run computes on.
 //!
-//! flex splits every large operation over a rayon pool. For a small network the split costs more
-//! than it gains: the guide's MLP at batch 128 trained faster on one thread than on two. And runs
+//! flex splits every large operation over a rayon pool. For a small network there is nothing to
+//! split: below [`ONE_THREAD_BELOW`] a second thread would only wait. And runs
 //! trained side by side (`--jobs`) that share one pool wait on each other's tasks. So each run
 //! gets a pool of its own: one thread when its steps are small, else its share of the cores
 //! (`cores / jobs`). The threshold comes from `bnx bench` on this project's 2-core machine
@@ -11,10 +11,12 @@
 use super::subnormals::set_flush_on_this_thread;
 
 /// Multiply-adds per training-step forward pass (samples × per-sample work) below which a run
-/// computes on one thread. Measured with `bnx bench` on 1 and 2 threads (README, Speed): the
-/// guide's MLP at batch 128 (14 M) trains faster on one, the CNN already at batch 8 (20 M) on
-/// two, and the MLP at batch 512 (57 M) ties.
-pub const ONE_THREAD_BELOW: usize = 16_000_000;
+/// computes on one thread. Below it no product of the guide's MLP is large enough for flex to
+/// split over threads (192³ ≈ 7.1 M multiply-adds; the MLP at batch 64 has 7.1 M in all), so a
+/// second thread would only wait. Measured with `bnx bench` (README, Speed): the MLP at batch 128
+/// (14 M) trains about 16 % faster on two threads than on one now that the second stays
+/// [`awake`] through a step (slower before), and the CNN already at batch 8 (20 M) on two.
+pub const ONE_THREAD_BELOW: usize = 8_000_000;
 
 /// The threads a run with `multiply_adds_per_step` gets when `jobs` runs share the machine.
 pub fn threads_for_run(multiply_adds_per_step: usize, jobs: usize) -> usize {
@@ -64,6 +66,58 @@ pub fn with_threads<R: Send>(threads: usize, flush: bool, work: impl FnOnce() ->
     }
 }
 
+/// Polls for a task (each well under a microsecond) an awake thread makes between two offers of
+/// its core to the scheduler: rarely enough that a task is taken within about a microsecond of
+/// being posted, often enough that the thread building the next batch is not kept waiting.
+const IDLE_POLLS_BEFORE_YIELD: u32 = 256;
+
+/// Runs `work` on the current rayon pool with the pool's other threads kept awake until it
+/// returns: each waits for the pool's tasks in a loop instead of going to sleep between them.
+///
+/// A training step alternates short parallel kernels with serial work (autodiff's bookkeeping,
+/// small operations). Between two kernels rayon's idle threads go to sleep, and on this project's
+/// virtual machine waking one took long enough that the guide's MLP at batch 128 trained slower on
+/// two threads than on one even though its two large products each ran 1.4-1.6x faster on two
+/// (README, Speed). PyTorch's OpenMP threads likewise spin between parallel regions. The cost is
+/// that the other cores stay busy while `work` runs, which is why a run gets its own pool, sized
+/// by [`threads_for_run`], never more threads than cores.
+pub fn awake<R>(work: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let others = rayon::current_num_threads().saturating_sub(1);
+    let (Some(owner), true) = (rayon::current_thread_index(), others > 0) else {
+        return work();
+    };
+    let done = AtomicBool::new(false);
+    rayon::in_place_scope(|scope| {
+        for _ in 0..others {
+            scope.spawn(|_| {
+                // Taken by `work`'s own thread while it waited on a task of its own: looping here
+                // would keep that thread from ever returning to `work`, which sets `done`.
+                if rayon::current_thread_index() == Some(owner) {
+                    return;
+                }
+                let mut idle = 0u32;
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() == Some(rayon::Yield::Executed) {
+                        idle = 0;
+                    } else if idle == IDLE_POLLS_BEFORE_YIELD {
+                        // Lets a thread outside the pool (the one building the next batch) have
+                        // this core now and then.
+                        std::thread::yield_now();
+                        idle = 0;
+                    } else {
+                        std::hint::spin_loop();
+                        idle += 1;
+                    }
+                }
+            });
+        }
+        let result = work();
+        done.store(true, Ordering::Release);
+        result
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,11 +125,47 @@ mod tests {
     #[test]
     fn small_steps_get_one_thread_and_large_ones_their_share_of_the_cores() {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(threads_for_run(110_912 * 128, 1), 1);
+        assert_eq!(threads_for_run(110_912 * 32, 1), 1);
+        assert_eq!(threads_for_run(110_912 * 128, 1), cores);
         assert_eq!(threads_for_run(2_528_000 * 8, 1), cores);
         assert_eq!(threads_for_run(2_528_000 * 32, 1), cores);
         assert_eq!(threads_for_run(2_528_000 * 32, 2), (cores / 2).max(1));
         assert_eq!(threads_for_run(2_528_000 * 32, 4 * cores), 1);
+    }
+
+    /// `awake` returns what its work returns, the work's parallel tasks still run and give the
+    /// right result, and the other threads stop waiting once the work is done (without that, the
+    /// scope would never end: the watchdog fails the test instead of hanging it).
+    #[test]
+    fn awake_runs_the_work_and_lets_the_other_threads_go_when_it_returns() {
+        use rayon::prelude::*;
+        for threads in [1, 2, 3] {
+            let (sender, receiver) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let sums = pool.install(|| {
+                    awake(|| {
+                        (0..200)
+                            .map(|round| {
+                                (0..10_000u64)
+                                    .into_par_iter()
+                                    .map(|i| i * round)
+                                    .sum::<u64>()
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                });
+                sender.send(sums).unwrap();
+            });
+            let sums = receiver
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|_| panic!("awake on {threads} threads did not return"));
+            let expected: Vec<u64> = (0..200).map(|round| round * 9_999 * 10_000 / 2).collect();
+            assert_eq!(sums, expected);
+        }
     }
 
     #[test]

@@ -299,9 +299,12 @@ fn matmul_2d_strided<T: GemmScalar>(lhs: FlexTensor, rhs: FlexTensor) -> FlexTen
 type Operand<'a, T> = (&'a [T], usize, (isize, isize));
 
 /// Runs `out = lhs · rhs` on `fma_chain_gemm` (the same bits as gemm, on AVX-512) where that
-/// kernel takes the shape, the operands are f32 with non-negative strides and a contiguous
-/// right-hand row, and gemm would run on one thread anyway (no parallelism asked, or a pool of one
-/// thread, as bnx gives its MLP); returns whether it did.
+/// kernel takes the shape and the operands are f32 with non-negative strides and a contiguous
+/// right-hand row; returns whether it did. A product gemm would run on one thread (no parallelism
+/// asked, or a pool of one thread) runs on this thread; a larger one is split into one band of
+/// rows per thread of the pool. Every element is its own chain of FMAs whichever band computes
+/// it, so the bits do not depend on the thread count (gemm's own threads would run its AVX2
+/// kernels instead).
 fn fma_chain_product<T: GemmScalar>(
     [m, n, k]: [usize; 3],
     out: &mut [T],
@@ -310,34 +313,59 @@ fn fma_chain_product<T: GemmScalar>(
     parallelism: gemm::Parallelism,
 ) -> bool {
     #[cfg(feature = "rayon")]
-    let one_thread = matches!(parallelism, gemm::Parallelism::None) || rayon::current_num_threads() == 1;
+    let threads = match parallelism {
+        gemm::Parallelism::None => 1,
+        _ => rayon::current_num_threads(),
+    };
     #[cfg(not(feature = "rayon"))]
-    let one_thread = {
+    let threads = {
         let _ = parallelism;
-        true
+        1
     };
     let non_negative = [lhs_rs, lhs_cs, rhs_rs].iter().all(|&stride| stride >= 0);
     let rows_apart = rhs_rs >= n as isize; // not a broadcast (stride 0) right-hand side
-    if !one_thread || !non_negative || !rows_apart || rhs_cs != 1 {
+    if !non_negative || !rows_apart || rhs_cs != 1 {
         return false;
     }
+    use super::fma_chain_gemm::{LhsAt, Product, applies, run};
     use super::kernel_support::{as_f32, as_f32_mut};
     let (Some(out), Some(lhs), Some(rhs)) = (as_f32_mut(out), as_f32(&lhs[lhs_offset..]), as_f32(&rhs[rhs_offset..])) else {
         return false;
     };
-    // `run` takes the product only where `fma_chain_gemm::applies` says so.
-    super::fma_chain_gemm::run(super::fma_chain_gemm::Product {
-        m,
-        n,
-        k,
-        dst: out,
-        dst_row_stride: n,
-        accumulate: false,
-        lhs,
-        lhs_at: super::fma_chain_gemm::LhsAt::Strided([lhs_rs as usize, lhs_cs as usize]),
-        rhs,
-        rhs_row_stride: rhs_rs as usize,
-    })
+    let (lhs_rs, lhs_cs, rhs_rs) = (lhs_rs as usize, lhs_cs as usize, rhs_rs as usize);
+    // Rows `first_row..first_row + dst.len() / n` of the product, written to `dst`.
+    let band = |first_row: usize, dst: &mut [f32]| {
+        run(Product {
+            m: dst.len() / n,
+            n,
+            k,
+            dst,
+            dst_row_stride: n,
+            accumulate: false,
+            lhs: &lhs[first_row * lhs_rs..],
+            lhs_at: LhsAt::Strided([lhs_rs, lhs_cs]),
+            rhs,
+            rhs_row_stride: rhs_rs,
+        })
+    };
+    // Whether gemm computes the product as plain chains is decided by its whole shape; each band
+    // must then be a shape the kernel takes too (the last band is the smallest).
+    let rows_per_band = m.div_ceil(threads.max(1));
+    let last_band = m - rows_per_band * (m.div_ceil(rows_per_band) - 1);
+    if !applies(m, n, k) || !applies(last_band, n, k) {
+        return false;
+    }
+    if rows_per_band == m {
+        return band(0, &mut out[..m * n]);
+    }
+    #[cfg(feature = "rayon")]
+    {
+        use rayon::prelude::*;
+        out[..m * n].par_chunks_mut(rows_per_band * n).enumerate().for_each(|(i, dst)| {
+            assert!(band(i * rows_per_band, dst), "fma_chain_gemm refused a band it applies to");
+        });
+    }
+    true
 }
 
 /// Strided gemm call for one matrix. Wraps `gemm::gemm` with GemmScalar zero/one.
@@ -1039,6 +1067,49 @@ mod tests {
         }
         let same = ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits());
         assert!(same, "one-thread f32 matmul differs from gemm");
+    }
+
+    /// A product large enough for matmul to ask for threads is split into bands of rows, one per
+    /// thread: gemm's bits, on one thread and on the pool's, on pools of two and three threads, a
+    /// left side read transposed (a dense layer's weight gradient: the MLP's first layer and the
+    /// CNN's 1600 → 64 at batch 128) or row-major, bands of unequal height included.
+    #[test]
+    #[cfg(feature = "rayon")]
+    fn f32_products_split_over_threads_give_gemms_bits() {
+        let values = |len: usize, seed: u32| -> Vec<f32> {
+            (0..len as u32).map(|i| ((i.wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 997.0 - 0.5).collect()
+        };
+        let shapes = [(2, (784, 128, 128), true), (2, (1600, 64, 128), true), (3, (787, 96, 100), false)];
+        for (threads, (m, n, k), transposed) in shapes {
+            assert!(m * n * k >= super::PARALLEL_THRESHOLD, "the product must be one matmul runs in parallel");
+            let (lhs_values, rhs) = (values(k * m, 1), values(k * n, 2));
+            let lhs = match transposed {
+                true => Flex::float_transpose(FlexTensor::from_data(TensorData::new(lhs_values.clone(), [k, m]))),
+                false => FlexTensor::from_data(TensorData::new(lhs_values.clone(), [m, k])),
+            };
+            let (lhs_rs, lhs_cs) = if transposed { (1, m as isize) } else { (k as isize, 1) };
+            let rhs_tensor = FlexTensor::from_data(TensorData::new(rhs.clone(), [k, n]));
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let ours: Vec<f32> = pool
+                .install(|| Flex::float_matmul(lhs, rhs_tensor))
+                .into_data()
+                .try_into_vec()
+                .unwrap();
+            // gemm on one thread, and on the pool's threads (where these products went before).
+            for parallelism in [gemm::Parallelism::None, gemm::Parallelism::Rayon(0)] {
+                let mut theirs = vec![0.0f32; m * n];
+                // SAFETY: lhs is m × k with the strides above, rhs k × n row-major, dst m × n.
+                pool.install(|| unsafe {
+                    gemm::gemm(
+                        m, n, k, theirs.as_mut_ptr(), 1, n as isize, false, lhs_values.as_ptr(), lhs_cs, lhs_rs,
+                        rhs.as_ptr(), 1, n as isize, 0.0f32, 1.0f32, false, false, false,
+                        parallelism,
+                    );
+                });
+                let same = ours.iter().zip(&theirs).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{threads}-thread f32 matmul {m} × {n} × {k} differs from gemm ({parallelism:?})");
+            }
+        }
     }
 
     #[test]
