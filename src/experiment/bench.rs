@@ -57,8 +57,8 @@ pub fn bench(
             for backend in backends {
                 let network = variant_network(config, model, bn);
                 let threads = run_threads(&network, config.training.batch_size, 1);
-                let result = threads::with_threads(threads, backend.flush_subnormals, || {
-                    threads::awake(|| {
+                let result =
+                    threads::with_training_threads(threads, backend.flush_subnormals, || {
                         train::bench::bench(
                             &network,
                             &data.train,
@@ -68,8 +68,7 @@ pub fn bench(
                             steps,
                             60_000,
                         )
-                    })
-                });
+                    });
                 let gflops =
                     network.training_flops_per_sample() as f64 * result.samples_per_second / 1e9;
                 let peak = backend

@@ -28,17 +28,15 @@ pub fn profile(
         for &bn in variants {
             let network = variant_network(config, model, bn);
             let threads = run_threads(&network, config.training.batch_size, 1);
-            let profile = threads::with_threads(threads, backend.flush_subnormals, || {
-                threads::awake(|| {
-                    profile::profile(
-                        &network,
-                        &data.train,
-                        &backend.device,
-                        &config.training,
-                        warmup,
-                        steps,
-                    )
-                })
+            let profile = threads::with_training_threads(threads, backend.flush_subnormals, || {
+                profile::profile(
+                    &network,
+                    &data.train,
+                    &backend.device,
+                    &config.training,
+                    warmup,
+                    steps,
+                )
             });
             progress.line(format!(
                 "{:<8} batch {:<4} {:>8.2} ms/step on {} thread{}",

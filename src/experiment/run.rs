@@ -303,18 +303,16 @@ impl RunPlan<'_> {
         for hook in hooks.iter_mut() {
             all.push(&mut **hook);
         }
-        let fitted = threads::with_threads(threads, self.backend.flush_subnormals, || {
-            threads::awake(|| {
-                train::fit(
-                    trainer,
-                    &self.data.train,
-                    &self.data.test,
-                    &config.training,
-                    &config.network.label(),
-                    self.progress,
-                    &mut all,
-                )
-            })
+        let fitted = threads::with_training_threads(threads, self.backend.flush_subnormals, || {
+            train::fit(
+                trainer,
+                &self.data.train,
+                &self.data.test,
+                &config.training,
+                &config.network.label(),
+                self.progress,
+                &mut all,
+            )
         });
         drop(all);
         match fitted {

@@ -66,6 +66,16 @@ pub fn with_threads<R: Send>(threads: usize, flush: bool, work: impl FnOnce() ->
     }
 }
 
+/// Runs a training run's `work` as [`with_threads`] does, with the pool's other threads kept
+/// [`awake`] until it returns.
+pub fn with_training_threads<R: Send>(
+    threads: usize,
+    flush: bool,
+    work: impl FnOnce() -> R + Send,
+) -> R {
+    with_threads(threads, flush, || awake(work))
+}
+
 /// Polls for a task (each well under a microsecond) an awake thread makes between two offers of
 /// its core to the scheduler: rarely enough that a task is taken within about a microsecond of
 /// being posted, often enough that the thread building the next batch is not kept waiting.
