@@ -87,7 +87,7 @@ const IDLE_POLLS_BEFORE_YIELD: u32 = 256;
 /// A training step alternates short parallel kernels with serial work (autodiff's bookkeeping,
 /// small operations). Between two kernels rayon's idle threads go to sleep, and on this project's
 /// virtual machine waking one took long enough that the guide's MLP at batch 128 trained slower on
-/// two threads than on one even though its two large products each ran 1.4-1.6x faster on two
+/// two threads than on one even though its two large products ran 1.35x and 1.6x faster on two
 /// (README, Speed). PyTorch's OpenMP threads likewise spin between parallel regions. The cost is
 /// that the other cores stay busy while `work` runs, which is why a run gets its own pool, sized
 /// by [`threads_for_run`], never more threads than cores.
