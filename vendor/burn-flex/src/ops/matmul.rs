@@ -355,16 +355,9 @@ fn fma_chain_product<T: GemmScalar>(
     if !applies(m, n, k) || !applies(last_band, n, k) {
         return false;
     }
-    if rows_per_band == m {
-        return band(0, &mut out[..m * n]);
-    }
-    #[cfg(feature = "rayon")]
-    {
-        use rayon::prelude::*;
-        out[..m * n].par_chunks_mut(rows_per_band * n).enumerate().for_each(|(i, dst)| {
-            assert!(band(i * rows_per_band, dst), "fma_chain_gemm refused a band it applies to");
-        });
-    }
+    super::kernel_support::for_each_chunk(&mut out[..m * n], rows_per_band * n, |i, dst| {
+        assert!(band(i * rows_per_band, dst), "fma_chain_gemm refused a band it applies to");
+    });
     true
 }
 
