@@ -52,31 +52,27 @@ pub fn bench(
     let mut rows = Vec::new();
     // One peak per thread count, measured on a pool built as the runs' are.
     let mut peaks: Vec<FmaPeak> = Vec::new();
-    for &model in models {
-        for &bn in variants {
-            for backend in backends {
-                let network = variant_network(config, model, bn);
-                let threads = run_threads(&network, config.training.batch_size, 1);
-                let result =
-                    threads::with_training_threads(threads, backend.flush_subnormals, || {
-                        train::bench::bench(
-                            &network,
-                            &data.train,
-                            &backend.device,
-                            &config.training,
-                            warmup,
-                            steps,
-                            60_000,
-                        )
-                    });
-                let gflops =
-                    network.training_flops_per_sample() as f64 * result.samples_per_second / 1e9;
-                let peak = backend
-                    .kind
-                    .runs_on_cpu()
-                    .then(|| peak_of(&mut peaks, threads));
-                let peak_share = peak.map(|p| gflops / p.gflops);
-                progress.line(format!(
+    for (model, bn, network, threads) in variant_networks(config, models, variants) {
+        for backend in backends {
+            let result = threads::with_training_threads(threads, backend.flush_subnormals, || {
+                train::bench::bench(
+                    &network,
+                    &data.train,
+                    &backend.device,
+                    &config.training,
+                    warmup,
+                    steps,
+                    60_000,
+                )
+            });
+            let gflops =
+                network.training_flops_per_sample() as f64 * result.samples_per_second / 1e9;
+            let peak = backend
+                .kind
+                .runs_on_cpu()
+                .then(|| peak_of(&mut peaks, threads));
+            let peak_share = peak.map(|p| gflops / p.gflops);
+            progress.line(format!(
                     "{:<8} {:<8} {:>9.0} samples/s  {:>8.2} ms/step  {:>8.1} s/epoch  {:>6.1} GFLOP/s{}",
                     network.label(),
                     backend.kind,
@@ -90,33 +86,44 @@ pub fn bench(
                         p.gflops
                     ))
                 ));
-                rows.push(BenchRow {
-                    model,
-                    bn,
-                    backend: backend.kind,
-                    device: backend.device_name.clone(),
-                    version: format!("{}, Burn {BURN_VERSION}", env!("CARGO_PKG_VERSION")),
-                    threads: backend
-                        .kind
-                        .runs_on_cpu()
-                        .then(|| threads::effective(threads)),
-                    result,
-                    gflops,
-                    peak,
-                    peak_share,
-                });
-            }
+            rows.push(BenchRow {
+                model,
+                bn,
+                backend: backend.kind,
+                device: backend.device_name.clone(),
+                version: format!("{}, Burn {BURN_VERSION}", env!("CARGO_PKG_VERSION")),
+                threads: backend
+                    .kind
+                    .runs_on_cpu()
+                    .then(|| threads::effective(threads)),
+                result,
+                gflops,
+                peak,
+                peak_share,
+            });
         }
     }
     rows
 }
 
+/// Each network of `models` in each variant (false = no BN), with the threads a run of it
+/// gets.
+pub(super) fn variant_networks<'a>(
+    config: &'a ExperimentConfig,
+    models: &'a [ModelKind],
+    variants: &'a [bool],
+) -> impl Iterator<Item = (ModelKind, bool, NetworkConfig, usize)> + 'a {
+    models.iter().flat_map(move |&model| {
+        variants.iter().map(move |&bn| {
+            let network = variant_network(config, model, bn);
+            let threads = run_threads(&network, config.training.batch_size, 1);
+            (model, bn, network, threads)
+        })
+    })
+}
+
 /// `config`'s network as `model`, with BatchNorm or without.
-pub(super) fn variant_network(
-    config: &ExperimentConfig,
-    model: ModelKind,
-    bn: bool,
-) -> NetworkConfig {
+fn variant_network(config: &ExperimentConfig, model: ModelKind, bn: bool) -> NetworkConfig {
     NetworkConfig {
         model,
         norm: if bn { NormKind::Batch } else { NormKind::None },

@@ -8,8 +8,7 @@ use crate::report::Table;
 use crate::runtime::{Backend, Progress, threads};
 use crate::train::profile::{self, Phase, StepProfile};
 
-use super::bench::variant_network;
-use super::run::run_threads;
+use super::bench::variant_networks;
 
 /// Profiles every network of `models` in every variant (false = no BN) on `backend` (flex).
 #[allow(clippy::too_many_arguments)]
@@ -24,34 +23,30 @@ pub fn profile(
     progress: &Progress,
 ) -> Vec<StepProfile> {
     let mut profiles = Vec::new();
-    for &model in models {
-        for &bn in variants {
-            let network = variant_network(config, model, bn);
-            let threads = run_threads(&network, config.training.batch_size, 1);
-            let profile = threads::with_training_threads(threads, backend.flush_subnormals, || {
-                profile::profile(
-                    &network,
-                    &data.train,
-                    &backend.device,
-                    &config.training,
-                    warmup,
-                    steps,
-                )
-            });
-            progress.line(format!(
-                "{:<8} batch {:<4} {:>8.2} ms/step on {} thread{}",
-                network.label(),
-                profile.batch_size,
-                profile.step_milliseconds,
-                threads::effective(threads),
-                if threads::effective(threads) == 1 {
-                    ""
-                } else {
-                    "s"
-                }
-            ));
-            profiles.push(profile);
-        }
+    for (_, _, network, threads) in variant_networks(config, models, variants) {
+        let profile = threads::with_training_threads(threads, backend.flush_subnormals, || {
+            profile::profile(
+                &network,
+                &data.train,
+                &backend.device,
+                &config.training,
+                warmup,
+                steps,
+            )
+        });
+        progress.line(format!(
+            "{:<8} batch {:<4} {:>8.2} ms/step on {} thread{}",
+            network.label(),
+            profile.batch_size,
+            profile.step_milliseconds,
+            threads::effective(threads),
+            if threads::effective(threads) == 1 {
+                ""
+            } else {
+                "s"
+            }
+        ));
+        profiles.push(profile);
     }
     profiles
 }

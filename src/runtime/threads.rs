@@ -91,7 +91,7 @@ const IDLE_POLLS_BEFORE_YIELD: u32 = 256;
 /// (README, Speed). PyTorch's OpenMP threads likewise spin between parallel regions. The cost is
 /// that the other cores stay busy while `work` runs, which is why a run gets its own pool, sized
 /// by [`threads_for_run`], never more threads than cores.
-pub fn awake<R>(work: impl FnOnce() -> R) -> R {
+fn awake<R>(work: impl FnOnce() -> R) -> R {
     use std::sync::atomic::{AtomicBool, Ordering};
     let others = rayon::current_num_threads().saturating_sub(1);
     let (Some(owner), true) = (rayon::current_thread_index(), others > 0) else {
